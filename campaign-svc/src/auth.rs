@@ -1,0 +1,122 @@
+//! Bearer-token authentication, shared by both transports.
+//!
+//! Tokens come from `API_TOKENS`. The caller's id (stored as `created_by`/`updated_by`) is a
+//! UUIDv5 of the token, so it is stable and reveals nothing of the token; an internal service
+//! acting for a user may name that user with `x-actor-id: <uuid>`.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// Header (REST) and metadata key (gRPC) that names the user an internal service acts for.
+pub const ACTOR_HEADER: &str = "x-actor-id";
+
+/// Who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub id: Uuid,
+}
+
+/// Checks bearer tokens against the configured set.
+#[derive(Clone)]
+pub struct Authenticator {
+    tokens: Arc<Vec<(String, Uuid)>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Authenticator({} tokens)", self.tokens.len())
+    }
+}
+
+impl Authenticator {
+    /// Builds from `API_TOKENS`; when unset or empty, generates one token and returns it too, so
+    /// that start-up can log it once.
+    pub fn from_config(api_tokens: Option<&str>) -> (Self, Option<String>) {
+        let configured: Vec<String> = api_tokens
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let (tokens, generated) = if configured.is_empty() {
+            let token = format!("mkt_{}", Uuid::new_v4().simple());
+            (vec![token.clone()], Some(token))
+        } else {
+            (configured, None)
+        };
+        let tokens = tokens
+            .into_iter()
+            .map(|t| {
+                let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, t.as_bytes());
+                (t, id)
+            })
+            .collect();
+        (Authenticator { tokens: Arc::new(tokens) }, generated)
+    }
+
+    /// Authenticates an `authorization` header value and an optional actor id.
+    pub fn authenticate(&self, authorization: Option<&str>, actor: Option<&str>) -> Result<Caller> {
+        let presented = authorization
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or(Error::Unauthenticated)?;
+        let id = self
+            .tokens
+            .iter()
+            .find(|(t, _)| constant_time_eq(t.as_bytes(), presented.as_bytes()))
+            .map(|(_, id)| *id)
+            .ok_or(Error::Unauthenticated)?;
+        match actor.map(str::trim).filter(|a| !a.is_empty()) {
+            None => Ok(Caller { id }),
+            Some(a) => Uuid::try_parse(a)
+                .map(|id| Caller { id })
+                .map_err(|_| Error::invalid(ACTOR_HEADER, format!("`{a}` is not a valid UUID"))),
+        }
+    }
+}
+
+/// Compares without an early exit, so response time does not reveal how much of a token matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_configured_tokens_only() {
+        let (auth, generated) = Authenticator::from_config(Some("alpha, beta"));
+        assert!(generated.is_none());
+        let a = auth.authenticate(Some("Bearer alpha"), None).unwrap();
+        let b = auth.authenticate(Some("Bearer beta"), None).unwrap();
+        assert_ne!(a.id, b.id);
+        assert!(auth.authenticate(Some("Bearer gamma"), None).is_err());
+        assert!(auth.authenticate(Some("alpha"), None).is_err());
+        assert!(auth.authenticate(None, None).is_err());
+    }
+
+    #[test]
+    fn generates_a_token_when_none_configured() {
+        let (auth, generated) = Authenticator::from_config(None);
+        let token = generated.unwrap();
+        assert!(auth.authenticate(Some(&format!("Bearer {token}")), None).is_ok());
+    }
+
+    #[test]
+    fn actor_overrides_the_caller_id() {
+        let (auth, _) = Authenticator::from_config(Some("alpha"));
+        let actor = Uuid::new_v4();
+        let c = auth.authenticate(Some("Bearer alpha"), Some(&actor.to_string())).unwrap();
+        assert_eq!(c.id, actor);
+        let err = auth.authenticate(Some("Bearer alpha"), Some("bob")).unwrap_err();
+        assert_eq!(err.field(), Some(ACTOR_HEADER));
+    }
+}

@@ -1,0 +1,103 @@
+//! The service's settings: every one an environment variable and a `--flag`.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// campaign-svc: marketing campaigns over gRPC and REST.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "campaign-svc", version, about, long_about = None)]
+pub struct Config {
+    /// Address of the REST API (and /healthz, /readyz).
+    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Address of the gRPC API (package crm.marketing.v1, health, reflection).
+    #[arg(long, env = "GRPC_ADDR", default_value = "0.0.0.0:50051")]
+    pub grpc_addr: SocketAddr,
+
+    /// PostgreSQL URL; the database is created when missing and migrated at start-up.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/marketing"
+    )]
+    pub database_url: String,
+
+    /// Maximum number of pooled database connections.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: usize,
+
+    /// RabbitMQ URL (send jobs are published there).
+    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp_url: String,
+
+    /// Comma-separated bearer tokens accepted on both APIs. When unset, one is generated at
+    /// start-up and logged once.
+    #[arg(long, env = "API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<String>,
+
+    /// Largest accepted request body (REST) or message (gRPC), in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Log one JSON object per line instead of plain text.
+    #[arg(long, env = "LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// The settings as logged at start-up: secrets masked.
+    pub fn redacted(&self) -> String {
+        format!(
+            "http_addr={} grpc_addr={} database_url={} database_pool_size={} amqp_url={} \
+             api_tokens={} max_body_bytes={}",
+            self.http_addr,
+            self.grpc_addr,
+            mask_url_password(&self.database_url),
+            self.database_pool_size,
+            mask_url_password(&self.amqp_url),
+            if self.api_tokens.is_some() { "<set>" } else { "<generated>" },
+            self.max_body_bytes,
+        )
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host` with `***`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let Some(at) = rest.find('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme_end], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords_only() {
+        assert_eq!(
+            mask_url_password("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            mask_url_password("postgres://postgres@127.0.0.1/m"),
+            "postgres://postgres@127.0.0.1/m"
+        );
+    }
+
+    #[test]
+    fn defaults_work_on_a_fresh_machine() {
+        let c = Config::try_parse_from(["campaign-svc"]).unwrap();
+        assert_eq!(c.http_addr.port(), 8080);
+        assert_eq!(c.grpc_addr.port(), 50051);
+    }
+}

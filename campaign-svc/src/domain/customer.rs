@@ -1,0 +1,234 @@
+//! Customers as the CRM pushes them in, validated; and the customer as callers see it.
+
+use chrono::{DateTime, Utc};
+use marketing_core::models::CustomerRow;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::bounded_text;
+use super::campaign::parse_tags;
+use crate::error::{Error, Result};
+
+/// Most customers one bulk call may carry.
+pub const MAX_BULK: usize = 10_000;
+const MAX_ATTRIBUTES_BYTES: usize = 64 * 1024;
+
+/// A customer as a transport delivers it; every field unchecked.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFields {
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub push_token: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub attributes: Option<serde_json::Value>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+/// A customer that passed every check; serialised as one row of the bulk upsert.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ValidCustomer {
+    pub external_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub push_token: Option<String>,
+    pub tags: Vec<String>,
+    pub attributes: serde_json::Value,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+impl ValidCustomer {
+    /// Checks every field; `prefix` names the customer in a bulk call (`customers[3].`).
+    pub fn parse(f: CustomerFields, prefix: &str) -> Result<Self> {
+        let field = |name: &str| format!("{prefix}{name}");
+        let external_id = f.external_id.unwrap_or_default().trim().to_owned();
+        if external_id.is_empty() {
+            return Err(Error::invalid(field("external_id"), "is required"));
+        }
+        let external_id = bounded_text(&field("external_id"), &external_id, 200)?;
+        let name = non_blank(f.name)
+            .map(|n| bounded_text(&field("name"), &n, 200))
+            .transpose()?;
+        let email = non_blank(f.email)
+            .map(|e| {
+                if email_address::EmailAddress::is_valid(&e) {
+                    Ok(e)
+                } else {
+                    Err(Error::invalid(field("email"), format!("`{e}` is not an e-mail address")))
+                }
+            })
+            .transpose()?;
+        let phone = non_blank(f.phone).map(|p| parse_phone(&field("phone"), &p)).transpose()?;
+        let push_token = non_blank(f.push_token)
+            .map(|t| bounded_text(&field("push_token"), &t, 4096))
+            .transpose()?;
+        let tags = parse_tags(&field("tags"), f.tags.unwrap_or_default())?;
+        let attributes = match f.attributes {
+            None | Some(serde_json::Value::Null) => serde_json::json!({}),
+            Some(v @ serde_json::Value::Object(_)) => {
+                if v.to_string().len() > MAX_ATTRIBUTES_BYTES {
+                    return Err(Error::invalid(field("attributes"), "must be at most 64 KiB"));
+                }
+                v
+            }
+            Some(_) => return Err(Error::invalid(field("attributes"), "must be a JSON object")),
+        };
+        let locale = non_blank(f.locale).map(|l| parse_locale(&field("locale"), &l)).transpose()?;
+        let time_zone = non_blank(f.time_zone)
+            .map(|z| match z.parse::<chrono_tz::Tz>() {
+                Ok(_) => Ok(z),
+                Err(_) => Err(Error::invalid(
+                    field("time_zone"),
+                    format!("`{z}` is not an IANA time zone such as Asia/Shanghai"),
+                )),
+            })
+            .transpose()?;
+        Ok(ValidCustomer {
+            external_id,
+            name,
+            email,
+            phone,
+            push_token,
+            tags,
+            attributes,
+            locale,
+            time_zone,
+        })
+    }
+}
+
+fn non_blank(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// E.164-style numbers: an optional `+` and 7–15 digits; spaces, dashes and brackets dropped.
+fn parse_phone(field: &str, s: &str) -> Result<String> {
+    let cleaned: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+    let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
+    if (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+        Ok(cleaned)
+    } else {
+        Err(Error::invalid(field, format!("`{s}` is not a phone number such as +8613800138000")))
+    }
+}
+
+/// A BCP 47-like tag: `zh`, `zh-CN`, `en_US`, `zh-Hans-CN`.
+fn parse_locale(field: &str, s: &str) -> Result<String> {
+    let mut parts = s.split(['-', '_']);
+    let lang_ok = parts
+        .next()
+        .is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
+    let rest_ok =
+        parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if lang_ok && rest_ok {
+        Ok(s.to_owned())
+    } else {
+        Err(Error::invalid(field, format!("`{s}` is not a locale such as zh-CN")))
+    }
+}
+
+/// Where a customer can opt out, and when they did.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptOut {
+    pub customer_id: Uuid,
+    pub channel: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A customer as both APIs return it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Customer {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub push_token: Option<String>,
+    pub tags: Vec<String>,
+    pub attributes: serde_json::Value,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    pub opt_outs: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Customer {
+    pub fn from_row(r: CustomerRow, opt_outs: Vec<String>) -> Self {
+        Customer {
+            id: r.id,
+            external_id: r.external_id,
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            push_token: r.push_token,
+            tags: r.tags,
+            attributes: r.attributes,
+            locale: r.locale,
+            time_zone: r.time_zone,
+            opt_outs,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// What a bulk upsert did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BulkOutcome {
+    pub created: u64,
+    pub updated: u64,
+    /// The customers' ids, in the order of the request.
+    pub ids: Vec<Uuid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> CustomerFields {
+        CustomerFields {
+            external_id: Some("crm-1".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: Vec<(CustomerFields, &str)> = vec![
+            (CustomerFields::default(), "external_id"),
+            (CustomerFields { email: Some("nope".into()), ..base() }, "email"),
+            (CustomerFields { phone: Some("12ab".into()), ..base() }, "phone"),
+            (CustomerFields { time_zone: Some("Mars/Base".into()), ..base() }, "time_zone"),
+            (CustomerFields { locale: Some("x".into()), ..base() }, "locale"),
+            (CustomerFields { attributes: Some(serde_json::json!([1])), ..base() }, "attributes"),
+            (CustomerFields { tags: Some(vec!["".into()]), ..base() }, "tags[0]"),
+        ];
+        for (fields, expected) in cases {
+            let err = ValidCustomer::parse(fields, "customers[2].").unwrap_err();
+            assert_eq!(err.field(), Some(format!("customers[2].{expected}").as_str()));
+        }
+    }
+
+    #[test]
+    fn normalises_what_it_keeps() {
+        let c = ValidCustomer::parse(
+            CustomerFields {
+                name: Some("  张三 ".into()),
+                phone: Some("+86 138-0013-8000".into()),
+                time_zone: Some("Asia/Shanghai".into()),
+                locale: Some("zh-CN".into()),
+                ..base()
+            },
+            "",
+        )
+        .unwrap();
+        assert_eq!(c.name.as_deref(), Some("张三"));
+        assert_eq!(c.phone.as_deref(), Some("+8613800138000"));
+        assert_eq!(c.attributes, serde_json::json!({}));
+    }
+}

@@ -1,0 +1,115 @@
+//! Requests parsed into types that can only hold valid values ("parse, don't validate"). Both
+//! transports call these parsers, so REST and gRPC refuse the same inputs with the same words.
+
+pub mod campaign;
+pub mod customer;
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use marketing_core::vocabulary::UnknownWord;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// Parses a UUID, naming `field` when it is not one.
+pub fn parse_uuid(field: &str, s: &str) -> Result<Uuid> {
+    Uuid::try_parse(s.trim()).map_err(|_| Error::invalid(field, format!("`{s}` is not a valid UUID")))
+}
+
+/// Parses an RFC 3339 timestamp (`2024-06-10T09:00:00Z`), naming `field` when it is not one.
+pub fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            Error::invalid(
+                field,
+                format!("`{s}` is not an RFC 3339 timestamp such as 2024-06-10T09:00:00Z"),
+            )
+        })
+}
+
+/// Parses one of a closed set of words (channel, status, …).
+pub fn parse_word<T: FromStr<Err = UnknownWord>>(field: &str, s: &str) -> Result<T> {
+    s.parse::<T>().map_err(|e| Error::invalid(field, e.to_string()))
+}
+
+/// A validated page request: `page` is 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// Page size when the caller gives none.
+pub const DEFAULT_PAGE_SIZE: u32 = 10;
+
+impl PageRequest {
+    /// `None` takes the defaults (page 1, size 10); sizes above `max_size` are refused.
+    pub fn parse(page: Option<i64>, page_size: Option<i64>, max_size: u32) -> Result<Self> {
+        let page = page.unwrap_or(1);
+        if !(1..=i64::from(i32::MAX)).contains(&page) {
+            return Err(Error::invalid("page", "must be a whole number from 1"));
+        }
+        let page_size = page_size.unwrap_or(i64::from(DEFAULT_PAGE_SIZE));
+        if !(1..=i64::from(max_size)).contains(&page_size) {
+            return Err(Error::invalid(
+                "page_size",
+                format!("must be between 1 and {max_size}"),
+            ));
+        }
+        Ok(PageRequest {
+            page: page as u32,
+            page_size: page_size as u32,
+        })
+    }
+
+    pub fn offset(self) -> i64 {
+        (i64::from(self.page) - 1) * i64::from(self.page_size)
+    }
+
+    pub fn limit(self) -> i64 {
+        i64::from(self.page_size)
+    }
+}
+
+/// A page of results with the total across all pages.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub request: PageRequest,
+}
+
+/// Checks a free-text field: trimmed non-empty when required, at most `max` characters.
+pub fn bounded_text(field: &str, s: &str, max: usize) -> Result<String> {
+    if s.chars().count() > max {
+        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_defaults_and_bounds() {
+        assert_eq!(
+            PageRequest::parse(None, None, 100).unwrap(),
+            PageRequest { page: 1, page_size: 10 }
+        );
+        assert_eq!(PageRequest::parse(Some(3), Some(100), 100).unwrap().offset(), 200);
+        assert_eq!(PageRequest::parse(None, Some(101), 100).unwrap_err().field(), Some("page_size"));
+        assert_eq!(PageRequest::parse(Some(0), None, 100).unwrap_err().field(), Some("page"));
+        assert_eq!(PageRequest::parse(None, Some(0), 100).unwrap_err().field(), Some("page_size"));
+    }
+
+    #[test]
+    fn times_must_be_rfc3339() {
+        assert!(parse_time("start_time", "2024-06-10T09:00:00Z").is_ok());
+        assert!(parse_time("start_time", "2024-06-10T09:00:00+08:00").is_ok());
+        let err = parse_time("start_time", "June 10th").unwrap_err();
+        assert_eq!(err.field(), Some("start_time"));
+    }
+}

@@ -1,0 +1,143 @@
+//! The one domain error, mapped once to gRPC status codes and once to HTTP statuses.
+
+/// Everything the service layer can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input; `field` names it (`customers[3].email`, `start_time`, …).
+    #[error("{field}: {message}")]
+    InvalidArgument { field: String, message: String },
+    /// The body could not be read as JSON at all.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// The request is valid but the resource's state forbids it.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("missing or invalid bearer token")]
+    Unauthenticated,
+    #[error("request body exceeds the size limit (MAX_BODY_BYTES)")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// A failure of ours; logged with context, never shown to the caller.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The service layer's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+        Error::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+
+    /// Stable machine-readable code, shared by both transports.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument { .. } | Error::MalformedJson(_) => "invalid_argument",
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict(_) => "failed_precondition",
+            Error::Unauthenticated => "unauthenticated",
+            Error::PayloadTooLarge => "payload_too_large",
+            Error::ResourceExhausted(_) => "resource_exhausted",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The field at fault, when one is.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidArgument { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The message shown to the caller (never internals).
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::InvalidArgument { message, .. } => message.clone(),
+            Error::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        Error::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
+    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        Error::Internal(anyhow::Error::new(e).context("database pool"))
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(e: Error) -> Self {
+        use tonic::Code;
+        use tonic_types::{ErrorDetails, StatusExt as _};
+        let code = match &e {
+            Error::InvalidArgument { .. } | Error::MalformedJson(_) => Code::InvalidArgument,
+            Error::NotFound { .. } => Code::NotFound,
+            Error::Conflict(_) => Code::FailedPrecondition,
+            Error::Unauthenticated => Code::Unauthenticated,
+            Error::PayloadTooLarge | Error::ResourceExhausted(_) => Code::ResourceExhausted,
+            Error::Internal(_) => Code::Internal,
+        };
+        let message = e.public_message();
+        match e.field() {
+            Some(field) => {
+                let details = ErrorDetails::with_bad_request_violation(field, message.clone());
+                tonic::Status::with_error_details(code, format!("{field}: {message}"), details)
+            }
+            None => tonic::Status::new(code, message),
+        }
+    }
+}
+
+impl axum::response::IntoResponse for Error {
+    fn into_response(self) -> axum::response::Response {
+        use axum::http::StatusCode;
+        let status = match &self {
+            Error::InvalidArgument { .. } | Error::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = serde_json::json!({
+            "error": {
+                "code": self.code(),
+                "message": self.public_message(),
+                "field": self.field(),
+            }
+        });
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

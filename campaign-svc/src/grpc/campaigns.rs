@@ -1,0 +1,171 @@
+//! crm.marketing.v1.CampaignService.
+
+use crm_proto::v1 as pb;
+use crm_proto::v1::campaign_service_server::CampaignService;
+use tonic::{Request, Response, Status};
+
+use super::convert::{from_timestamp, opt_timestamp, page_request, pagination, timestamp};
+use super::{GrpcApi, caller};
+use crate::domain::campaign::{Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign};
+use crate::domain::{parse_uuid, parse_word};
+use crate::error::{Error, Result};
+use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
+
+fn to_pb(c: Campaign) -> pb::Campaign {
+    pb::Campaign {
+        id: c.id.to_string(),
+        name: c.name,
+        r#type: c.channel,
+        status: c.status,
+        target_tags: c.target_tags,
+        target_segment_id: c.target_segment_id.map(|u| u.to_string()),
+        content_template_id: c.content_template_id.map(|u| u.to_string()),
+        content: c.content,
+        start_time: opt_timestamp(c.start_time),
+        end_time: opt_timestamp(c.end_time),
+        actual_start_time: opt_timestamp(c.actual_start_time),
+        actual_end_time: opt_timestamp(c.actual_end_time),
+        created_by: c.created_by.to_string(),
+        updated_by: c.updated_by.to_string(),
+        created_at: Some(timestamp(c.created_at)),
+        updated_at: Some(timestamp(c.updated_at)),
+    }
+}
+
+/// An optional UUID field: absent or empty means none.
+fn opt_uuid(field: &str, v: Option<String>) -> Result<Option<uuid::Uuid>> {
+    v.filter(|s| !s.is_empty()).map(|s| parse_uuid(field, &s)).transpose()
+}
+
+fn opt_time(field: &str, v: Option<prost_types::Timestamp>) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    v.map(|t| from_timestamp(field, t)).transpose()
+}
+
+const UPDATABLE: &[&str] = &[
+    "name",
+    "type",
+    "target_tags",
+    "target_segment_id",
+    "content_template_id",
+    "content",
+    "start_time",
+    "end_time",
+];
+
+/// Follows AIP-134: with a mask, exactly the listed paths change (absent = cleared); without
+/// one, every field present in the message changes.
+fn update_fields(r: pb::UpdateCampaignRequest) -> Result<CampaignFields> {
+    let masked: Option<Vec<String>> = r.update_mask.map(|m| m.paths);
+    if let Some(paths) = &masked {
+        if let Some(bad) = paths.iter().find(|p| !UPDATABLE.contains(&p.as_str())) {
+            return Err(Error::invalid("update_mask", format!("`{bad}` is not an updatable field")));
+        }
+    }
+    let wants = |path: &str, present: bool| match &masked {
+        Some(paths) => paths.iter().any(|p| p == path),
+        None => present,
+    };
+    let mut f = CampaignFields::default();
+    if wants("name", r.name.is_some()) {
+        f.name = Some(r.name.unwrap_or_default());
+    }
+    if wants("type", r.r#type.is_some()) {
+        f.channel = Some(r.r#type.unwrap_or_default());
+    }
+    if wants("target_tags", !r.target_tags.is_empty()) {
+        f.target_tags = Some(r.target_tags);
+    }
+    if wants("target_segment_id", r.target_segment_id.is_some()) {
+        f.target_segment_id = Some(opt_uuid("target_segment_id", r.target_segment_id)?);
+    }
+    if wants("content_template_id", r.content_template_id.is_some()) {
+        f.content_template_id = Some(opt_uuid("content_template_id", r.content_template_id)?);
+    }
+    if wants("content", r.content.is_some()) {
+        f.content = Some(r.content.unwrap_or_default());
+    }
+    if wants("start_time", r.start_time.is_some()) {
+        f.start_time = Some(opt_time("start_time", r.start_time)?);
+    }
+    if wants("end_time", r.end_time.is_some()) {
+        f.end_time = Some(opt_time("end_time", r.end_time)?);
+    }
+    Ok(f)
+}
+
+#[tonic::async_trait]
+impl CampaignService for GrpcApi {
+    async fn create_campaign(
+        &self,
+        req: Request<pb::CreateCampaignRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
+        let caller = caller(&req)?;
+        let r = req.into_inner();
+        let new = NewCampaign::parse(CampaignFields {
+            name: Some(r.name),
+            channel: Some(r.r#type),
+            target_tags: Some(r.target_tags),
+            target_segment_id: Some(opt_uuid("target_segment_id", r.target_segment_id)?),
+            content_template_id: Some(opt_uuid("content_template_id", r.content_template_id)?),
+            content: Some(r.content),
+            start_time: Some(opt_time("start_time", r.start_time)?),
+            end_time: Some(opt_time("end_time", r.end_time)?),
+        })?;
+        let c = self.service.create_campaign(caller, new).await?;
+        Ok(Response::new(to_pb(c)))
+    }
+
+    async fn list_campaigns(
+        &self,
+        req: Request<pb::ListCampaignsRequest>,
+    ) -> Result<Response<pb::ListCampaignsResponse>, Status> {
+        let r = req.into_inner();
+        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        let filter = CampaignFilter {
+            status: non_empty(r.status).map(|s| parse_word("status", &s)).transpose()?,
+            channel: non_empty(r.r#type).map(|s| parse_word("type", &s)).transpose()?,
+            name: non_empty(r.name),
+        };
+        let page = page_request(r.page, r.page_size, MAX_CAMPAIGN_PAGE)?;
+        let page = self.service.list_campaigns(filter, page).await?;
+        Ok(Response::new(pb::ListCampaignsResponse {
+            pagination: Some(pagination(&page)),
+            campaigns: page.items.into_iter().map(to_pb).collect(),
+        }))
+    }
+
+    async fn get_campaign(
+        &self,
+        req: Request<pb::GetCampaignRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
+        let id = parse_uuid("id", &req.into_inner().id)?;
+        Ok(Response::new(to_pb(self.service.get_campaign(id).await?)))
+    }
+
+    async fn update_campaign(
+        &self,
+        req: Request<pb::UpdateCampaignRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
+        let caller = caller(&req)?;
+        let r = req.into_inner();
+        let id = parse_uuid("id", &r.id)?;
+        let patch = CampaignPatch::parse(update_fields(r)?)?;
+        Ok(Response::new(to_pb(self.service.update_campaign(caller, id, patch).await?)))
+    }
+
+    async fn trigger_campaign(
+        &self,
+        _req: Request<pb::TriggerCampaignRequest>,
+    ) -> Result<Response<pb::TriggerCampaignResponse>, Status> {
+        Err(Status::unimplemented("triggering is not available yet"))
+    }
+
+    async fn archive_campaign(
+        &self,
+        req: Request<pb::ArchiveCampaignRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
+        let caller = caller(&req)?;
+        let id = parse_uuid("id", &req.into_inner().id)?;
+        Ok(Response::new(to_pb(self.service.archive_campaign(caller, id).await?)))
+    }
+}

@@ -1,0 +1,56 @@
+//! crm.marketing.v1.RecordService.
+
+use crm_proto::v1 as pb;
+use crm_proto::v1::record_service_server::RecordService;
+use tonic::{Request, Response, Status};
+
+use super::GrpcApi;
+use super::convert::{json_to_value, opt_timestamp, page_request, pagination};
+use crate::domain::{parse_uuid, parse_word};
+use crate::error::Error;
+use crate::service::records::{MAX_RECORD_PAGE, Record, RecordFilter};
+
+fn to_pb(r: Record) -> pb::Record {
+    pb::Record {
+        id: r.id.to_string(),
+        campaign_id: r.campaign_id.to_string(),
+        customer_id: r.customer_id.to_string(),
+        channel: r.channel,
+        status: r.status,
+        error_message: r.error_message,
+        response: r.response.map(json_to_value),
+        sent_at: opt_timestamp(r.sent_at),
+        delivered_at: opt_timestamp(r.delivered_at),
+        opened_at: opt_timestamp(r.opened_at),
+        clicked_at: opt_timestamp(r.clicked_at),
+        execution_id: r.execution_id.to_string(),
+    }
+}
+
+#[tonic::async_trait]
+impl RecordService for GrpcApi {
+    async fn list_records(
+        &self,
+        req: Request<pb::ListRecordsRequest>,
+    ) -> Result<Response<pb::ListRecordsResponse>, Status> {
+        let r = req.into_inner();
+        if r.campaign_id.is_empty() {
+            return Err(Error::invalid("campaign_id", "is required").into());
+        }
+        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        let filter = RecordFilter {
+            campaign_id: parse_uuid("campaign_id", &r.campaign_id)?,
+            customer_id: non_empty(r.customer_id)
+                .map(|s| parse_uuid("customer_id", &s))
+                .transpose()?,
+            status: non_empty(r.status).map(|s| parse_word("status", &s)).transpose()?,
+            channel: non_empty(r.channel).map(|s| parse_word("channel", &s)).transpose()?,
+        };
+        let page = page_request(r.page, r.page_size, MAX_RECORD_PAGE)?;
+        let page = self.service.list_records(filter, page).await?;
+        Ok(Response::new(pb::ListRecordsResponse {
+            pagination: Some(pagination(&page)),
+            records: page.items.into_iter().map(to_pb).collect(),
+        }))
+    }
+}

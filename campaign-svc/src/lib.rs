@@ -1,0 +1,11 @@
+//! campaign-svc: the marketing module's API. One service layer ([`service`]) over PostgreSQL,
+//! exposed through two thin transports, gRPC ([`grpc`]) and REST ([`rest`]).
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod rest;
+pub mod service;
+pub mod startup;

@@ -1,0 +1,13 @@
+//! campaign-svc: parse config, build, run.
+
+use clap::Parser as _;
+use campaign_svc::config::Config;
+use campaign_svc::startup::{Application, shutdown_signal};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    marketing_core::telemetry::init("info,campaign_svc=info", config.log_json);
+    let app = Application::build(config).await?;
+    app.run(shutdown_signal()).await
+}

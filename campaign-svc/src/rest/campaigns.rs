@@ -1,0 +1,122 @@
+//! `/api/marketing/campaigns` handlers.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+use super::extract::{JsonBody, double_option, query_int, query_str};
+use super::{Pagination, RestState};
+use crate::auth::Caller;
+use crate::domain::campaign::{Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign};
+use crate::domain::{PageRequest, parse_time, parse_uuid, parse_word};
+use crate::error::{Error, Result};
+use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
+
+/// The create/update body: the seed's fields. Every field optional here so that the domain
+/// parser, shared with gRPC, names what is missing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignBody {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    channel: Option<String>,
+    #[serde(default)]
+    target_tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    target_segment_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    content_template_id: Option<Option<String>>,
+    content: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    start_time: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    end_time: Option<Option<String>>,
+}
+
+impl CampaignBody {
+    fn into_fields(self) -> Result<CampaignFields> {
+        let uuid = |field: &str, v: Option<Option<String>>| {
+            v.map(|o| o.map(|s| parse_uuid(field, &s)).transpose()).transpose()
+        };
+        let time = |field: &str, v: Option<Option<String>>| {
+            v.map(|o| o.map(|s| parse_time(field, &s)).transpose()).transpose()
+        };
+        Ok(CampaignFields {
+            name: self.name,
+            channel: self.channel,
+            target_tags: self.target_tags,
+            target_segment_id: uuid("target_segment_id", self.target_segment_id)?,
+            content_template_id: uuid("content_template_id", self.content_template_id)?,
+            content: self.content,
+            start_time: time("start_time", self.start_time)?,
+            end_time: time("end_time", self.end_time)?,
+        })
+    }
+}
+
+pub async fn create(
+    State(state): State<RestState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<CampaignBody>,
+) -> Result<(StatusCode, Json<Campaign>)> {
+    let new = NewCampaign::parse(body.into_fields()?)?;
+    let campaign = state.service.create_campaign(caller, new).await?;
+    Ok((StatusCode::CREATED, Json(campaign)))
+}
+
+#[derive(Serialize)]
+pub struct CampaignList {
+    campaigns: Vec<Campaign>,
+    pagination: Pagination,
+}
+
+pub async fn list(
+    State(state): State<RestState>,
+    query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<CampaignList>> {
+    let Query(params) = query.map_err(|e| Error::invalid("query", e.body_text()))?;
+    let filter = CampaignFilter {
+        status: query_str(&params, "status").map(|s| parse_word("status", s)).transpose()?,
+        channel: query_str(&params, "type").map(|s| parse_word("type", s)).transpose()?,
+        name: query_str(&params, "name").map(str::to_owned),
+    };
+    let page = PageRequest::parse(
+        query_int(&params, "page")?,
+        query_int(&params, "page_size")?,
+        MAX_CAMPAIGN_PAGE,
+    )?;
+    let page = state.service.list_campaigns(filter, page).await?;
+    Ok(Json(CampaignList {
+        pagination: Pagination::from(&page),
+        campaigns: page.items,
+    }))
+}
+
+pub async fn get(State(state): State<RestState>, Path(id): Path<String>) -> Result<Json<Campaign>> {
+    let id = parse_uuid("id", &id)?;
+    Ok(Json(state.service.get_campaign(id).await?))
+}
+
+pub async fn update(
+    State(state): State<RestState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<CampaignBody>,
+) -> Result<Json<Campaign>> {
+    let id = parse_uuid("id", &id)?;
+    let patch = CampaignPatch::parse(body.into_fields()?)?;
+    Ok(Json(state.service.update_campaign(caller, id, patch).await?))
+}
+
+pub async fn archive(
+    State(state): State<RestState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Campaign>> {
+    let id = parse_uuid("id", &id)?;
+    Ok(Json(state.service.archive_campaign(caller, id).await?))
+}

@@ -1,0 +1,105 @@
+//! `/api/marketing/customers` handlers: the CRM's sync endpoints and opt-outs.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::extract::JsonBody;
+use super::RestState;
+use crate::domain::customer::{BulkOutcome, Customer, CustomerFields, OptOut, ValidCustomer};
+use crate::domain::{parse_uuid, parse_word};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerBody {
+    external_id: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    push_token: Option<String>,
+    tags: Option<Vec<String>>,
+    attributes: Option<serde_json::Value>,
+    locale: Option<String>,
+    time_zone: Option<String>,
+}
+
+impl From<CustomerBody> for CustomerFields {
+    fn from(b: CustomerBody) -> Self {
+        CustomerFields {
+            external_id: b.external_id,
+            name: b.name,
+            email: b.email,
+            phone: b.phone,
+            push_token: b.push_token,
+            tags: b.tags,
+            attributes: b.attributes,
+            locale: b.locale,
+            time_zone: b.time_zone,
+        }
+    }
+}
+
+/// Creates (201) or updates (200) a customer by `external_id`.
+pub async fn upsert(
+    State(state): State<RestState>,
+    JsonBody(body): JsonBody<CustomerBody>,
+) -> Result<(StatusCode, Json<Customer>)> {
+    let customer = ValidCustomer::parse(body.into(), "")?;
+    let (customer, created) = state.service.upsert_customer(customer).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(customer)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    customers: Option<Vec<CustomerBody>>,
+}
+
+/// Upserts up to 10,000 customers; all or nothing.
+pub async fn bulk_upsert(
+    State(state): State<RestState>,
+    JsonBody(body): JsonBody<BulkBody>,
+) -> Result<Json<BulkOutcome>> {
+    let customers = body.customers.ok_or_else(|| Error::invalid("customers", "is required"))?;
+    let batch = customers
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| ValidCustomer::parse(c.into(), &format!("customers[{i}].")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Json(state.service.bulk_upsert_customers(batch).await?))
+}
+
+pub async fn get(State(state): State<RestState>, Path(id): Path<String>) -> Result<Json<Customer>> {
+    let id = parse_uuid("id", &id)?;
+    Ok(Json(state.service.get_customer(id).await?))
+}
+
+/// Erases the customer's personal data: 204.
+pub async fn erase(State(state): State<RestState>, Path(id): Path<String>) -> Result<StatusCode> {
+    let id = parse_uuid("id", &id)?;
+    state.service.erase_customer(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptOutBody {
+    channel: Option<String>,
+}
+
+/// Opts out of one channel or `all`: 201 when new, 200 when it already held.
+pub async fn add_opt_out(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<OptOutBody>,
+) -> Result<(StatusCode, Json<OptOut>)> {
+    let id = parse_uuid("id", &id)?;
+    let channel = body.channel.ok_or_else(|| Error::invalid("channel", "is required"))?;
+    let scope = parse_word("channel", &channel)?;
+    let (opt_out, created) = state.service.add_opt_out(id, scope).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(opt_out)))
+}

@@ -1,0 +1,118 @@
+//! Request extraction that turns every malformed input into the API's error body, naming the field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// A JSON body; malformed JSON, wrong types and oversized bodies become clear 400/413 errors.
+pub struct JsonBody<T>(pub T);
+
+/// Like [`JsonBody`], but an empty body means `T::default()`.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJsonBody)
+    }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::PayloadTooLarge
+        } else {
+            Error::MalformedJson(rejection.body_text())
+        }
+    })
+}
+
+/// Parses JSON, naming the path of a value of the wrong type (`customers[3].tags`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::MalformedJson(e.to_string()))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let message = e.inner().to_string();
+        let path = e.path().to_string();
+        // Unknown fields are reported at their parent's path; name the field itself.
+        let field = match message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+            Some(name) if path == "." => name.to_owned(),
+            Some(name) => format!("{path}.{name}"),
+            None => path,
+        };
+        Error::invalid(field, message)
+    })
+}
+
+/// Deserialises `null` as `Some(None)` and absence (with `#[serde(default)]`) as `None`, so a
+/// partial update can tell "clear this field" from "leave it".
+pub fn double_option<'de, T, D>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+/// Reads an optional integer query parameter, naming it when it is not a number.
+pub fn query_int(params: &std::collections::HashMap<String, String>, name: &str) -> Result<Option<i64>> {
+    params
+        .get(name)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| Error::invalid(name, format!("`{v}` is not a whole number")))
+        })
+        .transpose()
+}
+
+/// An optional non-empty query parameter.
+pub fn query_str<'a>(params: &'a std::collections::HashMap<String, String>, name: &str) -> Option<&'a str> {
+    params.get(name).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        name: Option<String>,
+        tags: Option<Vec<String>>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Batch {
+        items: Vec<Item>,
+    }
+
+    #[test]
+    fn names_the_path_of_a_wrong_type() {
+        let err = parse_json::<Batch>(br#"{"items":[{"name":"a"},{"tags":"x"}]}"#).unwrap_err();
+        assert_eq!(err.field(), Some("items[1].tags"));
+        let err = parse_json::<Item>(br#"{"nmae":"a"}"#).unwrap_err();
+        assert_eq!(err.field(), Some("nmae"));
+        assert!(matches!(parse_json::<Item>(b"{"), Err(Error::MalformedJson(_))));
+    }
+}

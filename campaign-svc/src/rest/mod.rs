@@ -1,0 +1,101 @@
+//! The REST gateway (axum): thin handlers that parse, delegate to the service layer and shape
+//! JSON exactly as the seed describes.
+
+mod campaigns;
+mod customers;
+pub mod extract;
+mod records;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::auth::{ACTOR_HEADER, Authenticator};
+use crate::domain::Page;
+use crate::error::Error;
+use crate::service::MarketingService;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct RestState {
+    pub service: MarketingService,
+    pub auth: Authenticator,
+}
+
+/// Builds the REST router: `/api/marketing/*` behind bearer auth, health endpoints open.
+pub fn router(state: RestState, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/campaigns/{id}", get(campaigns::get).put(campaigns::update))
+        .route("/campaigns/{id}/archive", post(campaigns::archive))
+        .route("/records", get(records::list))
+        .route("/customers", post(customers::upsert))
+        .route("/customers/bulk", post(customers::bulk_upsert))
+        .route("/customers/{id}", get(customers::get).delete(customers::erase))
+        .route("/customers/{id}/opt-outs", post(customers::add_opt_out))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .nest("/api/marketing", api)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn authenticate(State(state): State<RestState>, mut req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let outcome = state.auth.authenticate(header(AUTHORIZATION.as_str()), header(ACTOR_HEADER));
+    match outcome {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<RestState>) -> Response {
+    match state.service.ready().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = ?e, "not ready");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable", "database": "unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn not_found() -> Error {
+    Error::not_found("route", "requested")
+}
+
+/// The seed's pagination object.
+#[derive(Serialize)]
+pub struct Pagination {
+    pub total: u64,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+impl<T> From<&Page<T>> for Pagination {
+    fn from(p: &Page<T>) -> Self {
+        Pagination {
+            total: p.total,
+            page: p.request.page,
+            page_size: p.request.page_size,
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Campaigns: create, list, read, update before start, archive.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use marketing_core::models::CampaignRow;
+use marketing_core::schema::marketing_campaign::dsl as mc;
+use marketing_core::vocabulary::CampaignStatus;
+use uuid::Uuid;
+
+use super::MarketingService;
+use crate::auth::Caller;
+use crate::domain::campaign::{
+    Campaign, CampaignFilter, CampaignPatch, NewCampaign, initial_status,
+};
+use crate::domain::{Page, PageRequest};
+use crate::error::{Error, Result};
+
+/// Largest page of campaigns.
+pub const MAX_CAMPAIGN_PAGE: u32 = 100;
+
+impl MarketingService {
+    pub async fn create_campaign(&self, caller: Caller, new: NewCampaign) -> Result<Campaign> {
+        let now = Utc::now();
+        let row = CampaignRow {
+            id: Uuid::now_v7(),
+            name: new.name.as_str().to_owned(),
+            type_: new.channel.as_str().to_owned(),
+            status: initial_status(new.start_time, now).as_str().to_owned(),
+            target_tags: new.target_tags,
+            target_segment_id: new.target_segment_id,
+            content_template_id: new.content_template_id,
+            content: new.content,
+            start_time: new.start_time,
+            end_time: new.end_time,
+            actual_start_time: None,
+            actual_end_time: None,
+            created_by: caller.id,
+            updated_by: caller.id,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut conn = self.pool.get().await?;
+        let row = diesel::insert_into(mc::marketing_campaign)
+            .values(&row)
+            .returning(CampaignRow::as_returning())
+            .get_result(&mut conn)
+            .await?;
+        tracing::info!(campaign_id = %row.id, status = %row.status, "campaign created");
+        Ok(row.into())
+    }
+
+    pub async fn get_campaign(&self, id: Uuid) -> Result<Campaign> {
+        let mut conn = self.pool.get().await?;
+        find(&mut conn, id).await.map(Into::into)
+    }
+
+    /// Newest first; ties broken by id so pages never overlap.
+    pub async fn list_campaigns(
+        &self,
+        filter: CampaignFilter,
+        page: PageRequest,
+    ) -> Result<Page<Campaign>> {
+        let mut conn = self.pool.get().await?;
+        let query = || {
+            let mut q = mc::marketing_campaign.into_boxed();
+            if let Some(s) = filter.status {
+                q = q.filter(mc::status.eq(s.as_str()));
+            }
+            if let Some(c) = filter.channel {
+                q = q.filter(mc::type_.eq(c.as_str()));
+            }
+            if let Some(name) = filter.name.as_deref().filter(|n| !n.is_empty()) {
+                q = q.filter(mc::name.ilike(format!("%{}%", escape_like(name))));
+            }
+            q
+        };
+        let total: i64 = query().count().get_result(&mut conn).await?;
+        let rows = query()
+            .order((mc::created_at.desc(), mc::id.desc()))
+            .limit(page.limit())
+            .offset(page.offset())
+            .select(CampaignRow::as_select())
+            .load(&mut conn)
+            .await?;
+        Ok(Page {
+            items: rows.into_iter().map(Into::into).collect(),
+            total: total as u64,
+            request: page,
+        })
+    }
+
+    /// Applies a partial update while the campaign is `draft` or `scheduled`; the status follows
+    /// the (possibly new) start time between those two.
+    pub async fn update_campaign(
+        &self,
+        caller: Caller,
+        id: Uuid,
+        patch: CampaignPatch,
+    ) -> Result<Campaign> {
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .transaction::<_, Error, _>(async |conn| {
+                let mut row = find_for_update(conn, id).await?;
+                let status = stored_status(&row)?;
+                if !status.is_editable() {
+                    return Err(Error::Conflict(format!(
+                        "campaign {id} is {status}; only draft or scheduled campaigns can be updated"
+                    )));
+                }
+                patch.apply(&mut row)?;
+                let now = Utc::now();
+                row.status = initial_status(row.start_time, now).as_str().to_owned();
+                row.updated_by = caller.id;
+                row.updated_at = now;
+                let row = diesel::update(mc::marketing_campaign.find(id))
+                    .set((
+                        mc::name.eq(&row.name),
+                        mc::type_.eq(&row.type_),
+                        mc::status.eq(&row.status),
+                        mc::target_tags.eq(&row.target_tags),
+                        mc::target_segment_id.eq(row.target_segment_id),
+                        mc::content_template_id.eq(row.content_template_id),
+                        mc::content.eq(&row.content),
+                        mc::start_time.eq(row.start_time),
+                        mc::end_time.eq(row.end_time),
+                        mc::updated_by.eq(row.updated_by),
+                        mc::updated_at.eq(row.updated_at),
+                    ))
+                    .returning(CampaignRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                Ok(row)
+            })
+            .await?;
+        Ok(row.into())
+    }
+
+    /// Archives a campaign in any state but `active`; archiving twice is a no-op.
+    pub async fn archive_campaign(&self, caller: Caller, id: Uuid) -> Result<Campaign> {
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .transaction::<_, Error, _>(async |conn| {
+                let row = find_for_update(conn, id).await?;
+                match stored_status(&row)? {
+                    CampaignStatus::Active => Err(Error::Conflict(format!(
+                        "campaign {id} is active; it must complete before it can be archived"
+                    ))),
+                    CampaignStatus::Archived => Ok(row),
+                    _ => Ok(diesel::update(mc::marketing_campaign.find(id))
+                        .set((
+                            mc::status.eq(CampaignStatus::Archived.as_str()),
+                            mc::updated_by.eq(caller.id),
+                            mc::updated_at.eq(Utc::now()),
+                        ))
+                        .returning(CampaignRow::as_returning())
+                        .get_result(conn)
+                        .await?),
+                }
+            })
+            .await?;
+        Ok(row.into())
+    }
+}
+
+pub(crate) async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CampaignRow> {
+    mc::marketing_campaign
+        .find(id)
+        .select(CampaignRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| Error::not_found("campaign", id))
+}
+
+async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CampaignRow> {
+    mc::marketing_campaign
+        .find(id)
+        .for_update()
+        .select(CampaignRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| Error::not_found("campaign", id))
+}
+
+pub(crate) fn stored_status(row: &CampaignRow) -> Result<CampaignStatus> {
+    row.status
+        .parse()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("campaign {}: stored status {e}", row.id)))
+}
+
+/// Makes `%`, `_` and `\` in a user's search text match literally.
+pub(crate) fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

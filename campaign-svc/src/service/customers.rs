@@ -1,0 +1,187 @@
+//! Customers pushed in by the CRM: upsert (one or up to 10,000 per call), read, erase, opt-outs.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use marketing_core::models::CustomerRow;
+use marketing_core::schema::{customer_opt_outs::dsl as oo, customers::dsl as cu};
+use marketing_core::vocabulary::OptOutScope;
+use uuid::Uuid;
+
+use super::MarketingService;
+use crate::domain::customer::{BulkOutcome, Customer, MAX_BULK, OptOut, ValidCustomer};
+use crate::error::{Error, Result};
+
+/// One statement for the whole batch: the customers travel as one JSONB document, so a call of
+/// 10,000 customers is one round trip and stays far below PostgreSQL's bind-parameter limit.
+/// Upsert replaces the stored fields with the pushed ones (the CRM is the source of truth).
+const UPSERT_SQL: &str = r#"
+INSERT INTO customers AS c
+    (id, external_id, name, email, phone, push_token, tags, attributes, locale, time_zone)
+SELECT x.id, x.external_id, x.name, x.email, x.phone, x.push_token,
+       COALESCE(x.tags, '{}'), COALESCE(x.attributes, '{}'::jsonb), x.locale, x.time_zone
+FROM jsonb_to_recordset($1) AS x(
+    id uuid, external_id text, name text, email text, phone text, push_token text,
+    tags text[], attributes jsonb, locale text, time_zone text)
+ON CONFLICT (external_id) DO UPDATE SET
+    name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
+    push_token = EXCLUDED.push_token, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes,
+    locale = EXCLUDED.locale, time_zone = EXCLUDED.time_zone, updated_at = now()
+RETURNING c.id, c.external_id, (c.xmax = 0) AS inserted
+"#;
+
+#[derive(QueryableByName)]
+struct Upserted {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Nullable<Text>)]
+    external_id: Option<String>,
+    #[diesel(sql_type = Bool)]
+    inserted: bool,
+}
+
+#[derive(serde::Serialize)]
+struct UpsertInput<'a> {
+    id: Uuid,
+    #[serde(flatten)]
+    customer: &'a ValidCustomer,
+}
+
+impl MarketingService {
+    /// Creates or updates one customer by `external_id`; `true` when it was created.
+    pub async fn upsert_customer(&self, customer: ValidCustomer) -> Result<(Customer, bool)> {
+        let outcome = self.bulk_upsert_customers(vec![customer]).await?;
+        let id = outcome.ids[0];
+        Ok((self.get_customer(id).await?, outcome.created == 1))
+    }
+
+    /// Creates or updates up to [`MAX_BULK`] customers in one statement.
+    pub async fn bulk_upsert_customers(&self, batch: Vec<ValidCustomer>) -> Result<BulkOutcome> {
+        if batch.is_empty() {
+            return Err(Error::invalid("customers", "must hold at least one customer"));
+        }
+        if batch.len() > MAX_BULK {
+            return Err(Error::invalid(
+                "customers",
+                format!("at most {MAX_BULK} customers per call, got {}", batch.len()),
+            ));
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+        for (i, c) in batch.iter().enumerate() {
+            if let Some(first) = seen.insert(&c.external_id, i) {
+                return Err(Error::invalid(
+                    format!("customers[{i}].external_id"),
+                    format!("`{}` also appears at customers[{first}]", c.external_id),
+                ));
+            }
+        }
+        let input: Vec<UpsertInput> = batch
+            .iter()
+            .map(|customer| UpsertInput { id: Uuid::now_v7(), customer })
+            .collect();
+        let doc = serde_json::to_value(&input).map_err(|e| Error::Internal(e.into()))?;
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<Upserted> = diesel::sql_query(UPSERT_SQL)
+            .bind::<Jsonb, _>(doc)
+            .load(&mut conn)
+            .await?;
+        let created = rows.iter().filter(|r| r.inserted).count() as u64;
+        let by_external: HashMap<String, Uuid> = rows
+            .into_iter()
+            .filter_map(|r| r.external_id.map(|e| (e, r.id)))
+            .collect();
+        let ids = batch
+            .iter()
+            .map(|c| {
+                by_external.get(&c.external_id).copied().ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!("upsert returned no row for {}", c.external_id))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(BulkOutcome {
+            created,
+            updated: batch.len() as u64 - created,
+            ids,
+        })
+    }
+
+    /// A customer with their opt-outs; erased customers are gone (404).
+    pub async fn get_customer(&self, id: Uuid) -> Result<Customer> {
+        let mut conn = self.pool.get().await?;
+        let row = find_live(&mut conn, id).await?;
+        let opt_outs = oo::customer_opt_outs
+            .filter(oo::customer_id.eq(id))
+            .order(oo::channel)
+            .select(oo::channel)
+            .load::<String>(&mut conn)
+            .await?;
+        Ok(Customer::from_row(row, opt_outs))
+    }
+
+    /// Erases personal data (GDPR/CCPA). The row stays as an anonymous tombstone so that records
+    /// and campaign statistics keep adding up; the customer can no longer be read or targeted.
+    pub async fn erase_customer(&self, id: Uuid) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        let now = Utc::now();
+        let erased = diesel::update(cu::customers.find(id).filter(cu::erased_at.is_null()))
+            .set((
+                cu::external_id.eq(None::<String>),
+                cu::name.eq(None::<String>),
+                cu::email.eq(None::<String>),
+                cu::phone.eq(None::<String>),
+                cu::push_token.eq(None::<String>),
+                cu::tags.eq(Vec::<String>::new()),
+                cu::attributes.eq(serde_json::json!({})),
+                cu::locale.eq(None::<String>),
+                cu::time_zone.eq(None::<String>),
+                cu::erased_at.eq(Some(now)),
+                cu::updated_at.eq(now),
+            ))
+            .execute(&mut conn)
+            .await?;
+        if erased == 0 {
+            return Err(Error::not_found("customer", id));
+        }
+        tracing::info!(customer_id = %id, "customer erased");
+        Ok(())
+    }
+
+    /// Records an opt-out; `true` when it is new (repeating one is harmless).
+    pub async fn add_opt_out(&self, customer_id: Uuid, scope: OptOutScope) -> Result<(OptOut, bool)> {
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, Error, _>(async |conn| {
+            find_live(conn, customer_id).await?;
+            let inserted = diesel::insert_into(oo::customer_opt_outs)
+                .values((oo::customer_id.eq(customer_id), oo::channel.eq(scope.as_str())))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            let created_at = oo::customer_opt_outs
+                .find((customer_id, scope.as_str()))
+                .select(oo::created_at)
+                .first(conn)
+                .await?;
+            let opt_out = OptOut {
+                customer_id,
+                channel: scope.as_str().to_owned(),
+                created_at,
+            };
+            Ok((opt_out, inserted == 1))
+        })
+        .await
+    }
+}
+
+async fn find_live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CustomerRow> {
+    cu::customers
+        .find(id)
+        .filter(cu::erased_at.is_null())
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| Error::not_found("customer", id))
+}

@@ -1,0 +1,108 @@
+//! Builds the application from its [`Config`] and runs both listeners until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::service::MarketingService;
+use crate::{grpc, rest};
+
+/// A built, bound, not yet serving campaign-svc.
+pub struct Application {
+    http: TcpListener,
+    grpc: TcpListener,
+    rest_router: axum::Router,
+    grpc_router: axum::Router,
+}
+
+impl Application {
+    /// Prepares the database (create, migrate), binds both ports and builds both transports.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        tracing::info!(config = %config.redacted(), "starting campaign-svc");
+        let pool = marketing_core::db::prepare(&config.database_url, config.database_pool_size)
+            .await
+            .context("preparing the database")?;
+        let service = MarketingService::new(pool);
+        let (auth, generated) = Authenticator::from_config(config.api_tokens.as_deref());
+        if let Some(token) = generated {
+            // Logged once, on purpose: without API_TOKENS this is the only way in.
+            tracing::warn!(token = %token, "API_TOKENS is unset; generated a bearer token for this run");
+        }
+        let rest_router = rest::router(
+            rest::RestState {
+                service: service.clone(),
+                auth: auth.clone(),
+            },
+            config.max_body_bytes,
+        )
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+        let grpc_router = grpc::routes(service, auth, config.max_body_bytes)
+            .await?
+            .into_axum_router()
+            .layer(tower_http::trace::TraceLayer::new_for_grpc());
+        let http = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding HTTP_ADDR {}", config.http_addr))?;
+        let grpc = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
+        Ok(Application {
+            http,
+            grpc,
+            rest_router,
+            grpc_router,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tracing::info!(http = %self.http_addr(), grpc = %self.grpc_addr(), "campaign-svc serving");
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let http = axum::serve(self.http, self.rest_router)
+            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let grpc = axum::serve(self.grpc, self.grpc_router).with_graceful_shutdown(stopped(stop_rx));
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(true);
+        });
+        let (h, g) = tokio::join!(http.into_future(), grpc.into_future());
+        h.context("REST server")?;
+        g.context("gRPC server")?;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM (what Kubernetes sends before killing a pod).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,72 @@
+//! Rows as stored. Enum-like columns are `TEXT` with CHECK constraints; the typed views live in
+//! [`crate::vocabulary`].
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::schema::{customers, marketing_campaign, marketing_record};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = marketing_campaign)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct CampaignRow {
+    pub id: Uuid,
+    pub name: String,
+    pub type_: String,
+    pub status: String,
+    pub target_tags: Vec<String>,
+    pub target_segment_id: Option<Uuid>,
+    pub content_template_id: Option<Uuid>,
+    pub content: String,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub actual_start_time: Option<DateTime<Utc>>,
+    pub actual_end_time: Option<DateTime<Utc>>,
+    pub created_by: Uuid,
+    pub updated_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = customers)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct CustomerRow {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub push_token: Option<String>,
+    pub tags: Vec<String>,
+    pub attributes: serde_json::Value,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    pub erased_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = marketing_record)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct RecordRow {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub execution_id: Uuid,
+    pub customer_id: Uuid,
+    pub channel: String,
+    pub status: String,
+    pub error_message: Option<String>,
+    pub response: Option<serde_json::Value>,
+    pub provider_message_id: Option<String>,
+    pub attempts: i32,
+    pub published_at: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub clicked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -1,0 +1,100 @@
+//! Diesel table definitions, kept in step with `migrations/` by hand (`text[]` is `Array<Text>`).
+
+diesel::table! {
+    customers (id) {
+        id -> Uuid,
+        external_id -> Nullable<Text>,
+        name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        push_token -> Nullable<Text>,
+        tags -> Array<Text>,
+        attributes -> Jsonb,
+        locale -> Nullable<Text>,
+        time_zone -> Nullable<Text>,
+        erased_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    customer_opt_outs (customer_id, channel) {
+        customer_id -> Uuid,
+        channel -> Text,
+        source -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    marketing_campaign (id) {
+        id -> Uuid,
+        name -> Text,
+        #[sql_name = "type"]
+        type_ -> Text,
+        status -> Text,
+        target_tags -> Array<Text>,
+        target_segment_id -> Nullable<Uuid>,
+        content_template_id -> Nullable<Uuid>,
+        content -> Text,
+        start_time -> Nullable<Timestamptz>,
+        end_time -> Nullable<Timestamptz>,
+        actual_start_time -> Nullable<Timestamptz>,
+        actual_end_time -> Nullable<Timestamptz>,
+        created_by -> Uuid,
+        updated_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    campaign_executions (id) {
+        id -> Uuid,
+        campaign_id -> Uuid,
+        execution_type -> Text,
+        status -> Text,
+        planned -> Int8,
+        skipped -> Jsonb,
+        samples -> Jsonb,
+        triggered_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    marketing_record (id) {
+        id -> Uuid,
+        campaign_id -> Uuid,
+        execution_id -> Uuid,
+        customer_id -> Uuid,
+        channel -> Text,
+        status -> Text,
+        error_message -> Nullable<Text>,
+        response -> Nullable<Jsonb>,
+        provider_message_id -> Nullable<Text>,
+        attempts -> Int4,
+        published_at -> Nullable<Timestamptz>,
+        sent_at -> Nullable<Timestamptz>,
+        delivered_at -> Nullable<Timestamptz>,
+        opened_at -> Nullable<Timestamptz>,
+        clicked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(customer_opt_outs -> customers (customer_id));
+diesel::joinable!(campaign_executions -> marketing_campaign (campaign_id));
+diesel::joinable!(marketing_record -> marketing_campaign (campaign_id));
+diesel::joinable!(marketing_record -> customers (customer_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    customers,
+    customer_opt_outs,
+    marketing_campaign,
+    campaign_executions,
+    marketing_record,
+);
