@@ -55,13 +55,21 @@ impl Authenticator {
                 (t, id)
             })
             .collect();
-        (Authenticator { tokens: Arc::new(tokens) }, generated)
+        (
+            Authenticator {
+                tokens: Arc::new(tokens),
+            },
+            generated,
+        )
     }
 
     /// Authenticates an `authorization` header value and an optional actor id.
     pub fn authenticate(&self, authorization: Option<&str>, actor: Option<&str>) -> Result<Caller> {
         let presented = authorization
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or(Error::Unauthenticated)?;
         let id = self
@@ -107,16 +115,23 @@ mod tests {
     fn generates_a_token_when_none_configured() {
         let (auth, generated) = Authenticator::from_config(None);
         let token = generated.unwrap();
-        assert!(auth.authenticate(Some(&format!("Bearer {token}")), None).is_ok());
+        assert!(
+            auth.authenticate(Some(&format!("Bearer {token}")), None)
+                .is_ok()
+        );
     }
 
     #[test]
     fn actor_overrides_the_caller_id() {
         let (auth, _) = Authenticator::from_config(Some("alpha"));
         let actor = Uuid::new_v4();
-        let c = auth.authenticate(Some("Bearer alpha"), Some(&actor.to_string())).unwrap();
+        let c = auth
+            .authenticate(Some("Bearer alpha"), Some(&actor.to_string()))
+            .unwrap();
         assert_eq!(c.id, actor);
-        let err = auth.authenticate(Some("Bearer alpha"), Some("bob")).unwrap_err();
+        let err = auth
+            .authenticate(Some("Bearer alpha"), Some("bob"))
+            .unwrap_err();
         assert_eq!(err.field(), Some(ACTOR_HEADER));
     }
 }

@@ -29,7 +29,11 @@ pub struct Config {
     pub database_pool_size: usize,
 
     /// RabbitMQ URL (send jobs are published there).
-    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
     pub amqp_url: String,
 
     /// Comma-separated bearer tokens accepted on both APIs. When unset, one is generated at
@@ -57,7 +61,11 @@ impl Config {
             mask_url_password(&self.database_url),
             self.database_pool_size,
             mask_url_password(&self.amqp_url),
-            if self.api_tokens.is_some() { "<set>" } else { "<generated>" },
+            if self.api_tokens.is_some() {
+                "<set>"
+            } else {
+                "<generated>"
+            },
             self.max_body_bytes,
         )
     }

@@ -1,8 +1,8 @@
 //! campaign-svc: parse config, build, run.
 
-use clap::Parser as _;
 use campaign_svc::config::Config;
 use campaign_svc::startup::{Application, shutdown_signal};
+use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -59,15 +59,22 @@ impl Application {
     }
 
     pub fn http_addr(&self) -> SocketAddr {
-        self.http.local_addr().expect("a bound listener has an address")
+        self.http
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().expect("a bound listener has an address")
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tracing::info!(http = %self.http_addr(), grpc = %self.grpc_addr(), "campaign-svc serving");
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -75,7 +82,8 @@ impl Application {
         };
         let http = axum::serve(self.http, self.rest_router)
             .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let grpc = axum::serve(self.grpc, self.grpc_router).with_graceful_shutdown(stopped(stop_rx));
+        let grpc =
+            axum::serve(self.grpc, self.grpc_router).with_graceful_shutdown(stopped(stop_rx));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");

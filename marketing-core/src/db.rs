@@ -21,7 +21,9 @@ pub fn split_database_url(url: &str) -> anyhow::Result<(String, String)> {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
     };
-    let slash = base.rfind('/').context("DATABASE_URL has no database name")?;
+    let slash = base
+        .rfind('/')
+        .context("DATABASE_URL has no database name")?;
     if base[..slash].ends_with('/') {
         anyhow::bail!("DATABASE_URL has no database name");
     }
@@ -46,9 +48,14 @@ pub async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
     let (admin_url, name) = split_database_url(url)?;
     let mut admin = AsyncPgConnection::establish(&admin_url)
         .await
-        .with_context(|| format!("connecting to the server's `postgres` database to create `{name}`"))?;
+        .with_context(|| {
+            format!("connecting to the server's `postgres` database to create `{name}`")
+        })?;
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-    match diesel::sql_query(format!("CREATE DATABASE {quoted}")).execute(&mut admin).await {
+    match diesel::sql_query(format!("CREATE DATABASE {quoted}"))
+        .execute(&mut admin)
+        .await
+    {
         Ok(_) => {
             tracing::info!(database = %name, "created database");
             Ok(())
@@ -68,11 +75,9 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<()> {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =
-            diesel::Connection::establish(&url)
-            .context("connecting to run migrations")?;
+            diesel::Connection::establish(&url).context("connecting to run migrations")?;
         let lock = diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"));
-        diesel::RunQueryDsl::execute(lock, &mut conn)
-            .context("taking the migration lock")?;
+        diesel::RunQueryDsl::execute(lock, &mut conn).context("taking the migration lock")?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
@@ -80,8 +85,7 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<()> {
             tracing::info!(migration = %m, "applied migration");
         }
         let unlock = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
-        diesel::RunQueryDsl::execute(unlock, &mut conn)
-            .context("releasing the migration lock")?;
+        diesel::RunQueryDsl::execute(unlock, &mut conn).context("releasing the migration lock")?;
         Ok(())
     })
     .await

@@ -110,6 +110,9 @@ mod tests {
     #[test]
     fn unknown_word_lists_the_accepted_ones() {
         let err = "fax".parse::<Channel>().unwrap_err();
-        assert_eq!(err.to_string(), "`fax` is not one of: sms email push_notification");
+        assert_eq!(
+            err.to_string(),
+            "`fax` is not one of: sms email push_notification"
+        );
     }
 }

@@ -23,7 +23,11 @@ impl CampaignName {
         if s.trim().is_empty() {
             return Err(Error::invalid("name", "must not be empty"));
         }
-        Ok(CampaignName(bounded_text("name", s.trim(), MAX_NAME_CHARS)?))
+        Ok(CampaignName(bounded_text(
+            "name",
+            s.trim(),
+            MAX_NAME_CHARS,
+        )?))
     }
 
     pub fn as_str(&self) -> &str {
@@ -122,8 +126,15 @@ impl CampaignPatch {
     pub fn parse(f: CampaignFields) -> Result<Self> {
         Ok(CampaignPatch {
             name: f.name.as_deref().map(CampaignName::parse).transpose()?,
-            channel: f.channel.as_deref().map(|t| parse_word::<Channel>("type", t)).transpose()?,
-            target_tags: f.target_tags.map(|t| parse_tags("target_tags", t)).transpose()?,
+            channel: f
+                .channel
+                .as_deref()
+                .map(|t| parse_word::<Channel>("type", t))
+                .transpose()?,
+            target_tags: f
+                .target_tags
+                .map(|t| parse_tags("target_tags", t))
+                .transpose()?,
             target_segment_id: f.target_segment_id,
             content_template_id: f.content_template_id,
             content: f
@@ -250,7 +261,10 @@ mod tests {
     fn name_rules() {
         assert_eq!(CampaignName::parse("  ").unwrap_err().field(), Some("name"));
         assert!(CampaignName::parse(&"名".repeat(200)).is_ok());
-        assert_eq!(CampaignName::parse(&"x".repeat(201)).unwrap_err().field(), Some("name"));
+        assert_eq!(
+            CampaignName::parse(&"x".repeat(201)).unwrap_err().field(),
+            Some("name")
+        );
     }
 
     #[test]
@@ -274,7 +288,10 @@ mod tests {
 
     #[test]
     fn tags_are_trimmed_and_deduplicated() {
-        let tags = parse_tags("target_tags", vec![" VIP".into(), "VIP".into(), "新用户".into()]);
+        let tags = parse_tags(
+            "target_tags",
+            vec![" VIP".into(), "VIP".into(), "新用户".into()],
+        );
         assert_eq!(tags.unwrap(), vec!["VIP".to_string(), "新用户".to_string()]);
         let err = parse_tags("target_tags", vec!["a".into(), " ".into()]).unwrap_err();
         assert_eq!(err.field(), Some("target_tags[1]"));

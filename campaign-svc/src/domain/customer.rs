@@ -58,11 +58,16 @@ impl ValidCustomer {
                 if email_address::EmailAddress::is_valid(&e) {
                     Ok(e)
                 } else {
-                    Err(Error::invalid(field("email"), format!("`{e}` is not an e-mail address")))
+                    Err(Error::invalid(
+                        field("email"),
+                        format!("`{e}` is not an e-mail address"),
+                    ))
                 }
             })
             .transpose()?;
-        let phone = non_blank(f.phone).map(|p| parse_phone(&field("phone"), &p)).transpose()?;
+        let phone = non_blank(f.phone)
+            .map(|p| parse_phone(&field("phone"), &p))
+            .transpose()?;
         let push_token = non_blank(f.push_token)
             .map(|t| bounded_text(&field("push_token"), &t, 4096))
             .transpose()?;
@@ -71,13 +76,18 @@ impl ValidCustomer {
             None | Some(serde_json::Value::Null) => serde_json::json!({}),
             Some(v @ serde_json::Value::Object(_)) => {
                 if v.to_string().len() > MAX_ATTRIBUTES_BYTES {
-                    return Err(Error::invalid(field("attributes"), "must be at most 64 KiB"));
+                    return Err(Error::invalid(
+                        field("attributes"),
+                        "must be at most 64 KiB",
+                    ));
                 }
                 v
             }
             Some(_) => return Err(Error::invalid(field("attributes"), "must be a JSON object")),
         };
-        let locale = non_blank(f.locale).map(|l| parse_locale(&field("locale"), &l)).transpose()?;
+        let locale = non_blank(f.locale)
+            .map(|l| parse_locale(&field("locale"), &l))
+            .transpose()?;
         let time_zone = non_blank(f.time_zone)
             .map(|z| match z.parse::<chrono_tz::Tz>() {
                 Ok(_) => Ok(z),
@@ -107,12 +117,18 @@ fn non_blank(s: Option<String>) -> Option<String> {
 
 /// E.164-style numbers: an optional `+` and 7–15 digits; spaces, dashes and brackets dropped.
 fn parse_phone(field: &str, s: &str) -> Result<String> {
-    let cleaned: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+    let cleaned: String = s
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
     let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
     if (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
         Ok(cleaned)
     } else {
-        Err(Error::invalid(field, format!("`{s}` is not a phone number such as +8613800138000")))
+        Err(Error::invalid(
+            field,
+            format!("`{s}` is not a phone number such as +8613800138000"),
+        ))
     }
 }
 
@@ -127,7 +143,10 @@ fn parse_locale(field: &str, s: &str) -> Result<String> {
     if lang_ok && rest_ok {
         Ok(s.to_owned())
     } else {
-        Err(Error::invalid(field, format!("`{s}` is not a locale such as zh-CN")))
+        Err(Error::invalid(
+            field,
+            format!("`{s}` is not a locale such as zh-CN"),
+        ))
     }
 }
 
@@ -201,16 +220,55 @@ mod tests {
     fn each_bad_field_is_named() {
         let cases: Vec<(CustomerFields, &str)> = vec![
             (CustomerFields::default(), "external_id"),
-            (CustomerFields { email: Some("nope".into()), ..base() }, "email"),
-            (CustomerFields { phone: Some("12ab".into()), ..base() }, "phone"),
-            (CustomerFields { time_zone: Some("Mars/Base".into()), ..base() }, "time_zone"),
-            (CustomerFields { locale: Some("x".into()), ..base() }, "locale"),
-            (CustomerFields { attributes: Some(serde_json::json!([1])), ..base() }, "attributes"),
-            (CustomerFields { tags: Some(vec!["".into()]), ..base() }, "tags[0]"),
+            (
+                CustomerFields {
+                    email: Some("nope".into()),
+                    ..base()
+                },
+                "email",
+            ),
+            (
+                CustomerFields {
+                    phone: Some("12ab".into()),
+                    ..base()
+                },
+                "phone",
+            ),
+            (
+                CustomerFields {
+                    time_zone: Some("Mars/Base".into()),
+                    ..base()
+                },
+                "time_zone",
+            ),
+            (
+                CustomerFields {
+                    locale: Some("x".into()),
+                    ..base()
+                },
+                "locale",
+            ),
+            (
+                CustomerFields {
+                    attributes: Some(serde_json::json!([1])),
+                    ..base()
+                },
+                "attributes",
+            ),
+            (
+                CustomerFields {
+                    tags: Some(vec!["".into()]),
+                    ..base()
+                },
+                "tags[0]",
+            ),
         ];
         for (fields, expected) in cases {
             let err = ValidCustomer::parse(fields, "customers[2].").unwrap_err();
-            assert_eq!(err.field(), Some(format!("customers[2].{expected}").as_str()));
+            assert_eq!(
+                err.field(),
+                Some(format!("customers[2].{expected}").as_str())
+            );
         }
     }
 

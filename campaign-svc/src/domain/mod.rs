@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 
 /// Parses a UUID, naming `field` when it is not one.
 pub fn parse_uuid(field: &str, s: &str) -> Result<Uuid> {
-    Uuid::try_parse(s.trim()).map_err(|_| Error::invalid(field, format!("`{s}` is not a valid UUID")))
+    Uuid::try_parse(s.trim())
+        .map_err(|_| Error::invalid(field, format!("`{s}` is not a valid UUID")))
 }
 
 /// Parses an RFC 3339 timestamp (`2024-06-10T09:00:00Z`), naming `field` when it is not one.
@@ -31,7 +32,8 @@ pub fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>> {
 
 /// Parses one of a closed set of words (channel, status, …).
 pub fn parse_word<T: FromStr<Err = UnknownWord>>(field: &str, s: &str) -> Result<T> {
-    s.parse::<T>().map_err(|e| Error::invalid(field, e.to_string()))
+    s.parse::<T>()
+        .map_err(|e| Error::invalid(field, e.to_string()))
 }
 
 /// A validated page request: `page` is 1-based.
@@ -84,7 +86,10 @@ pub struct Page<T> {
 /// Checks a free-text field: trimmed non-empty when required, at most `max` characters.
 pub fn bounded_text(field: &str, s: &str, max: usize) -> Result<String> {
     if s.chars().count() > max {
-        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(s.to_owned())
 }
@@ -97,12 +102,31 @@ mod tests {
     fn page_defaults_and_bounds() {
         assert_eq!(
             PageRequest::parse(None, None, 100).unwrap(),
-            PageRequest { page: 1, page_size: 10 }
+            PageRequest {
+                page: 1,
+                page_size: 10
+            }
         );
-        assert_eq!(PageRequest::parse(Some(3), Some(100), 100).unwrap().offset(), 200);
-        assert_eq!(PageRequest::parse(None, Some(101), 100).unwrap_err().field(), Some("page_size"));
-        assert_eq!(PageRequest::parse(Some(0), None, 100).unwrap_err().field(), Some("page"));
-        assert_eq!(PageRequest::parse(None, Some(0), 100).unwrap_err().field(), Some("page_size"));
+        assert_eq!(
+            PageRequest::parse(Some(3), Some(100), 100)
+                .unwrap()
+                .offset(),
+            200
+        );
+        assert_eq!(
+            PageRequest::parse(None, Some(101), 100)
+                .unwrap_err()
+                .field(),
+            Some("page_size")
+        );
+        assert_eq!(
+            PageRequest::parse(Some(0), None, 100).unwrap_err().field(),
+            Some("page")
+        );
+        assert_eq!(
+            PageRequest::parse(None, Some(0), 100).unwrap_err().field(),
+            Some("page_size")
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{from_timestamp, opt_timestamp, page_request, pagination, timestamp};
 use super::{GrpcApi, caller};
-use crate::domain::campaign::{Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign};
+use crate::domain::campaign::{
+    Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign,
+};
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::{Error, Result};
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
@@ -34,10 +36,15 @@ fn to_pb(c: Campaign) -> pb::Campaign {
 
 /// An optional UUID field: absent or empty means none.
 fn opt_uuid(field: &str, v: Option<String>) -> Result<Option<uuid::Uuid>> {
-    v.filter(|s| !s.is_empty()).map(|s| parse_uuid(field, &s)).transpose()
+    v.filter(|s| !s.is_empty())
+        .map(|s| parse_uuid(field, &s))
+        .transpose()
 }
 
-fn opt_time(field: &str, v: Option<prost_types::Timestamp>) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+fn opt_time(
+    field: &str,
+    v: Option<prost_types::Timestamp>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
     v.map(|t| from_timestamp(field, t)).transpose()
 }
 
@@ -56,10 +63,15 @@ const UPDATABLE: &[&str] = &[
 /// one, every field present in the message changes.
 fn update_fields(r: pb::UpdateCampaignRequest) -> Result<CampaignFields> {
     let masked: Option<Vec<String>> = r.update_mask.map(|m| m.paths);
-    if let Some(paths) = &masked {
-        if let Some(bad) = paths.iter().find(|p| !UPDATABLE.contains(&p.as_str())) {
-            return Err(Error::invalid("update_mask", format!("`{bad}` is not an updatable field")));
-        }
+    if let Some(bad) = masked
+        .iter()
+        .flatten()
+        .find(|p| !UPDATABLE.contains(&p.as_str()))
+    {
+        return Err(Error::invalid(
+            "update_mask",
+            format!("`{bad}` is not an updatable field"),
+        ));
     }
     let wants = |path: &str, present: bool| match &masked {
         Some(paths) => paths.iter().any(|p| p == path),
@@ -122,8 +134,12 @@ impl CampaignService for GrpcApi {
         let r = req.into_inner();
         let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
         let filter = CampaignFilter {
-            status: non_empty(r.status).map(|s| parse_word("status", &s)).transpose()?,
-            channel: non_empty(r.r#type).map(|s| parse_word("type", &s)).transpose()?,
+            status: non_empty(r.status)
+                .map(|s| parse_word("status", &s))
+                .transpose()?,
+            channel: non_empty(r.r#type)
+                .map(|s| parse_word("type", &s))
+                .transpose()?,
             name: non_empty(r.name),
         };
         let page = page_request(r.page, r.page_size, MAX_CAMPAIGN_PAGE)?;
@@ -150,7 +166,9 @@ impl CampaignService for GrpcApi {
         let r = req.into_inner();
         let id = parse_uuid("id", &r.id)?;
         let patch = CampaignPatch::parse(update_fields(r)?)?;
-        Ok(Response::new(to_pb(self.service.update_campaign(caller, id, patch).await?)))
+        Ok(Response::new(to_pb(
+            self.service.update_campaign(caller, id, patch).await?,
+        )))
     }
 
     async fn trigger_campaign(
@@ -166,6 +184,8 @@ impl CampaignService for GrpcApi {
     ) -> Result<Response<pb::Campaign>, Status> {
         let caller = caller(&req)?;
         let id = parse_uuid("id", &req.into_inner().id)?;
-        Ok(Response::new(to_pb(self.service.archive_campaign(caller, id).await?)))
+        Ok(Response::new(to_pb(
+            self.service.archive_campaign(caller, id).await?,
+        )))
     }
 }

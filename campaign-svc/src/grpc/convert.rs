@@ -75,7 +75,12 @@ pub fn value_to_json(v: Value) -> serde_json::Value {
 }
 
 pub fn struct_to_json(s: Struct) -> serde_json::Value {
-    serde_json::Value::Object(s.fields.into_iter().map(|(k, v)| (k, value_to_json(v))).collect())
+    serde_json::Value::Object(
+        s.fields
+            .into_iter()
+            .map(|(k, v)| (k, value_to_json(v)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -93,7 +98,13 @@ mod tests {
     fn timestamps_round_trip_and_refuse_garbage() {
         let t = DateTime::from_timestamp(1_718_010_000, 123_000).unwrap();
         assert_eq!(from_timestamp("t", timestamp(t)).unwrap(), t);
-        let bad = Timestamp { seconds: 0, nanos: -1 };
-        assert_eq!(from_timestamp("start_time", bad).unwrap_err().field(), Some("start_time"));
+        let bad = Timestamp {
+            seconds: 0,
+            nanos: -1,
+        };
+        assert_eq!(
+            from_timestamp("start_time", bad).unwrap_err().field(),
+            Some("start_time")
+        );
     }
 }

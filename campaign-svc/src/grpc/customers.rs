@@ -90,7 +90,9 @@ impl CustomerService for GrpcApi {
     ) -> Result<Response<pb::EraseCustomerResponse>, Status> {
         let id = parse_uuid("id", &req.into_inner().id)?;
         self.service.erase_customer(id).await?;
-        Ok(Response::new(pb::EraseCustomerResponse { id: id.to_string() }))
+        Ok(Response::new(pb::EraseCustomerResponse {
+            id: id.to_string(),
+        }))
     }
 
     async fn add_opt_out(

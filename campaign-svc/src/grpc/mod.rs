@@ -23,7 +23,9 @@ impl tonic::service::Interceptor for AuthInterceptor {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
         let meta = req.metadata();
         let get = |key: &str| meta.get(key).and_then(|v| v.to_str().ok());
-        let caller = self.0.authenticate(get("authorization"), get(ACTOR_HEADER))?;
+        let caller = self
+            .0
+            .authenticate(get("authorization"), get(ACTOR_HEADER))?;
         req.extensions_mut().insert(caller);
         Ok(req)
     }
@@ -53,9 +55,15 @@ pub async fn routes(
     let api = GrpcApi { service };
     let interceptor = AuthInterceptor(auth);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<CampaignServiceServer<GrpcApi>>().await;
-    health_reporter.set_serving::<CustomerServiceServer<GrpcApi>>().await;
-    health_reporter.set_serving::<RecordServiceServer<GrpcApi>>().await;
+    health_reporter
+        .set_serving::<CampaignServiceServer<GrpcApi>>()
+        .await;
+    health_reporter
+        .set_serving::<CustomerServiceServer<GrpcApi>>()
+        .await;
+    health_reporter
+        .set_serving::<RecordServiceServer<GrpcApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crm_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -64,10 +72,10 @@ pub async fn routes(
         .register_encoded_file_descriptor_set(crm_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let campaigns = CampaignServiceServer::new(api.clone())
-        .max_decoding_message_size(max_message_bytes);
-    let customers = CustomerServiceServer::new(api.clone())
-        .max_decoding_message_size(max_message_bytes);
+    let campaigns =
+        CampaignServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
+    let customers =
+        CustomerServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
     let records = RecordServiceServer::new(api).max_decoding_message_size(max_message_bytes);
     Ok(Routes::new(health_service)
         .add_service(reflection_v1)
@@ -80,5 +88,8 @@ pub async fn routes(
             customers,
             interceptor.clone(),
         ))
-        .add_service(tonic::service::interceptor::InterceptedService::new(records, interceptor)))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            records,
+            interceptor,
+        )))
 }

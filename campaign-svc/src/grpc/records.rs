@@ -43,8 +43,12 @@ impl RecordService for GrpcApi {
             customer_id: non_empty(r.customer_id)
                 .map(|s| parse_uuid("customer_id", &s))
                 .transpose()?,
-            status: non_empty(r.status).map(|s| parse_word("status", &s)).transpose()?,
-            channel: non_empty(r.channel).map(|s| parse_word("channel", &s)).transpose()?,
+            status: non_empty(r.status)
+                .map(|s| parse_word("status", &s))
+                .transpose()?,
+            channel: non_empty(r.channel)
+                .map(|s| parse_word("channel", &s))
+                .transpose()?,
         };
         let page = page_request(r.page, r.page_size, MAX_RECORD_PAGE)?;
         let page = self.service.list_records(filter, page).await?;

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::extract::{JsonBody, double_option, query_int, query_str};
 use super::{Pagination, RestState};
 use crate::auth::Caller;
-use crate::domain::campaign::{Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign};
+use crate::domain::campaign::{
+    Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign,
+};
 use crate::domain::{PageRequest, parse_time, parse_uuid, parse_word};
 use crate::error::{Error, Result};
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
@@ -40,10 +42,12 @@ pub struct CampaignBody {
 impl CampaignBody {
     fn into_fields(self) -> Result<CampaignFields> {
         let uuid = |field: &str, v: Option<Option<String>>| {
-            v.map(|o| o.map(|s| parse_uuid(field, &s)).transpose()).transpose()
+            v.map(|o| o.map(|s| parse_uuid(field, &s)).transpose())
+                .transpose()
         };
         let time = |field: &str, v: Option<Option<String>>| {
-            v.map(|o| o.map(|s| parse_time(field, &s)).transpose()).transpose()
+            v.map(|o| o.map(|s| parse_time(field, &s)).transpose())
+                .transpose()
         };
         Ok(CampaignFields {
             name: self.name,
@@ -80,8 +84,12 @@ pub async fn list(
 ) -> Result<Json<CampaignList>> {
     let Query(params) = query.map_err(|e| Error::invalid("query", e.body_text()))?;
     let filter = CampaignFilter {
-        status: query_str(&params, "status").map(|s| parse_word("status", s)).transpose()?,
-        channel: query_str(&params, "type").map(|s| parse_word("type", s)).transpose()?,
+        status: query_str(&params, "status")
+            .map(|s| parse_word("status", s))
+            .transpose()?,
+        channel: query_str(&params, "type")
+            .map(|s| parse_word("type", s))
+            .transpose()?,
         name: query_str(&params, "name").map(str::to_owned),
     };
     let page = PageRequest::parse(
@@ -109,7 +117,9 @@ pub async fn update(
 ) -> Result<Json<Campaign>> {
     let id = parse_uuid("id", &id)?;
     let patch = CampaignPatch::parse(body.into_fields()?)?;
-    Ok(Json(state.service.update_campaign(caller, id, patch).await?))
+    Ok(Json(
+        state.service.update_campaign(caller, id, patch).await?,
+    ))
 }
 
 pub async fn archive(

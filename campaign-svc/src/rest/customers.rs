@@ -1,12 +1,12 @@
 //! `/api/marketing/customers` handlers: the CRM's sync endpoints and opt-outs.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
 
-use super::extract::JsonBody;
 use super::RestState;
+use super::extract::JsonBody;
 use crate::domain::customer::{BulkOutcome, Customer, CustomerFields, OptOut, ValidCustomer};
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::{Error, Result};
@@ -48,7 +48,11 @@ pub async fn upsert(
 ) -> Result<(StatusCode, Json<Customer>)> {
     let customer = ValidCustomer::parse(body.into(), "")?;
     let (customer, created) = state.service.upsert_customer(customer).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(customer)))
 }
 
@@ -63,7 +67,9 @@ pub async fn bulk_upsert(
     State(state): State<RestState>,
     JsonBody(body): JsonBody<BulkBody>,
 ) -> Result<Json<BulkOutcome>> {
-    let customers = body.customers.ok_or_else(|| Error::invalid("customers", "is required"))?;
+    let customers = body
+        .customers
+        .ok_or_else(|| Error::invalid("customers", "is required"))?;
     let batch = customers
         .into_iter()
         .enumerate()
@@ -97,9 +103,15 @@ pub async fn add_opt_out(
     JsonBody(body): JsonBody<OptOutBody>,
 ) -> Result<(StatusCode, Json<OptOut>)> {
     let id = parse_uuid("id", &id)?;
-    let channel = body.channel.ok_or_else(|| Error::invalid("channel", "is required"))?;
+    let channel = body
+        .channel
+        .ok_or_else(|| Error::invalid("channel", "is required"))?;
     let scope = parse_word("channel", &channel)?;
     let (opt_out, created) = state.service.add_opt_out(id, scope).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(opt_out)))
 }

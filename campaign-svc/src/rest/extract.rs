@@ -51,11 +51,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let message = e.inner().to_string();
         let path = e.path().to_string();
-        // Unknown fields are reported at their parent's path; name the field itself.
-        let field = match message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
-            Some(name) if path == "." => name.to_owned(),
-            Some(name) => format!("{path}.{name}"),
-            None => path,
+        // serde names an unknown field in the path already; only a root error has path ".".
+        let field = if path == "." {
+            message
+                .strip_prefix("unknown field `")
+                .and_then(|m| m.split('`').next())
+                .unwrap_or("body")
+                .to_owned()
+        } else {
+            path
         };
         Error::invalid(field, message)
     })
@@ -72,7 +76,10 @@ where
 }
 
 /// Reads an optional integer query parameter, naming it when it is not a number.
-pub fn query_int(params: &std::collections::HashMap<String, String>, name: &str) -> Result<Option<i64>> {
+pub fn query_int(
+    params: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> Result<Option<i64>> {
     params
         .get(name)
         .filter(|v| !v.is_empty())
@@ -85,8 +92,14 @@ pub fn query_int(params: &std::collections::HashMap<String, String>, name: &str)
 }
 
 /// An optional non-empty query parameter.
-pub fn query_str<'a>(params: &'a std::collections::HashMap<String, String>, name: &str) -> Option<&'a str> {
-    params.get(name).map(String::as_str).filter(|v| !v.is_empty())
+pub fn query_str<'a>(
+    params: &'a std::collections::HashMap<String, String>,
+    name: &str,
+) -> Option<&'a str> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -113,6 +126,9 @@ mod tests {
         assert_eq!(err.field(), Some("items[1].tags"));
         let err = parse_json::<Item>(br#"{"nmae":"a"}"#).unwrap_err();
         assert_eq!(err.field(), Some("nmae"));
-        assert!(matches!(parse_json::<Item>(b"{"), Err(Error::MalformedJson(_))));
+        assert!(matches!(
+            parse_json::<Item>(b"{"),
+            Err(Error::MalformedJson(_))
+        ));
     }
 }

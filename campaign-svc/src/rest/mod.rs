@@ -30,12 +30,18 @@ pub struct RestState {
 pub fn router(state: RestState, max_body_bytes: usize) -> Router {
     let api = Router::new()
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
-        .route("/campaigns/{id}", get(campaigns::get).put(campaigns::update))
+        .route(
+            "/campaigns/{id}",
+            get(campaigns::get).put(campaigns::update),
+        )
         .route("/campaigns/{id}/archive", post(campaigns::archive))
         .route("/records", get(records::list))
         .route("/customers", post(customers::upsert))
         .route("/customers/bulk", post(customers::bulk_upsert))
-        .route("/customers/{id}", get(customers::get).delete(customers::erase))
+        .route(
+            "/customers/{id}",
+            get(customers::get).delete(customers::erase),
+        )
         .route("/customers/{id}/opt-outs", post(customers::add_opt_out))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
@@ -50,7 +56,9 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
 async fn authenticate(State(state): State<RestState>, mut req: Request, next: Next) -> Response {
     let headers = req.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let outcome = state.auth.authenticate(header(AUTHORIZATION.as_str()), header(ACTOR_HEADER));
+    let outcome = state
+        .auth
+        .authenticate(header(AUTHORIZATION.as_str()), header(ACTOR_HEADER));
     match outcome {
         Ok(caller) => {
             req.extensions_mut().insert(caller);

@@ -31,8 +31,12 @@ pub async fn list(
         customer_id: query_str(&params, "customer_id")
             .map(|s| parse_uuid("customer_id", s))
             .transpose()?,
-        status: query_str(&params, "status").map(|s| parse_word("status", s)).transpose()?,
-        channel: query_str(&params, "channel").map(|s| parse_word("channel", s)).transpose()?,
+        status: query_str(&params, "status")
+            .map(|s| parse_word("status", s))
+            .transpose()?,
+        channel: query_str(&params, "channel")
+            .map(|s| parse_word("channel", s))
+            .transpose()?,
     };
     let page = PageRequest::parse(
         query_int(&params, "page")?,

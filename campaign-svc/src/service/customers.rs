@@ -61,7 +61,10 @@ impl MarketingService {
     /// Creates or updates up to [`MAX_BULK`] customers in one statement.
     pub async fn bulk_upsert_customers(&self, batch: Vec<ValidCustomer>) -> Result<BulkOutcome> {
         if batch.is_empty() {
-            return Err(Error::invalid("customers", "must hold at least one customer"));
+            return Err(Error::invalid(
+                "customers",
+                "must hold at least one customer",
+            ));
         }
         if batch.len() > MAX_BULK {
             return Err(Error::invalid(
@@ -80,7 +83,10 @@ impl MarketingService {
         }
         let input: Vec<UpsertInput> = batch
             .iter()
-            .map(|customer| UpsertInput { id: Uuid::now_v7(), customer })
+            .map(|customer| UpsertInput {
+                id: Uuid::now_v7(),
+                customer,
+            })
             .collect();
         let doc = serde_json::to_value(&input).map_err(|e| Error::Internal(e.into()))?;
         let mut conn = self.pool.get().await?;
@@ -97,7 +103,10 @@ impl MarketingService {
             .iter()
             .map(|c| {
                 by_external.get(&c.external_id).copied().ok_or_else(|| {
-                    Error::Internal(anyhow::anyhow!("upsert returned no row for {}", c.external_id))
+                    Error::Internal(anyhow::anyhow!(
+                        "upsert returned no row for {}",
+                        c.external_id
+                    ))
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -150,12 +159,19 @@ impl MarketingService {
     }
 
     /// Records an opt-out; `true` when it is new (repeating one is harmless).
-    pub async fn add_opt_out(&self, customer_id: Uuid, scope: OptOutScope) -> Result<(OptOut, bool)> {
+    pub async fn add_opt_out(
+        &self,
+        customer_id: Uuid,
+        scope: OptOutScope,
+    ) -> Result<(OptOut, bool)> {
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, Error, _>(async |conn| {
             find_live(conn, customer_id).await?;
             let inserted = diesel::insert_into(oo::customer_opt_outs)
-                .values((oo::customer_id.eq(customer_id), oo::channel.eq(scope.as_str())))
+                .values((
+                    oo::customer_id.eq(customer_id),
+                    oo::channel.eq(scope.as_str()),
+                ))
                 .on_conflict_do_nothing()
                 .execute(conn)
                 .await?;

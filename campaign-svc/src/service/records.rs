@@ -63,11 +63,17 @@ impl From<RecordRow> for Record {
 
 impl MarketingService {
     /// Records in creation order (ids are time-ordered UUIDv7), so paging is stable.
-    pub async fn list_records(&self, filter: RecordFilter, page: PageRequest) -> Result<Page<Record>> {
+    pub async fn list_records(
+        &self,
+        filter: RecordFilter,
+        page: PageRequest,
+    ) -> Result<Page<Record>> {
         let mut conn = self.pool.get().await?;
         find(&mut conn, filter.campaign_id).await?;
         let query = || {
-            let mut q = mr::marketing_record.filter(mr::campaign_id.eq(filter.campaign_id)).into_boxed();
+            let mut q = mr::marketing_record
+                .filter(mr::campaign_id.eq(filter.campaign_id))
+                .into_boxed();
             if let Some(c) = filter.customer_id {
                 q = q.filter(mr::customer_id.eq(c));
             }

@@ -1,0 +1,180 @@
+//! Customer sync over REST: upsert, bulk, read, erase, opt-outs.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upsert_creates_then_updates_by_external_id() {
+    let app = spawn_app().await;
+    let body = json!({
+        "external_id": "crm-42", "name": "张三", "email": "zhang@example.com",
+        "phone": "+86 138 0013 8000", "tags": ["VIP"], "attributes": {"city": "上海", "orders": 3},
+        "locale": "zh-CN", "time_zone": "Asia/Shanghai"
+    });
+    let (status, c) = app.post("/api/marketing/customers", body.clone()).await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["phone"], "+8613800138000");
+    assert_eq!(c["attributes"]["orders"], 3);
+    assert_eq!(c["opt_outs"], json!([]));
+
+    let mut changed = body.clone();
+    changed["name"] = json!("张三丰");
+    let (status, u) = app.post("/api/marketing/customers", changed).await;
+    assert_eq!(status, 200);
+    assert_eq!(u["id"], c["id"], "same external_id, same customer");
+    assert_eq!(u["name"], "张三丰");
+
+    let (status, got) = app
+        .get(&format!(
+            "/api/marketing/customers/{}",
+            c["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(got["name"], "张三丰");
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_upserts_in_one_call_and_reports_counts() {
+    let app = spawn_app().await;
+    let batch: Vec<_> = (0..2000)
+        .map(|i| json!({"external_id": format!("c{i}"), "name": format!("n{i}"), "tags": ["bulk"]}))
+        .collect();
+    let (status, out) = app
+        .post("/api/marketing/customers/bulk", json!({"customers": batch}))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        (out["created"].as_u64(), out["updated"].as_u64()),
+        (Some(2000), Some(0))
+    );
+    assert_eq!(out["ids"].as_array().unwrap().len(), 2000);
+
+    let again: Vec<_> = (1990..2010)
+        .map(|i| json!({"external_id": format!("c{i}"), "name": "renamed"}))
+        .collect();
+    let (_, out2) = app
+        .post("/api/marketing/customers/bulk", json!({"customers": again}))
+        .await;
+    assert_eq!(
+        (out2["created"].as_u64(), out2["updated"].as_u64()),
+        (Some(10), Some(10))
+    );
+    assert_eq!(
+        out2["ids"][0], out["ids"][1990],
+        "ids come back in request order"
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers").await, 2010);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM customers WHERE name = 'renamed'")
+            .await,
+        20
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_refuses_bad_batches_whole() {
+    let app = spawn_app().await;
+    let cases = vec![
+        (
+            json!({"customers": [{"external_id": "a"}, {"external_id": "b", "email": "nope"}]}),
+            "customers[1].email",
+        ),
+        (
+            json!({"customers": [{"external_id": "a"}, {"external_id": "a"}]}),
+            "customers[1].external_id",
+        ),
+        (
+            json!({"customers": [{"name": "no id"}]}),
+            "customers[0].external_id",
+        ),
+        (
+            json!({"customers": [{"external_id": "a", "tags": "VIP"}]}),
+            "customers[0].tags",
+        ),
+        (json!({"customers": []}), "customers"),
+        (json!({}), "customers"),
+    ];
+    for (body, field) in cases {
+        let (status, err) = app
+            .post("/api/marketing/customers/bulk", body.clone())
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(err["error"]["field"], field, "{body} → {err}");
+    }
+    let too_many: Vec<_> = (0..10_001)
+        .map(|i| json!({"external_id": format!("x{i}")}))
+        .collect();
+    let (status, err) = app
+        .post(
+            "/api/marketing/customers/bulk",
+            json!({"customers": too_many}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("customers"))
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn erase_removes_personal_data_but_keeps_the_row() {
+    let app = spawn_app().await;
+    let (_, c) = app
+        .post(
+            "/api/marketing/customers",
+            json!({"external_id": "gone", "name": "李四", "email": "li@example.com"}),
+        )
+        .await;
+    let path = format!("/api/marketing/customers/{}", c["id"].as_str().unwrap());
+    let (status, body) = app.call(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!((status, body), (204, serde_json::Value::Null));
+    assert_eq!(app.get(&path).await.0, 404);
+    assert_eq!(app.call(reqwest::Method::DELETE, &path, None).await.0, 404);
+    let left = app
+        .count("SELECT count(*) AS n FROM customers WHERE name IS NULL AND email IS NULL AND external_id IS NULL AND erased_at IS NOT NULL")
+        .await;
+    assert_eq!(left, 1, "tombstone without personal data");
+    // The CRM may push the same external id again: it is a new customer.
+    let (status, again) = app
+        .post("/api/marketing/customers", json!({"external_id": "gone"}))
+        .await;
+    assert_eq!(status, 201);
+    assert_ne!(again["id"], c["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opt_outs_are_recorded_once_per_channel() {
+    let app = spawn_app().await;
+    let (_, c) = app
+        .post(
+            "/api/marketing/customers",
+            json!({"external_id": "o1", "phone": "+8613800138000"}),
+        )
+        .await;
+    let id = c["id"].as_str().unwrap();
+    let path = format!("/api/marketing/customers/{id}/opt-outs");
+    let (status, o) = app.post(&path, json!({"channel": "sms"})).await;
+    assert_eq!(status, 201, "{o}");
+    assert_eq!(o["channel"], "sms");
+    assert_eq!(o["customer_id"], id);
+    assert_eq!(app.post(&path, json!({"channel": "sms"})).await.0, 200);
+    assert_eq!(app.post(&path, json!({"channel": "all"})).await.0, 201);
+    let (status, err) = app.post(&path, json!({"channel": "fax"})).await;
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("channel"))
+    );
+    let (status, err) = app.post(&path, json!({})).await;
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("channel"))
+    );
+    let (_, got) = app.get(&format!("/api/marketing/customers/{id}")).await;
+    assert_eq!(got["opt_outs"], json!(["all", "sms"]));
+    let unknown = format!("/api/marketing/customers/{}/opt-outs", uuid::Uuid::now_v7());
+    assert_eq!(app.post(&unknown, json!({"channel": "sms"})).await.0, 404);
+}

@@ -1,0 +1,252 @@
+//! `spawn_app()`: the real campaign-svc on random ports against its own fresh database, dropped
+//! (with `WITH (FORCE)`) when the test ends, so tests run in parallel and leave nothing behind.
+
+use std::net::SocketAddr;
+
+use campaign_svc::config::Config;
+use campaign_svc::startup::Application;
+use clap::Parser as _;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+pub const TOKEN: &str = "test-token-1";
+pub const OTHER_TOKEN: &str = "test-token-2";
+
+/// The server's administrative database, used to create and drop test databases.
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let admin = admin_url();
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_owned())
+            .unwrap_or(admin);
+        TestDb {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; use a thread with its own to run async cleanup.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = AsyncPgConnection::establish(&admin_url()).await.ok()?;
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub grpc_addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn test_config(db: &TestDb) -> Config {
+    Config::try_parse_from([
+        "campaign-svc",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--database-url",
+        &db.url,
+        "--database-pool-size",
+        "4",
+        "--api-tokens",
+        &format!("{TOKEN},{OTHER_TOKEN}"),
+        "--max-body-bytes",
+        "4194304",
+    ])
+    .expect("test configuration parses")
+}
+
+pub async fn spawn_app() -> TestApp {
+    marketing_core::telemetry::init("warn", false);
+    let db = TestDb::new();
+    let app = Application::build(test_config(&db))
+        .await
+        .expect("app builds");
+    let base = format!("http://{}", app.http_addr());
+    let grpc_addr = app.grpc_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        grpc_addr,
+        http: reqwest::Client::new(),
+        db,
+        stop: Some(stop),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends an authenticated request; returns status and parsed JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request is sent");
+        read(resp).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// Sends raw bytes as the body (malformed JSON and the like).
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request is sent");
+        read(resp).await
+    }
+
+    pub async fn create_campaign(&self, body: Value) -> Value {
+        let (status, campaign) = self.post("/api/marketing/campaigns", body).await;
+        assert_eq!(status, 201, "{campaign}");
+        campaign
+    }
+
+    /// A gRPC channel to the app.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .expect("valid URI")
+            .connect()
+            .await
+            .expect("gRPC connects")
+    }
+
+    /// A direct connection to the test's database, for set-up and for checking what was written.
+    pub async fn db(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.db.url)
+            .await
+            .expect("test database reachable")
+    }
+
+    /// Runs SQL against the test database (set-up the API cannot do yet, or checks).
+    pub async fn sql(&self, query: &str) {
+        let mut conn = self.db().await;
+        diesel::sql_query(query)
+            .execute(&mut conn)
+            .await
+            .expect("set-up SQL runs");
+    }
+
+    /// Counts rows with a `SELECT count(*) AS n FROM …` query.
+    pub async fn count(&self, query: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db().await;
+        let rows: Vec<N> = diesel::sql_query(query)
+            .load(&mut conn)
+            .await
+            .expect("count runs");
+        rows[0].n
+    }
+}
+
+pub async fn read(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body is read");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// A gRPC request carrying the test token.
+pub fn authed<T>(msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().expect("ascii"),
+    );
+    req
+}
+
+/// The field named by a gRPC error's BadRequest details.
+pub fn bad_field(status: &tonic::Status) -> Option<String> {
+    use tonic_types::StatusExt as _;
+    let details = status.get_error_details();
+    details
+        .bad_request()
+        .and_then(|b| <[_]>::first(&b.field_violations).map(|v| v.field.clone()))
+}
+
+/// The body of a minimal valid campaign.
+pub fn campaign_body(name: &str) -> Value {
+    serde_json::json!({
+        "name": name,
+        "type": "sms",
+        "target_tags": ["VIP", "新用户"],
+        "content": "亲爱的[客户姓名]，您有一份6月专属好礼待领取！",
+    })
+}
