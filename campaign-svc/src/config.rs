@@ -36,6 +36,27 @@ pub struct Config {
     )]
     pub amqp_url: String,
 
+    /// Prefix of the RabbitMQ queues and exchanges (`<prefix>.send`, `<prefix>.send.dlq`, ...).
+    #[arg(long, env = "QUEUE_PREFIX", default_value = "marketing")]
+    pub queue_prefix: String,
+
+    /// Publisher confirms kept in flight while publishing send jobs.
+    #[arg(long, env = "PUBLISH_WINDOW", default_value_t = 2000)]
+    pub publish_window: usize,
+
+    /// Records the relay reads and publishes per page.
+    #[arg(long, env = "RELAY_PAGE_SIZE", default_value_t = 5000)]
+    pub relay_page_size: i64,
+
+    /// Seconds a replica's claim on publishing an execution lasts without progress; after that
+    /// another replica resumes the fan-out.
+    #[arg(long, env = "RELAY_LEASE_SECS", default_value_t = 15)]
+    pub relay_lease_secs: u64,
+
+    /// Milliseconds between scheduler rounds (trigger due campaigns, complete finished ones).
+    #[arg(long, env = "SCHEDULER_INTERVAL_MS", default_value_t = 1000)]
+    pub scheduler_interval_ms: u64,
+
     /// Comma-separated bearer tokens accepted on both APIs. When unset, one is generated at
     /// start-up and logged once.
     #[arg(long, env = "API_TOKENS", hide_env_values = true)]
@@ -55,12 +76,13 @@ impl Config {
     pub fn redacted(&self) -> String {
         format!(
             "http_addr={} grpc_addr={} database_url={} database_pool_size={} amqp_url={} \
-             api_tokens={} max_body_bytes={}",
+             queue_prefix={} api_tokens={} max_body_bytes={}",
             self.http_addr,
             self.grpc_addr,
             mask_url_password(&self.database_url),
             self.database_pool_size,
             mask_url_password(&self.amqp_url),
+            self.queue_prefix,
             if self.api_tokens.is_some() {
                 "<set>"
             } else {

@@ -2,17 +2,24 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::publisher::Publisher;
+use crate::relay::{Relay, RelaySettings};
+use crate::scheduler::Scheduler;
 use crate::service::MarketingService;
 use crate::{grpc, rest};
+use marketing_core::jobs::Topology;
 
 /// A built, bound, not yet serving campaign-svc.
 pub struct Application {
+    relay: Relay,
+    scheduler: Scheduler,
     http: TcpListener,
     grpc: TcpListener,
     rest_router: axum::Router,
@@ -26,7 +33,27 @@ impl Application {
         let pool = marketing_core::db::prepare(&config.database_url, config.database_pool_size)
             .await
             .context("preparing the database")?;
-        let service = MarketingService::new(pool);
+        let service = MarketingService::new(pool.clone());
+        let publisher = Publisher::new(
+            &config.amqp_url,
+            Topology::new(&config.queue_prefix),
+            config.publish_window,
+        );
+        let relay = Relay::new(
+            pool.clone(),
+            publisher,
+            RelaySettings {
+                page_size: config.relay_page_size.max(1),
+                lease: Duration::from_secs(config.relay_lease_secs.max(1)),
+                poll: Duration::from_secs(1),
+            },
+            service.relay_waker(),
+        );
+        let scheduler = Scheduler::new(
+            pool,
+            Duration::from_millis(config.scheduler_interval_ms.max(10)),
+            service.relay_waker(),
+        );
         let (auth, generated) = Authenticator::from_config(config.api_tokens.as_deref());
         if let Some(token) = generated {
             // Logged once, on purpose: without API_TOKENS this is the only way in.
@@ -51,6 +78,8 @@ impl Application {
             .await
             .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
         Ok(Application {
+            relay,
+            scheduler,
             http,
             grpc,
             rest_router,
@@ -75,8 +104,10 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tracing::info!(http = %self.http_addr(), grpc = %self.grpc_addr(), "campaign-svc serving");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(stop_rx.clone()));
+        let scheduler = tokio::spawn(self.scheduler.run(stop_rx.clone()));
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
@@ -89,7 +120,7 @@ impl Application {
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = stop_tx.send(true);
         });
-        let (h, g) = tokio::join!(http.into_future(), grpc.into_future());
+        let (h, g, _, _) = tokio::join!(http.into_future(), grpc.into_future(), relay, scheduler);
         h.context("REST server")?;
         g.context("gRPC server")?;
         Ok(())

@@ -2,7 +2,9 @@
 //! (channels, statuses), database set-up (pool, migrations) and telemetry.
 
 pub mod db;
+pub mod jobs;
 pub mod models;
+pub mod render;
 pub mod schema;
 pub mod telemetry;
 pub mod vocabulary;

@@ -62,11 +62,11 @@ pub struct RecordRow {
     pub response: Option<serde_json::Value>,
     pub provider_message_id: Option<String>,
     pub attempts: i32,
-    pub published_at: Option<DateTime<Utc>>,
     pub sent_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub opened_at: Option<DateTime<Utc>>,
     pub clicked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub claimed_at: Option<DateTime<Utc>>,
 }

@@ -61,6 +61,11 @@ diesel::table! {
         triggered_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         finished_at -> Nullable<Timestamptz>,
+        published_upto -> Nullable<Uuid>,
+        published_count -> Int8,
+        publish_done -> Bool,
+        relay_owner -> Nullable<Uuid>,
+        relay_lease_until -> Nullable<Timestamptz>,
     }
 }
 
@@ -76,13 +81,13 @@ diesel::table! {
         response -> Nullable<Jsonb>,
         provider_message_id -> Nullable<Text>,
         attempts -> Int4,
-        published_at -> Nullable<Timestamptz>,
         sent_at -> Nullable<Timestamptz>,
         delivered_at -> Nullable<Timestamptz>,
         opened_at -> Nullable<Timestamptz>,
         clicked_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        claimed_at -> Nullable<Timestamptz>,
     }
 }
 

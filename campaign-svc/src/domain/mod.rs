@@ -3,6 +3,7 @@
 
 pub mod campaign;
 pub mod customer;
+pub mod execution;
 
 use std::str::FromStr;
 

@@ -9,9 +9,11 @@ use super::{GrpcApi, caller};
 use crate::domain::campaign::{
     Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign,
 };
+use crate::domain::execution::Sample;
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::{Error, Result};
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
+use marketing_core::vocabulary::ExecutionType;
 
 fn to_pb(c: Campaign) -> pb::Campaign {
     pb::Campaign {
@@ -173,9 +175,60 @@ impl CampaignService for GrpcApi {
 
     async fn trigger_campaign(
         &self,
-        _req: Request<pb::TriggerCampaignRequest>,
+        req: Request<pb::TriggerCampaignRequest>,
     ) -> Result<Response<pb::TriggerCampaignResponse>, Status> {
-        Err(Status::unimplemented("triggering is not available yet"))
+        let caller = caller(&req)?;
+        let r = req.into_inner();
+        let id = parse_uuid("id", &r.id)?;
+        let kind = match r.execution_type.as_str() {
+            "" => ExecutionType::Actual,
+            t => parse_word("execution_type", t)?,
+        };
+        let outcome = self
+            .service
+            .trigger_campaign(Some(caller.id), id, kind)
+            .await?;
+        Ok(Response::new(pb::TriggerCampaignResponse {
+            status: outcome.status().to_owned(),
+            message: outcome.message(),
+            execution_id: outcome.execution_id.to_string(),
+        }))
+    }
+
+    async fn get_execution(
+        &self,
+        req: Request<pb::GetExecutionRequest>,
+    ) -> Result<Response<pb::Execution>, Status> {
+        let id = parse_uuid("id", &req.into_inner().id)?;
+        let e = self.service.get_execution(id).await?;
+        let skipped = match e.skipped {
+            serde_json::Value::Object(m) => m
+                .into_iter()
+                .map(|(k, v)| (k, v.as_u64().unwrap_or(0)))
+                .collect(),
+            _ => Default::default(),
+        };
+        let samples: Vec<Sample> = serde_json::from_value(e.samples).unwrap_or_default();
+        Ok(Response::new(pb::Execution {
+            id: e.id.to_string(),
+            campaign_id: e.campaign_id.to_string(),
+            execution_type: e.execution_type,
+            status: e.status,
+            planned: e.planned as u64,
+            skipped,
+            samples: samples
+                .into_iter()
+                .map(|s| pb::RenderedSample {
+                    customer_id: s.customer_id.to_string(),
+                    to: s.to,
+                    subject: s.subject,
+                    body: s.body,
+                })
+                .collect(),
+            published: e.published_count as u64,
+            created_at: Some(timestamp(e.created_at)),
+            finished_at: opt_timestamp(e.finished_at),
+        }))
     }
 
     async fn archive_campaign(

@@ -8,15 +8,17 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{JsonBody, double_option, query_int, query_str};
+use super::extract::{JsonBody, OptionalJsonBody, double_option, query_int, query_str};
 use super::{Pagination, RestState};
 use crate::auth::Caller;
 use crate::domain::campaign::{
     Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign,
 };
+use crate::domain::execution::Execution;
 use crate::domain::{PageRequest, parse_time, parse_uuid, parse_word};
 use crate::error::{Error, Result};
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
+use marketing_core::vocabulary::ExecutionType;
 
 /// The create/update body: the seed's fields. Every field optional here so that the domain
 /// parser, shared with gRPC, names what is missing.
@@ -129,4 +131,52 @@ pub async fn archive(
 ) -> Result<Json<Campaign>> {
     let id = parse_uuid("id", &id)?;
     Ok(Json(state.service.archive_campaign(caller, id).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBody {
+    execution_type: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct TriggerReply {
+    status: &'static str,
+    message: String,
+    execution_id: uuid::Uuid,
+}
+
+/// Sends now (`actual`, the default) or dry-runs (`simulation`); the body is optional.
+pub async fn trigger(
+    State(state): State<RestState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<TriggerBody>,
+) -> Result<(StatusCode, Json<TriggerReply>)> {
+    let id = parse_uuid("id", &id)?;
+    let kind = match body.execution_type.as_deref() {
+        None | Some("") => ExecutionType::Actual,
+        Some(t) => parse_word("execution_type", t)?,
+    };
+    let outcome = state
+        .service
+        .trigger_campaign(Some(caller.id), id, kind)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TriggerReply {
+            status: outcome.status(),
+            message: outcome.message(),
+            execution_id: outcome.execution_id,
+        }),
+    ))
+}
+
+/// An execution with its audience counts and (simulations) rendered samples.
+pub async fn execution(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+) -> Result<Json<Execution>> {
+    let id = parse_uuid("id", &id)?;
+    Ok(Json(state.service.get_execution(id).await?))
 }

@@ -35,6 +35,8 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
             get(campaigns::get).put(campaigns::update),
         )
         .route("/campaigns/{id}/archive", post(campaigns::archive))
+        .route("/campaigns/{id}/trigger", post(campaigns::trigger))
+        .route("/executions/{id}", get(campaigns::execution))
         .route("/records", get(records::list))
         .route("/customers", post(customers::upsert))
         .route("/customers/bulk", post(customers::bulk_upsert))

@@ -4,6 +4,7 @@
 pub mod campaigns;
 pub mod customers;
 pub mod records;
+pub mod trigger;
 
 use std::time::Duration;
 
@@ -16,11 +17,20 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct MarketingService {
     pool: PgPool,
+    relay_waker: trigger::RelayWaker,
 }
 
 impl MarketingService {
     pub fn new(pool: PgPool) -> Self {
-        MarketingService { pool }
+        MarketingService {
+            pool,
+            relay_waker: Default::default(),
+        }
+    }
+
+    /// Notified after each real trigger, so the relay starts publishing at once.
+    pub fn relay_waker(&self) -> trigger::RelayWaker {
+        self.relay_waker.clone()
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{OTHER_TOKEN, campaign_body, read, spawn_app};
+use testkit::{OTHER_TOKEN, campaign_body, read, spawn_app};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_or_wrong_tokens_are_401_and_write_nothing() {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{campaign_body, spawn_app};
+use testkit::{campaign_body, spawn_app};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_campaign_bodies_name_the_field_and_write_nothing() {

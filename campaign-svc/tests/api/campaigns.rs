@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{campaign_body, spawn_app};
+use testkit::{campaign_body, spawn_app};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_returns_the_full_campaign_as_draft_or_scheduled() {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use testkit::spawn_app;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upsert_creates_then_updates_by_external_id() {

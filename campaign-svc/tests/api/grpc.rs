@@ -7,7 +7,7 @@ use crm_proto::v1::record_service_client::RecordServiceClient;
 use prost_types::{FieldMask, Timestamp};
 use tonic::Code;
 
-use crate::helpers::{authed, bad_field, spawn_app};
+use testkit::{authed, bad_field, spawn_app};
 
 fn create(name: &str) -> pb::CreateCampaignRequest {
     pb::CreateCampaignRequest {

@@ -5,5 +5,4 @@ mod bad_input;
 mod campaigns;
 mod customers;
 mod grpc;
-mod helpers;
 mod records;

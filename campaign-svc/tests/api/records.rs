@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, campaign_body, spawn_app};
+use testkit::{TestApp, campaign_body, spawn_app};
 
 /// A campaign with `n` customers and one record each; every third record `failed`.
 async fn seed(app: &TestApp, n: usize) -> String {

@@ -1,5 +1,8 @@
-//! `spawn_app()`: the real campaign-svc on random ports against its own fresh database, dropped
-//! (with `WITH (FORCE)`) when the test ends, so tests run in parallel and leave nothing behind.
+//! Test support: `spawn_app()` starts the real campaign-svc on random ports against its own fresh
+//! database and its own RabbitMQ queue names; both are removed when the test ends (the database
+//! `WITH (FORCE)`), so tests run in parallel and leave nothing behind.
+
+pub mod vendor;
 
 use std::net::SocketAddr;
 
@@ -24,6 +27,12 @@ fn admin_url() -> String {
 pub struct TestDb {
     pub name: String,
     pub url: String,
+}
+
+impl Default for TestDb {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl TestDb {
@@ -62,10 +71,67 @@ impl Drop for TestDb {
     }
 }
 
+/// Queue and exchange names that exist for one test, deleted on drop.
+pub struct TestQueues {
+    pub prefix: String,
+}
+
+/// The broker used by tests.
+pub fn amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+impl TestQueues {
+    pub fn new() -> Self {
+        TestQueues {
+            prefix: format!("t_{}", Uuid::new_v4().simple()),
+        }
+    }
+
+    pub fn topology(&self) -> marketing_core::jobs::Topology {
+        marketing_core::jobs::Topology::new(&self.prefix)
+    }
+}
+
+impl Default for TestQueues {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestQueues {
+    fn drop(&mut self) {
+        let t = self.topology();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let conn = lapin::Connection::connect(&amqp_url(), Default::default())
+                    .await
+                    .ok()?;
+                let ch = conn.create_channel().await.ok()?;
+                for q in [&t.send_queue, &t.dead_letter_queue] {
+                    let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
+                }
+                let _ = ch
+                    .exchange_delete(t.dead_letter_exchange.as_str().into(), Default::default())
+                    .await;
+                let _ = conn.close(200, "test done".into()).await;
+                Some(())
+            })
+        })
+        .join();
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub grpc_addr: SocketAddr,
     pub http: reqwest::Client,
+    pub queues: TestQueues,
     pub db: TestDb,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -78,7 +144,7 @@ impl Drop for TestApp {
     }
 }
 
-pub fn test_config(db: &TestDb) -> Config {
+pub fn test_config(db: &TestDb, queues: &TestQueues) -> Config {
     Config::try_parse_from([
         "campaign-svc",
         "--http-addr",
@@ -93,16 +159,30 @@ pub fn test_config(db: &TestDb) -> Config {
         &format!("{TOKEN},{OTHER_TOKEN}"),
         "--max-body-bytes",
         "4194304",
+        "--amqp-url",
+        &amqp_url(),
+        "--queue-prefix",
+        &queues.prefix,
+        "--scheduler-interval-ms",
+        "200",
     ])
     .expect("test configuration parses")
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestDb::new(), TestQueues::new(), |_| {}).await
+}
+
+/// Starts the app on the given database and queues, after `adjust` changed its config.
+pub async fn spawn_app_with(
+    db: TestDb,
+    queues: TestQueues,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     marketing_core::telemetry::init("warn", false);
-    let db = TestDb::new();
-    let app = Application::build(test_config(&db))
-        .await
-        .expect("app builds");
+    let mut config = test_config(&db, &queues);
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("app builds");
     let base = format!("http://{}", app.http_addr());
     let grpc_addr = app.grpc_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -112,7 +192,8 @@ pub async fn spawn_app() -> TestApp {
     TestApp {
         base,
         grpc_addr,
-        http: reqwest::Client::new(),
+        http: http_client(),
+        queues,
         db,
         stop: Some(stop),
     }
@@ -209,6 +290,12 @@ impl TestApp {
             .expect("count runs");
         rows[0].n
     }
+}
+
+/// An HTTP client (installs the TLS crypto provider the workspace's reqwest build expects).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 pub async fn read(resp: reqwest::Response) -> (u16, Value) {

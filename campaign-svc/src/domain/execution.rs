@@ -1,0 +1,72 @@
+//! Executions: each trigger of a campaign, real or simulated, and what it found.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use marketing_core::schema::campaign_executions;
+use marketing_core::vocabulary::ExecutionType;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Customers matching the audience but not sent to, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub opted_out: u64,
+    pub no_address: u64,
+}
+
+/// A message as it would be sent (simulation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    pub customer_id: Uuid,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// What a trigger did.
+#[derive(Debug, Clone)]
+pub struct TriggerOutcome {
+    pub execution_id: Uuid,
+    pub kind: ExecutionType,
+    pub planned: u64,
+    pub skipped: Skipped,
+}
+
+impl TriggerOutcome {
+    /// The seed's `status` word.
+    pub fn status(&self) -> &'static str {
+        match self.kind {
+            ExecutionType::Actual => "triggered",
+            ExecutionType::Simulation => "simulation_started",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        let what = match self.kind {
+            ExecutionType::Actual => "Campaign triggered",
+            ExecutionType::Simulation => "Simulation finished",
+        };
+        format!(
+            "{what}: {} recipients; skipped {} opted out and {} without an address.",
+            self.planned, self.skipped.opted_out, self.skipped.no_address
+        )
+    }
+}
+
+/// An execution as both APIs return it.
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = campaign_executions)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct Execution {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub execution_type: String,
+    pub status: String,
+    pub planned: i64,
+    pub skipped: serde_json::Value,
+    pub samples: serde_json::Value,
+    #[serde(rename = "published")]
+    pub published_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}

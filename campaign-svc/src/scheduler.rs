@@ -1,0 +1,144 @@
+//! The scheduler: triggers `scheduled` campaigns at their `start_time` and completes `active`
+//! ones when every record is final or their `end_time` has passed (pending records are then not
+//! sent). Row locks with `SKIP LOCKED` make it safe with several campaign-svc replicas: a campaign
+//! is triggered once, whichever replica gets there.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use marketing_core::db::PgPool;
+use marketing_core::models::CampaignRow;
+use marketing_core::schema::marketing_campaign::dsl as mc;
+use tokio::sync::watch;
+
+use crate::error::Error;
+use crate::service::trigger::{RelayWaker, trigger_locked};
+
+/// Completes finished campaigns in one statement: closes the campaign and its execution, and
+/// marks what is still pending after `end_time` as not sent.
+const COMPLETE_SQL: &str = "
+WITH done AS (
+    UPDATE marketing_campaign c
+    SET status = 'completed', actual_end_time = now(), updated_at = now()
+    WHERE c.status = 'active'
+      AND ((c.end_time IS NOT NULL AND c.end_time <= now())
+           OR NOT EXISTS (SELECT 1 FROM marketing_record r
+                          WHERE r.campaign_id = c.id AND r.status IN ('pending', 'sending')))
+    RETURNING c.id
+), expired AS (
+    UPDATE marketing_record r
+    SET status = 'failed', error_message = 'not sent: the campaign ended before this message was sent',
+        updated_at = now()
+    WHERE r.campaign_id IN (SELECT id FROM done) AND r.status = 'pending'
+    RETURNING 1
+), closed AS (
+    UPDATE campaign_executions e
+    SET status = 'completed', finished_at = now()
+    WHERE e.campaign_id IN (SELECT id FROM done) AND e.execution_type = 'actual' AND e.status = 'running'
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM done) AS completed, (SELECT count(*) FROM expired) AS expired";
+
+#[derive(QueryableByName)]
+struct Completed {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    completed: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    expired: i64,
+}
+
+pub struct Scheduler {
+    pool: PgPool,
+    interval: Duration,
+    waker: RelayWaker,
+}
+
+impl Scheduler {
+    pub fn new(pool: PgPool, interval: Duration, waker: RelayWaker) -> Self {
+        Scheduler {
+            pool,
+            interval,
+            waker,
+        }
+    }
+
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %format!("{e:#}"), "scheduler tick failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// One round: trigger every due campaign, then complete every finished one.
+    pub async fn tick(&self) -> anyhow::Result<()> {
+        while self.trigger_one_due().await? {}
+        let mut conn = self.pool.get().await?;
+        let done: Completed = diesel::sql_query(COMPLETE_SQL)
+            .get_result(&mut conn)
+            .await?;
+        if done.completed > 0 {
+            tracing::info!(
+                completed = done.completed,
+                not_sent = done.expired,
+                "campaigns completed"
+            );
+        }
+        Ok(())
+    }
+
+    /// Triggers the most overdue scheduled campaign, each in its own transaction; `false` when
+    /// none is due. A campaign that cannot be sent (no audience, no content, already ended) goes
+    /// back to `draft` with a warning instead of being retried forever.
+    async fn trigger_one_due(&self) -> anyhow::Result<bool> {
+        let mut conn = self.pool.get().await?;
+        let outcome = conn
+            .transaction::<_, Error, _>(async |conn| {
+                let due: Option<CampaignRow> = mc::marketing_campaign
+                    .filter(mc::status.eq("scheduled"))
+                    .filter(mc::start_time.le(chrono::Utc::now()))
+                    .order(mc::start_time)
+                    .for_update()
+                    .skip_locked()
+                    .select(CampaignRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(campaign) = due else {
+                    return Ok(false);
+                };
+                match trigger_locked(conn, &campaign, None).await {
+                    Ok(_) => Ok(true),
+                    Err(
+                        Error::Conflict(reason)
+                        | Error::InvalidArgument {
+                            message: reason, ..
+                        },
+                    ) => {
+                        tracing::warn!(campaign_id = %campaign.id, %reason,
+                            "scheduled campaign cannot be sent; moved back to draft");
+                        diesel::update(mc::marketing_campaign.find(campaign.id))
+                            .set((
+                                mc::status.eq("draft"),
+                                mc::updated_at.eq(chrono::Utc::now()),
+                            ))
+                            .execute(conn)
+                            .await?;
+                        Ok(true)
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("triggering a due campaign: {e:?}"))?;
+        if outcome {
+            self.waker.notify_one();
+        }
+        Ok(outcome)
+    }
+}
