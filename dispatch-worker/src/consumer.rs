@@ -1,0 +1,111 @@
+//! The AMQP side of the worker: consumes send jobs with manual acks and a bounded prefetch,
+//! groups them into batches, reconnects after any broker or connection failure, and on shutdown
+//! stops consuming, finishes the batch in hand and closes (unacked jobs return to the queue).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use marketing_core::jobs::{Topology, connect};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::dispatch::Dispatcher;
+
+/// Consumer settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub amqp_url: String,
+    pub topology: Topology,
+    pub prefetch: u16,
+    pub batch_size: usize,
+    pub batch_wait: Duration,
+}
+
+/// Consumes until `stop` turns true, reconnecting with backoff after failures.
+pub async fn run(
+    dispatcher: Arc<Dispatcher>,
+    settings: ConsumerSettings,
+    mut stop: watch::Receiver<bool>,
+    name: String,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match session(&dispatcher, &settings, stop.clone(), &name).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(consumer = %name, error = %format!("{e:#}"), "consumer failed; reconnecting");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stopped(&mut stop) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One connection's life: returns `Ok` only on a requested shutdown.
+async fn session(
+    dispatcher: &Dispatcher,
+    s: &ConsumerSettings,
+    mut stop: watch::Receiver<bool>,
+    name: &str,
+) -> anyhow::Result<()> {
+    let conn = connect(&s.amqp_url, name)
+        .await
+        .context("connecting to RabbitMQ")?;
+    let ch = conn.create_channel().await.context("opening a channel")?;
+    s.topology.declare(&ch).await.context("declaring queues")?;
+    ch.basic_qos(s.prefetch, BasicQosOptions::default())
+        .await
+        .context("setting prefetch")?;
+    let mut consumer = ch
+        .basic_consume(
+            s.topology.send_queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .context("starting to consume")?;
+    tracing::info!(consumer = %name, queue = %s.topology.send_queue, "consuming send jobs");
+    loop {
+        let first = tokio::select! {
+            d = consumer.next() => d,
+            _ = stopped(&mut stop) => {
+                let _ = ch.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
+                let _ = conn.close(200, "shutdown".into()).await;
+                tracing::info!(consumer = %name, "stopped consuming");
+                return Ok(());
+            }
+        };
+        let first = first
+            .context("the consumer was cancelled")?
+            .context("receiving a job")?;
+        let mut batch = vec![first];
+        let deadline = Instant::now() + s.batch_wait;
+        while batch.len() < s.batch_size {
+            match tokio::time::timeout_at(deadline, consumer.next()).await {
+                Ok(Some(Ok(d))) => batch.push(d),
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "consumer error while filling a batch");
+                    break;
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        dispatcher.process(&ch, batch).await?;
+    }
+}
+
+/// Resolves once `stop` is true (without holding the watch guard across awaits).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

@@ -1,0 +1,215 @@
+//! One batch of jobs: claim the records, decide and deliver each, write the outcomes, then ack.
+//! The order (claim → send → flush → write → ack) is what makes delivery exactly-once: a crash
+//! before the write brings the job back, the record is re-claimed and re-sent with the same
+//! idempotency key; a crash after the write brings back a job whose record is final, which is
+//! acked without sending.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use lapin::Channel as AmqpChannel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicRejectOptions};
+use marketing_core::db::PgPool;
+use marketing_core::jobs::SendJob;
+use marketing_core::render::{Content, Recipient};
+use marketing_core::vocabulary::Channel;
+use uuid::Uuid;
+
+use crate::providers::{OutboundMessage, Providers, SendError};
+use crate::store::{self, Claimed, Outcome};
+
+/// Retry policy for transient provider errors.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub max_attempts: u32,
+    pub base: Duration,
+}
+
+/// What happens to a job once its batch is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ack,
+    /// Dead-letter it: it kept failing.
+    DeadLetter,
+}
+
+pub struct Dispatcher {
+    pool: PgPool,
+    providers: Providers,
+    retry: Retry,
+    concurrency: usize,
+    contents: Mutex<HashMap<Uuid, Arc<Content>>>,
+}
+
+impl Dispatcher {
+    pub fn new(pool: PgPool, providers: Providers, retry: Retry, concurrency: usize) -> Self {
+        Dispatcher {
+            pool,
+            providers,
+            retry,
+            concurrency: concurrency.max(1),
+            contents: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Processes one batch of deliveries from `amqp` and settles every one of them. An error
+    /// leaves the batch unsettled: the broker redelivers it once the channel closes.
+    pub async fn process(&self, amqp: &AmqpChannel, batch: Vec<Delivery>) -> anyhow::Result<()> {
+        let Some(last_tag) = batch.iter().map(|d| d.delivery_tag).max() else {
+            return Ok(());
+        };
+        let mut jobs: Vec<(u64, SendJob, bool)> = Vec::with_capacity(batch.len());
+        for d in &batch {
+            match serde_json::from_slice::<SendJob>(&d.data) {
+                Ok(job) => jobs.push((d.delivery_tag, job, d.redelivered)),
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable send job; dead-lettering it");
+                    amqp.basic_reject(d.delivery_tag, BasicRejectOptions { requeue: false })
+                        .await?;
+                }
+            }
+        }
+        let ids: Vec<Uuid> = jobs.iter().map(|(_, j, _)| j.record_id).collect();
+        let redelivered: Vec<Uuid> = jobs
+            .iter()
+            .filter(|(_, _, r)| *r)
+            .map(|(_, j, _)| j.record_id)
+            .collect();
+        let claimed = {
+            let mut conn = self.pool.get().await.context("database pool")?;
+            store::claim(&mut conn, &ids, &redelivered)
+                .await
+                .context("claiming records")?
+        };
+        let results: Vec<(Uuid, Outcome, Verdict)> = futures::stream::iter(claimed)
+            .map(|c| self.deliver(c))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        self.providers.flush().await?;
+        let outcomes: Vec<(Uuid, Outcome)> =
+            results.iter().map(|(id, o, _)| (*id, o.clone())).collect();
+        {
+            let mut conn = self.pool.get().await.context("database pool")?;
+            store::write(&mut conn, &outcomes)
+                .await
+                .context("writing outcomes")?;
+        }
+        let dead: HashMap<Uuid, ()> = results
+            .iter()
+            .filter(|(_, _, v)| *v == Verdict::DeadLetter)
+            .map(|(id, _, _)| (*id, ()))
+            .collect();
+        for (tag, job, _) in &jobs {
+            if dead.contains_key(&job.record_id) {
+                amqp.basic_reject(*tag, BasicRejectOptions { requeue: false })
+                    .await?;
+            }
+        }
+        // Batches are settled in order on this channel, so one multiple-ack covers the rest.
+        amqp.basic_ack(last_tag, BasicAckOptions { multiple: true })
+            .await?;
+        Ok(())
+    }
+
+    fn content(&self, c: &Claimed) -> Result<Arc<Content>, String> {
+        let mut cache = self
+            .contents
+            .lock()
+            .map_err(|_| "content cache poisoned".to_owned())?;
+        if let Some(content) = cache.get(&c.campaign_id) {
+            return Ok(content.clone());
+        }
+        let content = Arc::new(Content::compile(&c.content).map_err(|e| e.0)?);
+        if cache.len() > 1000 {
+            cache.clear();
+        }
+        cache.insert(c.campaign_id, content.clone());
+        Ok(content)
+    }
+
+    /// Decides and, when allowed, sends one claimed record.
+    async fn deliver(&self, c: Claimed) -> (Uuid, Outcome, Verdict) {
+        let failed = |reason: String| (c.id, Outcome::Failed { reason }, Verdict::Ack);
+        let Ok(channel) = c.channel.parse::<Channel>() else {
+            return failed(format!("unknown channel {}", c.channel));
+        };
+        if !c.campaign_open {
+            return failed("not sent: the campaign ended before this message was sent".into());
+        }
+        if c.opted_out {
+            return failed(format!("not sent: the customer opted out of {channel}"));
+        }
+        let to = match channel {
+            Channel::Sms => c.phone.clone(),
+            Channel::Email => c.email.clone(),
+            Channel::PushNotification => c.push_token.clone(),
+        };
+        let Some(to) = to.filter(|t| !t.trim().is_empty()) else {
+            return failed(format!("not sent: the customer has no {channel} address"));
+        };
+        let content = match self.content(&c) {
+            Ok(content) => content,
+            Err(e) => return failed(format!("not sent: the content cannot be rendered: {e}")),
+        };
+        let recipient = Recipient {
+            name: c.name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            external_id: c.external_id.clone(),
+            locale: c.locale.clone(),
+            time_zone: c.time_zone.clone(),
+            attributes: c.attributes.clone(),
+        };
+        let body = match content.render(&recipient, &c.campaign_name) {
+            Ok(b) => b,
+            Err(e) => return failed(format!("not sent: the content cannot be rendered: {e}")),
+        };
+        let message = OutboundMessage {
+            record_id: c.id,
+            campaign_id: c.campaign_id,
+            channel,
+            to,
+            subject: c.campaign_name.clone(),
+            body,
+        };
+        let provider = self.providers.for_channel(channel);
+        let mut attempt = 1;
+        loop {
+            match provider.send(&message).await {
+                Ok(provider_message_id) => {
+                    let outcome = Outcome::Sent {
+                        at: chrono::Utc::now(),
+                        provider_message_id,
+                    };
+                    return (c.id, outcome, Verdict::Ack);
+                }
+                Err(SendError::Permanent(e)) => {
+                    return failed(format!("{} refused the message: {e}", provider.name()));
+                }
+                Err(SendError::Transient(e)) if attempt >= self.retry.max_attempts => {
+                    tracing::warn!(record_id = %c.id, error = %e, "giving up after {attempt} attempts");
+                    let reason = format!(
+                        "{} failed {attempt} times; last error: {e}",
+                        provider.name()
+                    );
+                    return (c.id, Outcome::Failed { reason }, Verdict::DeadLetter);
+                }
+                Err(SendError::Transient(e)) => {
+                    let delay = self.retry.base * 2u32.saturating_pow(attempt - 1);
+                    tracing::debug!(record_id = %c.id, error = %e, ?delay, "transient provider error; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}

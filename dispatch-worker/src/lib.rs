@@ -1,0 +1,78 @@
+//! dispatch-worker: consumes send jobs, delivers them through channel providers and writes each
+//! record's status. Stateless; run as many replicas as the queue needs.
+
+pub mod config;
+pub mod consumer;
+pub mod dispatch;
+pub mod providers;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use config::Config;
+use consumer::ConsumerSettings;
+use dispatch::{Dispatcher, Retry};
+use marketing_core::jobs::Topology;
+use providers::Providers;
+
+/// Runs the worker until `shutdown` resolves, then drains and exits.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let pool = marketing_core::db::pool(&config.database_url, config.database_pool_size)?;
+    let providers = Providers::from_config(&config)?;
+    let dispatcher = Arc::new(Dispatcher::new(
+        pool,
+        providers,
+        Retry {
+            max_attempts: config.max_attempts.max(1),
+            base: Duration::from_millis(config.retry_base_ms),
+        },
+        config.send_concurrency,
+    ));
+    let settings = ConsumerSettings {
+        amqp_url: config.amqp_url.clone(),
+        topology: Topology::new(&config.queue_prefix),
+        prefetch: config.prefetch.max(1),
+        batch_size: config.batch_size.max(1),
+        batch_wait: Duration::from_millis(config.batch_wait_ms),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let consumers: Vec<_> = (0..config.consumers.max(1))
+        .map(|i| {
+            let name = format!("dispatch-worker {} #{i}", std::process::id());
+            tokio::spawn(consumer::run(
+                dispatcher.clone(),
+                settings.clone(),
+                stop_rx.clone(),
+                name,
+            ))
+        })
+        .collect();
+    shutdown.await;
+    tracing::info!("shutting down: finishing batches in hand");
+    let _ = stop_tx.send(true);
+    for c in consumers {
+        let _ = c.await;
+    }
+    tracing::info!("dispatch-worker stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

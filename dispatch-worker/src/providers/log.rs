@@ -1,0 +1,70 @@
+//! The local sink: each delivered message becomes one JSON line (stdout or a file), so the
+//! service runs with no vendor credentials.
+
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Write};
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+
+use super::{OutboundMessage, Provider, SendError};
+
+pub struct LogProvider {
+    out: Mutex<BufWriter<Box<dyn Write + Send>>>,
+}
+
+impl LogProvider {
+    /// `-` writes to stdout; anything else is a file appended to.
+    pub fn open(path: &str) -> anyhow::Result<Self> {
+        let sink: Box<dyn Write + Send> = if path == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening LOG_SINK_PATH {path}"))?,
+            )
+        };
+        Ok(LogProvider {
+            out: Mutex::new(BufWriter::with_capacity(256 * 1024, sink)),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for LogProvider {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
+    async fn send(&self, m: &OutboundMessage) -> Result<Option<String>, SendError> {
+        let line = serde_json::json!({
+            "record_id": m.record_id,
+            "campaign_id": m.campaign_id,
+            "channel": m.channel.as_str(),
+            "to": m.to,
+            "subject": m.subject,
+            "body": m.body,
+            "at": chrono::Utc::now(),
+        });
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| SendError::Transient("log sink poisoned".into()))?;
+        serde_json::to_writer(&mut *out, &line)
+            .map_err(|e| SendError::Transient(format!("writing the log sink: {e}")))?;
+        out.write_all(b"\n")
+            .map_err(|e| SendError::Transient(format!("writing the log sink: {e}")))?;
+        Ok(Some(format!("log-{}", m.record_id)))
+    }
+
+    async fn flush(&self) -> anyhow::Result<()> {
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| anyhow::anyhow!("log sink poisoned"))?;
+        out.flush().context("flushing the log sink")
+    }
+}

@@ -1,0 +1,137 @@
+//! The worker's SQL: claim a batch of records, write a batch of outcomes (one round trip each).
+
+use chrono::{DateTime, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+/// Moves `pending` records (and `sending` ones whose job came back after a worker died) to
+/// `sending`, and returns what sending them needs. A record another worker already claimed or
+/// finished is not returned, so a duplicate job never sends twice.
+const CLAIM_SQL: &str = "
+WITH claimed AS (
+    UPDATE marketing_record r
+    SET status = 'sending', claimed_at = now(), attempts = r.attempts + 1, updated_at = now()
+    WHERE r.id = ANY($1)
+      AND (r.status = 'pending' OR (r.status = 'sending' AND r.id = ANY($2)))
+    RETURNING r.id, r.campaign_id, r.customer_id, r.channel
+)
+SELECT cl.id, cl.campaign_id, cl.channel,
+       c.name AS campaign_name, c.content, c.status = 'active' AND (c.end_time IS NULL OR c.end_time > now()) AS campaign_open,
+       cu.name, cu.email, cu.phone, cu.push_token, cu.external_id, cu.locale, cu.time_zone, cu.attributes,
+       EXISTS (SELECT 1 FROM customer_opt_outs o
+               WHERE o.customer_id = cl.customer_id AND o.channel IN (cl.channel, 'all')) AS opted_out
+FROM claimed cl
+JOIN marketing_campaign c ON c.id = cl.campaign_id
+JOIN customers cu ON cu.id = cl.customer_id";
+
+/// Writes final statuses of claimed records in one statement.
+const WRITE_SQL: &str = "
+UPDATE marketing_record r
+SET status = v.status, sent_at = v.sent_at, provider_message_id = v.provider_message_id,
+    error_message = v.error_message, updated_at = now()
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
+     AS v(id, status, sent_at, provider_message_id, error_message)
+WHERE r.id = v.id AND r.status = 'sending'";
+
+/// A claimed record with its campaign and customer.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Claimed {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub campaign_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub channel: String,
+    #[diesel(sql_type = Text)]
+    pub campaign_name: String,
+    #[diesel(sql_type = Text)]
+    pub content: String,
+    #[diesel(sql_type = Bool)]
+    pub campaign_open: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub email: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub phone: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub push_token: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub external_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub locale: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub time_zone: Option<String>,
+    #[diesel(sql_type = Jsonb)]
+    pub attributes: serde_json::Value,
+    #[diesel(sql_type = Bool)]
+    pub opted_out: bool,
+}
+
+/// How a claimed record ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        at: DateTime<Utc>,
+        provider_message_id: Option<String>,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    redelivered: &[Uuid],
+) -> diesel::QueryResult<Vec<Claimed>> {
+    diesel::sql_query(CLAIM_SQL)
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<SqlUuid>, _>(redelivered)
+        .load(conn)
+        .await
+}
+
+pub async fn write(
+    conn: &mut AsyncPgConnection,
+    outcomes: &[(Uuid, Outcome)],
+) -> diesel::QueryResult<usize> {
+    if outcomes.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(outcomes.len());
+    let mut statuses = Vec::with_capacity(outcomes.len());
+    let mut sent_at: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(outcomes.len());
+    let mut provider_ids: Vec<Option<String>> = Vec::with_capacity(outcomes.len());
+    let mut errors: Vec<Option<String>> = Vec::with_capacity(outcomes.len());
+    for (id, outcome) in outcomes {
+        ids.push(*id);
+        match outcome {
+            Outcome::Sent {
+                at,
+                provider_message_id,
+            } => {
+                statuses.push("sent");
+                sent_at.push(Some(*at));
+                provider_ids.push(provider_message_id.clone());
+                errors.push(None);
+            }
+            Outcome::Failed { reason } => {
+                statuses.push("failed");
+                sent_at.push(None);
+                provider_ids.push(None);
+                errors.push(Some(reason.clone()));
+            }
+        }
+    }
+    diesel::sql_query(WRITE_SQL)
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Text>, _>(statuses)
+        .bind::<Array<Nullable<Timestamptz>>, _>(sent_at)
+        .bind::<Array<Nullable<Text>>, _>(provider_ids)
+        .bind::<Array<Nullable<Text>>, _>(errors)
+        .execute(conn)
+        .await
+}
