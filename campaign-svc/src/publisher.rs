@@ -29,10 +29,11 @@ impl Publisher {
     }
 
     async fn channel(&mut self) -> anyhow::Result<Channel> {
-        if let Some((conn, ch)) = &self.link {
-            if conn.status().connected() && ch.status().connected() {
-                return Ok(ch.clone());
-            }
+        if let Some((conn, ch)) = &self.link
+            && conn.status().connected()
+            && ch.status().connected()
+        {
+            return Ok(ch.clone());
         }
         self.link = None;
         let conn = connect(&self.url, "campaign-svc relay")
@@ -55,10 +56,10 @@ impl Publisher {
     /// have been published: the caller publishes the batch again (consumers are idempotent).
     pub async fn publish(&mut self, jobs: &[SendJob]) -> anyhow::Result<()> {
         let result = self.publish_inner(jobs).await;
-        if result.is_err() {
-            if let Some((conn, _)) = self.link.take() {
-                let _ = conn.close(320, "publish failed".into()).await;
-            }
+        if result.is_err()
+            && let Some((conn, _)) = self.link.take()
+        {
+            let _ = conn.close(320, "publish failed".into()).await;
         }
         result
     }
@@ -86,10 +87,10 @@ impl Publisher {
                 .await
                 .context("publishing a send job")?;
             in_flight.push_back(confirm);
-            if in_flight.len() >= self.window {
-                if let Some(oldest) = in_flight.pop_front() {
-                    confirmed(oldest).await?;
-                }
+            if in_flight.len() >= self.window
+                && let Some(oldest) = in_flight.pop_front()
+            {
+                confirmed(oldest).await?;
             }
         }
         for confirm in in_flight {

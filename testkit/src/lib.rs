@@ -337,3 +337,139 @@ pub fn campaign_body(name: &str) -> Value {
         "content": "亲爱的[客户姓名]，您有一份6月专属好礼待领取！",
     })
 }
+
+/// Polls `check` every 50 ms until it returns true; panics with `what` after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: std::time::Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Messages ready in a queue (0 when it does not exist).
+pub async fn queue_depth(queue: &str) -> u32 {
+    let Ok(conn) = lapin::Connection::connect(&amqp_url(), Default::default()).await else {
+        return 0;
+    };
+    let depth = match conn.create_channel().await {
+        Ok(ch) => ch
+            .queue_declare(
+                queue.into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .map(|q| q.message_count())
+            .unwrap_or(0),
+        Err(_) => 0,
+    };
+    let _ = conn.close(200, "done".into()).await;
+    depth
+}
+
+/// A second campaign-svc on the same database and queues (another replica), stopped on drop.
+pub struct Replica {
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestApp {
+    /// Starts another replica of the app against the same database and queues.
+    pub async fn replica(&self) -> Replica {
+        let config = test_config(&self.db, &self.queues);
+        let app = Application::build(config).await.expect("replica builds");
+        let base = format!("http://{}", app.http_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        Replica {
+            base,
+            stop: Some(stop),
+        }
+    }
+
+    /// Records of a campaign with the given status.
+    pub async fn records_with_status(&self, campaign: &str, status: &str) -> i64 {
+        self.count(&format!(
+            "SELECT count(*) AS n FROM marketing_record WHERE campaign_id = '{campaign}' AND status = '{status}'"
+        ))
+        .await
+    }
+}
+
+/// A TCP proxy in front of a server that can cut every open connection, to test reconnects
+/// without disturbing other tests using the same server.
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl TcpProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> =
+            Default::default();
+        let tracked = connections.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                tracked
+                    .lock()
+                    .expect("proxy lock")
+                    .push(task.abort_handle());
+            }
+        });
+        TcpProxy {
+            addr,
+            connections,
+            accept,
+        }
+    }
+
+    /// Drops every connection open now; new ones are accepted again.
+    pub fn cut(&self) -> usize {
+        let mut conns = self.connections.lock().expect("proxy lock");
+        let n = conns.len();
+        for c in conns.drain(..) {
+            c.abort();
+        }
+        n
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}

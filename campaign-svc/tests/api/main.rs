@@ -6,3 +6,4 @@ mod campaigns;
 mod customers;
 mod grpc;
 mod records;
+mod trigger;
