@@ -1,0 +1,116 @@
+//! Starting workers (in-process or as processes) against a test app's database and queues.
+
+use std::time::Duration;
+
+use clap::Parser as _;
+use dispatch_worker::config::Config;
+use serde_json::json;
+use testkit::{TestApp, amqp_url, campaign_body, wait_until};
+
+/// Worker flags for the app's database and queues, plus `extra`.
+pub fn worker_args(app: &TestApp, amqp: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "dispatch-worker",
+        "--database-url",
+        &app.db.url,
+        "--amqp-url",
+        amqp,
+        "--queue-prefix",
+        &app.queues.prefix,
+        "--retry-base-ms",
+        "20",
+        "--database-pool-size",
+        "4",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// A worker running inside the test process; stopped (gracefully) on drop.
+pub struct Worker {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub fn start_worker(app: &TestApp, extra: &[&str]) -> Worker {
+    start_worker_via(app, &amqp_url(), extra)
+}
+
+pub fn start_worker_via(app: &TestApp, amqp: &str, extra: &[&str]) -> Worker {
+    let config =
+        Config::try_parse_from(worker_args(app, amqp, extra)).expect("worker config parses");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(dispatch_worker::run(config, async {
+        let _ = stopped.await;
+    }));
+    Worker { stop: Some(stop) }
+}
+
+/// `n` customers tagged `bulk` with a phone, e-mail and push token; returns their ids.
+pub async fn customers(app: &TestApp, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+        let batch: Vec<_> = chunk
+            .iter()
+            .map(|i| {
+                json!({
+                    "external_id": format!("cust-{i}"),
+                    "name": format!("客户{i}"),
+                    "phone": format!("+861380{i:07}"),
+                    "email": format!("c{i}@example.com"),
+                    "push_token": format!("tok-{i}"),
+                    "tags": ["bulk"],
+                })
+            })
+            .collect();
+        let (status, out) = app
+            .post("/api/marketing/customers/bulk", json!({"customers": batch}))
+            .await;
+        assert_eq!(status, 200, "{out}");
+        ids.extend(
+            out["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned()),
+        );
+    }
+    ids
+}
+
+/// Creates and triggers a campaign to every `bulk` customer; returns its id.
+pub async fn send_campaign(app: &TestApp, channel: &str, content: &str) -> String {
+    let mut body = campaign_body("Double 11");
+    body["type"] = json!(channel);
+    body["target_tags"] = json!(["bulk"]);
+    body["content"] = json!(content);
+    let c = app.create_campaign(body).await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    let (status, t) = app
+        .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
+        .await;
+    assert_eq!(status, 202, "{t}");
+    id
+}
+
+/// Waits until no record of the campaign is pending or sending.
+pub async fn wait_final(app: &TestApp, campaign: &str, timeout: Duration) {
+    wait_until(timeout, "every record final", || async {
+        app.count(&format!(
+            "SELECT count(*) AS n FROM marketing_record WHERE campaign_id = '{campaign}' AND status IN ('pending', 'sending')"
+        ))
+        .await
+            == 0
+    })
+    .await;
+}

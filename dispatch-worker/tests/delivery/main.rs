@@ -1,0 +1,7 @@
+//! dispatch-worker against the real PostgreSQL, RabbitMQ, an SMTP server and an HTTP vendor
+//! stand-in; deliveries are counted at those servers.
+
+mod common;
+mod providers;
+mod reliability;
+mod rules;

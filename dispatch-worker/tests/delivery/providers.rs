@@ -1,0 +1,158 @@
+//! Each provider against a real server: SMS and push over HTTP, e-mail over SMTP, the log sink.
+
+use std::time::Duration;
+
+use testkit::spawn_app;
+use testkit::vendor::{HttpVendor, SmtpServer, VendorMode};
+
+use crate::common::{customers, send_campaign, start_worker, wait_final};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sms_reaches_the_vendor_once_per_recipient_personalised() {
+    let app = spawn_app().await;
+    let vendor = HttpVendor::start(VendorMode::Ok).await;
+    let ids = customers(&app, 50).await;
+    let url = vendor.url();
+    let _w = start_worker(
+        &app,
+        &[
+            "--sms-provider",
+            "http",
+            "--sms-http-url",
+            &url,
+            "--sms-http-token",
+            &vendor.token,
+        ],
+    );
+    let campaign = send_campaign(&app, "sms", "亲爱的[客户姓名]，双11好礼！").await;
+    wait_final(&app, &campaign, Duration::from_secs(30)).await;
+
+    assert_eq!(app.records_with_status(&campaign, "sent").await, 50);
+    assert_eq!(vendor.delivered_count(), 50);
+    assert_eq!(vendor.duplicates(), 0);
+    assert_eq!(vendor.unauthorised(), 0);
+    let delivered = vendor.delivered();
+    let (_, records) = app
+        .get(&format!(
+            "/api/marketing/records?campaign_id={campaign}&page_size=500"
+        ))
+        .await;
+    for r in records["records"].as_array().unwrap() {
+        assert_eq!(r["status"], "sent");
+        assert!(r["sent_at"].is_string());
+        let msg = &delivered[r["id"].as_str().unwrap()];
+        let i = ids
+            .iter()
+            .position(|c| c == r["customer_id"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(msg["body"], format!("亲爱的客户{i}，双11好礼！"));
+        assert_eq!(msg["to"], format!("+861380{i:07}"));
+    }
+    testkit::wait_until(Duration::from_secs(10), "completion", || async {
+        app.get(&format!("/api/marketing/campaigns/{campaign}"))
+            .await
+            .1["status"]
+            == "completed"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_goes_to_the_push_vendor() {
+    let app = spawn_app().await;
+    let vendor = HttpVendor::start(VendorMode::Ok).await;
+    customers(&app, 5).await;
+    let url = vendor.url();
+    let _w = start_worker(
+        &app,
+        &[
+            "--push-provider",
+            "http",
+            "--push-http-url",
+            &url,
+            "--push-http-token",
+            &vendor.token,
+        ],
+    );
+    let campaign = send_campaign(
+        &app,
+        "push_notification",
+        "{{ name }}, your coupon is ready",
+    )
+    .await;
+    wait_final(&app, &campaign, Duration::from_secs(30)).await;
+    assert_eq!(app.records_with_status(&campaign, "sent").await, 5);
+    let delivered = vendor.delivered();
+    assert_eq!(delivered.len(), 5);
+    assert!(
+        delivered
+            .values()
+            .all(|m| m["to"].as_str().unwrap().starts_with("tok-") && m["title"] == "Double 11")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn email_is_delivered_over_smtp() {
+    let app = spawn_app().await;
+    let smtp = SmtpServer::start().await;
+    customers(&app, 3).await;
+    let port = smtp.addr.port().to_string();
+    let _w = start_worker(
+        &app,
+        &[
+            "--email-provider",
+            "smtp",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &port,
+        ],
+    );
+    let campaign = send_campaign(&app, "email", "Dear {{ name }},\nour sale starts today.").await;
+    wait_final(&app, &campaign, Duration::from_secs(30)).await;
+    assert_eq!(app.records_with_status(&campaign, "sent").await, 3);
+    let mails = smtp.received();
+    assert_eq!(mails.len(), 3);
+    let (_, records) = app
+        .get(&format!("/api/marketing/records?campaign_id={campaign}"))
+        .await;
+    for r in records["records"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        let mail = mails
+            .iter()
+            .find(|m| m.data.contains(id))
+            .unwrap_or_else(|| panic!("no mail with Message-ID of {id}"));
+        assert_eq!(mail.from, "marketing@example.com");
+        assert!(mail.to[0].ends_with("@example.com"));
+        assert!(mail.data.contains("Subject: Double 11"), "{}", mail.data);
+        assert!(
+            mail.data.contains("our sale starts today."),
+            "{}",
+            mail.data
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_sink_writes_one_json_line_per_message() {
+    let app = spawn_app().await;
+    customers(&app, 20).await;
+    let sink = std::env::temp_dir().join(format!("sink-{}.jsonl", uuid::Uuid::new_v4()));
+    let path = sink.to_str().unwrap().to_owned();
+    let w = start_worker(&app, &["--log-sink-path", &path]);
+    let campaign = send_campaign(&app, "sms", "Hi {{ name }}").await;
+    wait_final(&app, &campaign, Duration::from_secs(30)).await;
+    drop(w);
+    let text = std::fs::read_to_string(&sink).unwrap();
+    let _ = std::fs::remove_file(&sink);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["channel"] == "sms" && l["body"].as_str().unwrap().starts_with("Hi 客户"))
+    );
+}

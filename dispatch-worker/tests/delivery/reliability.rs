@@ -1,0 +1,143 @@
+//! Crash and outage tests: a worker killed with SIGKILL mid-campaign, and the broker connection
+//! dropped mid-fan-out. Every recipient must reach the vendor exactly once.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use testkit::vendor::{HttpVendor, VendorMode};
+use testkit::{TcpProxy, TestDb, TestQueues, spawn_app_with, wait_until};
+
+use crate::common::{customers, send_campaign, start_worker_via, wait_final, worker_args};
+
+const RECIPIENTS: usize = 20_000;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_campaign_loses_and_doubles_nothing() {
+    let app = testkit::spawn_app().await;
+    let vendor = HttpVendor::start(VendorMode::Ok).await;
+    customers(&app, RECIPIENTS).await;
+    let url = vendor.url();
+    let args = worker_args(
+        &app,
+        &testkit::amqp_url(),
+        &[
+            "--sms-provider",
+            "http",
+            "--sms-http-url",
+            &url,
+            "--sms-http-token",
+            &vendor.token,
+        ],
+    );
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dispatch-worker"))
+            .args(&args[1..])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("worker process starts")
+    };
+    let mut first = spawn();
+    let campaign = send_campaign(&app, "sms", "亲爱的[客户姓名]").await;
+    wait_until(
+        Duration::from_secs(60),
+        "the first worker to be mid-campaign",
+        || async { vendor.delivered_count() >= 3_000 },
+    )
+    .await;
+    first.kill().expect("SIGKILL the worker");
+    let _ = first.wait();
+    let killed_at = vendor.delivered_count();
+    assert!(
+        killed_at < RECIPIENTS,
+        "killed before the end ({killed_at})"
+    );
+    let mut second = spawn();
+    wait_final(&app, &campaign, Duration::from_secs(180)).await;
+    let _ = second.kill();
+    let _ = second.wait();
+
+    assert_eq!(
+        app.records_with_status(&campaign, "sent").await,
+        RECIPIENTS as i64
+    );
+    assert_eq!(
+        vendor.delivered_count(),
+        RECIPIENTS,
+        "every recipient reached the vendor"
+    );
+    let delivered = vendor.delivered();
+    let (_, records) = app
+        .get(&format!(
+            "/api/marketing/records?campaign_id={campaign}&page_size=1"
+        ))
+        .await;
+    assert_eq!(records["pagination"]["total"], RECIPIENTS);
+    assert!(delivered.contains_key(records["records"][0]["id"].as_str().unwrap()));
+    eprintln!(
+        "SIGKILL test: killed after {killed_at} deliveries; {} distinct deliveries, {} requests, {} repeated idempotency keys absorbed by the vendor",
+        vendor.delivered_count(),
+        vendor.requests(),
+        vendor.duplicates()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_broker_connections_heal_without_losing_or_doubling() {
+    let upstream: std::net::SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    let proxy = TcpProxy::start(upstream).await;
+    let proxied = format!("amqp://guest:guest@{}/%2f", proxy.addr);
+    let app = spawn_app_with(TestDb::new(), TestQueues::new(), |c| {
+        c.amqp_url = proxied.clone();
+        c.relay_page_size = 500;
+    })
+    .await;
+    let vendor = HttpVendor::start(VendorMode::Ok).await;
+    customers(&app, RECIPIENTS).await;
+    let url = vendor.url();
+    let _w = start_worker_via(
+        &app,
+        &proxied,
+        &[
+            "--sms-provider",
+            "http",
+            "--sms-http-url",
+            &url,
+            "--sms-http-token",
+            &vendor.token,
+        ],
+    );
+    let campaign = send_campaign(&app, "sms", "hello").await;
+    let execution = app
+        .count(&format!(
+            "SELECT count(*) AS n FROM campaign_executions WHERE campaign_id = '{campaign}'"
+        ))
+        .await;
+    assert_eq!(execution, 1);
+    // Cut every connection (relay and worker) while the fan-out runs, twice.
+    let mut cuts = 0;
+    for threshold in [2_000i64, 8_000] {
+        wait_until(Duration::from_secs(60), "fan-out progress", || async {
+            app.count(&format!(
+                "SELECT COALESCE(max(published_count), 0) AS n FROM campaign_executions WHERE campaign_id = '{campaign}'"
+            ))
+            .await
+                >= threshold
+        })
+        .await;
+        cuts += proxy.cut();
+    }
+    assert!(cuts >= 2, "connections were cut");
+    wait_final(&app, &campaign, Duration::from_secs(180)).await;
+    assert_eq!(
+        app.records_with_status(&campaign, "sent").await,
+        RECIPIENTS as i64
+    );
+    assert_eq!(vendor.delivered_count(), RECIPIENTS);
+    eprintln!(
+        "connection-drop test: {cuts} connections cut; {} distinct deliveries, {} requests, {} repeated keys absorbed",
+        vendor.delivered_count(),
+        vendor.requests(),
+        vendor.duplicates()
+    );
+}
