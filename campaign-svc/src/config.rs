@@ -57,6 +57,10 @@ pub struct Config {
     #[arg(long, env = "SCHEDULER_INTERVAL_MS", default_value_t = 1000)]
     pub scheduler_interval_ms: u64,
 
+    /// Seconds after which a record claimed by a worker that never reported back is failed.
+    #[arg(long, env = "STALE_SENDING_SECS", default_value_t = 900)]
+    pub stale_sending_secs: u64,
+
     /// Comma-separated bearer tokens accepted on both APIs. When unset, one is generated at
     /// start-up and logged once.
     #[arg(long, env = "API_TOKENS", hide_env_values = true)]

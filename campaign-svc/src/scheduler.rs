@@ -40,6 +40,16 @@ WITH done AS (
 )
 SELECT (SELECT count(*) FROM done) AS completed, (SELECT count(*) FROM expired) AS expired";
 
+/// Records claimed by a worker that never reported back (its job was dead-lettered after
+/// repeated worker crashes) would keep a campaign active forever; after a long grace period they
+/// are failed with a reason pointing at the dead-letter queue.
+const STALE_SENDING_SQL: &str = "
+UPDATE marketing_record r
+SET status = 'failed', updated_at = now(),
+    error_message = 'delivery not confirmed: the worker handling it was lost; see the dead-letter queue'
+WHERE r.status = 'sending' AND r.claimed_at < now() - make_interval(secs => $1)
+  AND r.campaign_id IN (SELECT id FROM marketing_campaign WHERE status = 'active')";
+
 #[derive(QueryableByName)]
 struct Completed {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -51,14 +61,21 @@ struct Completed {
 pub struct Scheduler {
     pool: PgPool,
     interval: Duration,
+    stale_sending: Duration,
     waker: RelayWaker,
 }
 
 impl Scheduler {
-    pub fn new(pool: PgPool, interval: Duration, waker: RelayWaker) -> Self {
+    pub fn new(
+        pool: PgPool,
+        interval: Duration,
+        stale_sending: Duration,
+        waker: RelayWaker,
+    ) -> Self {
         Scheduler {
             pool,
             interval,
+            stale_sending,
             waker,
         }
     }
@@ -79,6 +96,16 @@ impl Scheduler {
     pub async fn tick(&self) -> anyhow::Result<()> {
         while self.trigger_one_due().await? {}
         let mut conn = self.pool.get().await?;
+        let stale = diesel::sql_query(STALE_SENDING_SQL)
+            .bind::<diesel::sql_types::Double, _>(self.stale_sending.as_secs_f64())
+            .execute(&mut conn)
+            .await?;
+        if stale > 0 {
+            tracing::warn!(
+                records = stale,
+                "failed records whose delivery was never confirmed"
+            );
+        }
         let done: Completed = diesel::sql_query(COMPLETE_SQL)
             .get_result(&mut conn)
             .await?;

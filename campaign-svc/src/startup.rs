@@ -52,6 +52,7 @@ impl Application {
         let scheduler = Scheduler::new(
             pool,
             Duration::from_millis(config.scheduler_interval_ms.max(10)),
+            Duration::from_secs(config.stale_sending_secs),
             service.relay_waker(),
         );
         let (auth, generated) = Authenticator::from_config(config.api_tokens.as_deref());

@@ -4,7 +4,7 @@
 //! idempotency key; a crash after the write brings back a job whose record is final, which is
 //! acked without sending.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,9 +63,6 @@ impl Dispatcher {
     /// Processes one batch of deliveries from `amqp` and settles every one of them. An error
     /// leaves the batch unsettled: the broker redelivers it once the channel closes.
     pub async fn process(&self, amqp: &AmqpChannel, batch: Vec<Delivery>) -> anyhow::Result<()> {
-        let Some(last_tag) = batch.iter().map(|d| d.delivery_tag).max() else {
-            return Ok(());
-        };
         let mut jobs: Vec<(u64, SendJob, bool)> = Vec::with_capacity(batch.len());
         for d in &batch {
             match serde_json::from_slice::<SendJob>(&d.data) {
@@ -103,20 +100,27 @@ impl Dispatcher {
                 .await
                 .context("writing outcomes")?;
         }
-        let dead: HashMap<Uuid, ()> = results
+        let dead: HashSet<Uuid> = results
             .iter()
             .filter(|(_, _, v)| *v == Verdict::DeadLetter)
-            .map(|(id, _, _)| (*id, ()))
+            .map(|(id, _, _)| *id)
             .collect();
+        let mut last_ack = None;
         for (tag, job, _) in &jobs {
-            if dead.contains_key(&job.record_id) {
+            if dead.contains(&job.record_id) {
                 amqp.basic_reject(*tag, BasicRejectOptions { requeue: false })
                     .await?;
+            } else {
+                last_ack = last_ack.max(Some(*tag));
             }
         }
-        // Batches are settled in order on this channel, so one multiple-ack covers the rest.
-        amqp.basic_ack(last_tag, BasicAckOptions { multiple: true })
-            .await?;
+        // Batches are settled in order on this channel, so one multiple-ack settles every job up
+        // to the highest acknowledged tag (rejected ones are settled already; acking a settled
+        // tag itself would close the channel).
+        if let Some(tag) = last_ack {
+            amqp.basic_ack(tag, BasicAckOptions { multiple: true })
+                .await?;
+        }
         Ok(())
     }
 

@@ -400,3 +400,45 @@ async fn campaigns_past_their_end_time_complete_and_do_not_send_the_rest() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_whose_worker_never_reported_back_are_failed_after_the_grace_period() {
+    let app = testkit::spawn_app_with(testkit::TestDb::new(), testkit::TestQueues::new(), |c| {
+        c.stale_sending_secs = 60;
+    })
+    .await;
+    audience(&app).await;
+    let c = app.create_campaign(campaign_body("lost")).await;
+    let id = c["id"].as_str().unwrap();
+    app.post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
+        .await;
+    // One record claimed long ago, one claimed just now: only the old one is given up.
+    app.sql(&format!(
+        "UPDATE marketing_record SET status = 'sending', claimed_at = now() - interval '2 minutes'
+         WHERE id = (SELECT id FROM marketing_record WHERE campaign_id = '{id}' ORDER BY id LIMIT 1)"
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE marketing_record SET status = 'sending', claimed_at = now()
+         WHERE id = (SELECT id FROM marketing_record WHERE campaign_id = '{id}' ORDER BY id DESC LIMIT 1)"
+    ))
+    .await;
+    wait_until(
+        Duration::from_secs(10),
+        "the stale record to fail",
+        || async { app.records_with_status(id, "failed").await == 1 },
+    )
+    .await;
+    let (_, failed) = app
+        .get(&format!(
+            "/api/marketing/records?campaign_id={id}&status=failed"
+        ))
+        .await;
+    assert!(
+        failed["records"][0]["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("dead-letter")
+    );
+    assert_eq!(app.records_with_status(id, "sending").await, 1);
+}

@@ -176,3 +176,38 @@ async fn a_duplicated_job_does_not_send_twice() {
     );
     assert_eq!(app.records_with_status(&campaign, "sent").await, 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_jobs_are_dead_lettered_and_the_rest_still_flow() {
+    let app = spawn_app().await;
+    let vendor = HttpVendor::start(VendorMode::Ok).await;
+    customers(&app, 3).await;
+    let args = sms_args(&vendor);
+    let _w = start_worker(&app, &refs(&args));
+    let campaign = send_campaign(&app, "sms", "hello").await;
+    wait_final(&app, &campaign, Duration::from_secs(30)).await;
+    let conn = lapin::Connection::connect(&amqp_url(), Default::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.basic_publish(
+        "".into(),
+        app.queues.topology().send_queue.as_str().into(),
+        Default::default(),
+        b"{not a job",
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let dlq = app.queues.topology().dead_letter_queue;
+    wait_until(
+        Duration::from_secs(10),
+        "the garbage in the dead-letter queue",
+        || async { queue_depth(&dlq).await == 1 },
+    )
+    .await;
+    // The worker keeps going: a second campaign is delivered.
+    let second = send_campaign(&app, "sms", "again").await;
+    wait_final(&app, &second, Duration::from_secs(30)).await;
+    assert_eq!(vendor.delivered_count(), 6);
+}
