@@ -52,8 +52,10 @@ struct PendingJob {
     channel: String,
 }
 
+/// Pages through the (campaign_id, id) index; a campaign has one real execution.
 const PAGE_SQL: &str = "SELECT id, campaign_id, customer_id, channel FROM marketing_record
-    WHERE execution_id = $1 AND ($2::uuid IS NULL OR id > $2) AND status = 'pending'
+    WHERE campaign_id = $1 AND ($2::uuid IS NULL OR id > $2) AND status = 'pending'
+      AND execution_id = $4
     ORDER BY id LIMIT $3";
 
 impl Relay {
@@ -119,7 +121,8 @@ impl Relay {
         Ok(published)
     }
 
-    async fn claim(&self, execution: Uuid) -> anyhow::Result<Option<Option<Uuid>>> {
+    /// Takes (or renews) the lease on an execution; returns its campaign and cursor.
+    async fn claim(&self, execution: Uuid) -> anyhow::Result<Option<(Uuid, Option<Uuid>)>> {
         let mut conn = self.pool.get().await?;
         let lease = chrono::Duration::from_std(self.settings.lease)?;
         let now = chrono::Utc::now();
@@ -138,8 +141,8 @@ impl Relay {
             ce::relay_owner.eq(self.owner),
             ce::relay_lease_until.eq(now + lease),
         ))
-        .returning(ce::published_upto)
-        .get_result::<Option<Uuid>>(&mut conn)
+        .returning((ce::campaign_id, ce::published_upto))
+        .get_result::<(Uuid, Option<Uuid>)>(&mut conn)
         .await
         .optional()?;
         Ok(cursor)
@@ -177,11 +180,11 @@ impl Relay {
     /// Publishes one execution from its cursor to the end, reading the next page while the
     /// current one is being confirmed. `true` when it published anything.
     async fn publish_execution(&mut self, execution: Uuid) -> anyhow::Result<bool> {
-        let Some(mut cursor) = self.claim(execution).await? else {
+        let Some((campaign, mut cursor)) = self.claim(execution).await? else {
             return Ok(false);
         };
         let size = self.settings.page_size;
-        let mut jobs = page(&self.pool, size, execution, cursor).await?;
+        let mut jobs = page(&self.pool, size, campaign, execution, cursor).await?;
         let mut published = false;
         loop {
             let Some(last) = jobs.last().map(|j| j.record_id) else {
@@ -193,7 +196,7 @@ impl Relay {
             let pool = self.pool.clone();
             let (sent, next) = tokio::join!(
                 self.publisher.publish(&jobs),
-                page(&pool, size, execution, Some(last))
+                page(&pool, size, campaign, execution, Some(last))
             );
             sent?;
             published = true;
@@ -214,14 +217,16 @@ impl Relay {
 async fn page(
     pool: &PgPool,
     size: i64,
+    campaign: Uuid,
     execution: Uuid,
     after: Option<Uuid>,
 ) -> anyhow::Result<Vec<SendJob>> {
     let mut conn = pool.get().await?;
     let rows: Vec<PendingJob> = diesel::sql_query(PAGE_SQL)
-        .bind::<SqlUuid, _>(execution)
+        .bind::<SqlUuid, _>(campaign)
         .bind::<Nullable<SqlUuid>, _>(after)
         .bind::<diesel::sql_types::BigInt, _>(size)
+        .bind::<SqlUuid, _>(execution)
         .load(&mut conn)
         .await?;
     Ok(rows

@@ -15,26 +15,29 @@ use tokio::sync::watch;
 use crate::error::Error;
 use crate::service::trigger::{RelayWaker, trigger_locked};
 
-/// Completes finished campaigns in one statement: closes the campaign and its execution, and
-/// marks what is still pending after `end_time` as not sent.
+/// Completes finished campaigns in one statement: a campaign is done when its execution is fully
+/// published and every record is final (per the execution's counters), or when its `end_time`
+/// passed; what is still pending then is marked as not sent.
 const COMPLETE_SQL: &str = "
 WITH done AS (
     UPDATE marketing_campaign c
     SET status = 'completed', actual_end_time = now(), updated_at = now()
     WHERE c.status = 'active'
       AND ((c.end_time IS NOT NULL AND c.end_time <= now())
-           OR NOT EXISTS (SELECT 1 FROM marketing_record r
-                          WHERE r.campaign_id = c.id AND r.status IN ('pending', 'sending')))
+           OR EXISTS (SELECT 1 FROM campaign_executions e
+                      WHERE e.campaign_id = c.id AND e.execution_type = 'actual' AND e.publish_done
+                        AND e.sent_count + e.failed_count >= e.planned))
     RETURNING c.id
 ), expired AS (
     UPDATE marketing_record r
     SET status = 'failed', error_message = 'not sent: the campaign ended before this message was sent',
         updated_at = now()
     WHERE r.campaign_id IN (SELECT id FROM done) AND r.status = 'pending'
-    RETURNING 1
+    RETURNING r.execution_id
 ), closed AS (
     UPDATE campaign_executions e
-    SET status = 'completed', finished_at = now()
+    SET status = 'completed', finished_at = now(),
+        failed_count = e.failed_count + (SELECT count(*) FROM expired x WHERE x.execution_id = e.id)
     WHERE e.campaign_id IN (SELECT id FROM done) AND e.execution_type = 'actual' AND e.status = 'running'
     RETURNING 1
 )
@@ -44,11 +47,26 @@ SELECT (SELECT count(*) FROM done) AS completed, (SELECT count(*) FROM expired) 
 /// repeated worker crashes) would keep a campaign active forever; after a long grace period they
 /// are failed with a reason pointing at the dead-letter queue.
 const STALE_SENDING_SQL: &str = "
-UPDATE marketing_record r
-SET status = 'failed', updated_at = now(),
-    error_message = 'delivery not confirmed: the worker handling it was lost; see the dead-letter queue'
-WHERE r.status = 'sending' AND r.claimed_at < now() - make_interval(secs => $1)
-  AND r.campaign_id IN (SELECT id FROM marketing_campaign WHERE status = 'active')";
+WITH stale AS (
+    UPDATE marketing_record r
+    SET status = 'failed', updated_at = now(),
+        error_message = 'delivery not confirmed: the worker handling it was lost; see the dead-letter queue'
+    WHERE r.status = 'sending' AND r.claimed_at < now() - make_interval(secs => $1)
+      AND r.campaign_id IN (SELECT id FROM marketing_campaign WHERE status = 'active')
+    RETURNING r.execution_id
+), tally AS (
+    UPDATE campaign_executions e SET failed_count = e.failed_count + t.n
+    FROM (SELECT execution_id, count(*) AS n FROM stale GROUP BY execution_id) t
+    WHERE e.id = t.execution_id
+    RETURNING 1
+)
+SELECT count(*) AS n FROM stale";
+
+#[derive(QueryableByName)]
+struct Stale {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
 
 #[derive(QueryableByName)]
 struct Completed {
@@ -96,10 +114,11 @@ impl Scheduler {
     pub async fn tick(&self) -> anyhow::Result<()> {
         while self.trigger_one_due().await? {}
         let mut conn = self.pool.get().await?;
-        let stale = diesel::sql_query(STALE_SENDING_SQL)
+        let stale: Stale = diesel::sql_query(STALE_SENDING_SQL)
             .bind::<diesel::sql_types::Double, _>(self.stale_sending.as_secs_f64())
-            .execute(&mut conn)
+            .get_result(&mut conn)
             .await?;
+        let stale = stale.n;
         if stale > 0 {
             tracing::warn!(
                 records = stale,

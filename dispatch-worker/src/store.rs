@@ -26,14 +26,33 @@ FROM claimed cl
 JOIN marketing_campaign c ON c.id = cl.campaign_id
 JOIN customers cu ON cu.id = cl.customer_id";
 
-/// Writes final statuses of claimed records in one statement.
+/// Writes final statuses of claimed records and adds them to their executions' counters, in
+/// one statement.
 const WRITE_SQL: &str = "
-UPDATE marketing_record r
-SET status = v.status, sent_at = v.sent_at, provider_message_id = v.provider_message_id,
-    error_message = v.error_message, updated_at = now()
-FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
-     AS v(id, status, sent_at, provider_message_id, error_message)
-WHERE r.id = v.id AND r.status = 'sending'";
+WITH written AS (
+    UPDATE marketing_record r
+    SET status = v.status, sent_at = v.sent_at, provider_message_id = v.provider_message_id,
+        error_message = v.error_message, updated_at = now()
+    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
+         AS v(id, status, sent_at, provider_message_id, error_message)
+    WHERE r.id = v.id AND r.status = 'sending'
+    RETURNING r.execution_id, r.status
+), tally AS (
+    UPDATE campaign_executions e
+    SET sent_count = e.sent_count + t.sent, failed_count = e.failed_count + t.failed
+    FROM (SELECT execution_id, count(*) FILTER (WHERE status = 'sent') AS sent,
+                 count(*) FILTER (WHERE status = 'failed') AS failed
+          FROM written GROUP BY execution_id) t
+    WHERE e.id = t.execution_id
+    RETURNING 1
+)
+SELECT count(*) AS n FROM written";
+
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
 
 /// A claimed record with its campaign and customer.
 #[derive(Debug, Clone, QueryableByName)]
@@ -126,12 +145,13 @@ pub async fn write(
             }
         }
     }
-    diesel::sql_query(WRITE_SQL)
+    let written: Written = diesel::sql_query(WRITE_SQL)
         .bind::<Array<SqlUuid>, _>(ids)
         .bind::<Array<Text>, _>(statuses)
         .bind::<Array<Nullable<Timestamptz>>, _>(sent_at)
         .bind::<Array<Nullable<Text>>, _>(provider_ids)
         .bind::<Array<Nullable<Text>>, _>(errors)
-        .execute(conn)
-        .await
+        .get_result(conn)
+        .await?;
+    Ok(written.n as usize)
 }

@@ -66,6 +66,8 @@ diesel::table! {
         publish_done -> Bool,
         relay_owner -> Nullable<Uuid>,
         relay_lease_until -> Nullable<Timestamptz>,
+        sent_count -> Int8,
+        failed_count -> Int8,
     }
 }
 
