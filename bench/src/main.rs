@@ -35,9 +35,9 @@ struct Args {
     /// dispatch-worker processes.
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Messages published for the raw baseline (at most the recipients).
-    #[arg(long, default_value_t = 200_000)]
-    baseline_messages: u64,
+    /// Messages published for the raw baseline (default: as many as recipients).
+    #[arg(long)]
+    baseline_messages: Option<u64>,
     /// Confirms in flight, for the baseline and the relay alike.
     #[arg(long, default_value_t = 2000)]
     window: usize,
@@ -174,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
         args.workers
     );
 
-    let baseline_count = args.baseline_messages.min(n).max(1);
+    let baseline_count = args.baseline_messages.unwrap_or(n).max(1);
     let raw = raw_publish_rate(&args.amqp_url, baseline_count, args.window, &payload).await?;
     println!("baseline: raw confirmed publish of {baseline_count} messages: {raw:.0} msg/s");
 
