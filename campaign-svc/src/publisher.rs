@@ -56,6 +56,10 @@ impl Publisher {
     /// have been published: the caller publishes the batch again (consumers are idempotent).
     pub async fn publish(&mut self, jobs: &[SendJob]) -> anyhow::Result<()> {
         let result = self.publish_inner(jobs).await;
+        match &result {
+            Ok(()) => metrics::counter!("relay_jobs_published_total").increment(jobs.len() as u64),
+            Err(_) => metrics::counter!("relay_publish_errors_total").increment(1),
+        }
         if result.is_err()
             && let Some((conn, _)) = self.link.take()
         {
@@ -66,13 +70,16 @@ impl Publisher {
 
     async fn publish_inner(&mut self, jobs: &[SendJob]) -> anyhow::Result<()> {
         let ch = self.channel().await?;
+        // Seconds since the epoch: workers report queue lag from it.
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
         let mut in_flight: VecDeque<PublisherConfirm> = VecDeque::with_capacity(self.window);
         for job in jobs {
             let payload = serde_json::to_vec(job)?;
             let properties = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
-                .with_message_id(job.record_id.to_string().into());
+                .with_message_id(job.record_id.to_string().into())
+                .with_timestamp(now);
             let confirm = ch
                 .basic_publish(
                     "".into(),

@@ -52,6 +52,16 @@ struct PendingJob {
     channel: String,
 }
 
+/// Records written by triggers but not yet confirmed by the broker.
+const UNPUBLISHED_SQL: &str = "SELECT COALESCE(sum(planned - published_count), 0)::bigint AS n
+    FROM campaign_executions WHERE execution_type = 'actual' AND NOT publish_done";
+
+#[derive(QueryableByName)]
+struct Unpublished {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 /// Pages through the (campaign_id, id) index; a campaign has one real execution.
 const PAGE_SQL: &str = "SELECT id, campaign_id, customer_id, channel FROM marketing_record
     WHERE campaign_id = $1 AND ($2::uuid IS NULL OR id > $2) AND status = 'pending'
@@ -114,6 +124,13 @@ impl Relay {
                 .load(&mut conn)
                 .await?
         };
+        let unpublished: Unpublished = {
+            let mut conn = self.pool.get().await?;
+            diesel::sql_query(UNPUBLISHED_SQL)
+                .get_result(&mut conn)
+                .await?
+        };
+        metrics::gauge!("relay_unpublished_records").set(unpublished.n as f64);
         let mut published = false;
         for execution in executions {
             published |= self.publish_execution(execution).await?;

@@ -30,6 +30,8 @@ impl Application {
     /// Prepares the database (create, migrate), binds both ports and builds both transports.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         tracing::info!(config = %config.redacted(), "starting campaign-svc");
+        // Install the metrics recorder before anything records.
+        marketing_core::telemetry::prometheus();
         let pool = marketing_core::db::prepare(&config.database_url, config.database_pool_size)
             .await
             .context("preparing the database")?;
@@ -71,6 +73,7 @@ impl Application {
         let grpc_router = grpc::routes(service, auth, config.max_body_bytes)
             .await?
             .into_axum_router()
+            .layer(axum::middleware::from_fn(crate::metrics::track_grpc))
             .layer(tower_http::trace::TraceLayer::new_for_grpc());
         let http = TcpListener::bind(config.http_addr)
             .await

@@ -136,6 +136,11 @@ pub struct Config {
     #[arg(long, env = "LOG_SINK_PATH", default_value = "-")]
     pub log_sink_path: String,
 
+    /// Address of the worker's HTTP endpoints: /healthz, /readyz (broker and database reachable)
+    /// and /metrics.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9091")]
+    pub metrics_addr: std::net::SocketAddr,
+
     /// Log one JSON object per line instead of plain text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     pub log_json: bool,

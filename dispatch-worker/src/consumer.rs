@@ -27,6 +27,8 @@ pub struct ConsumerSettings {
 
 /// Consumes until `stop` turns true, reconnecting with backoff after failures.
 pub async fn run(
+    links: crate::health::BrokerLinks,
+
     dispatcher: Arc<Dispatcher>,
     settings: ConsumerSettings,
     mut stop: watch::Receiver<bool>,
@@ -37,7 +39,7 @@ pub async fn run(
         if *stop.borrow() {
             return;
         }
-        match session(&dispatcher, &settings, stop.clone(), &name).await {
+        match session(&dispatcher, &settings, stop.clone(), &name, &links).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(consumer = %name, error = %format!("{e:#}"), "consumer failed; reconnecting");
@@ -57,6 +59,7 @@ async fn session(
     s: &ConsumerSettings,
     mut stop: watch::Receiver<bool>,
     name: &str,
+    links: &crate::health::BrokerLinks,
 ) -> anyhow::Result<()> {
     let conn = connect(&s.amqp_url, name)
         .await
@@ -76,6 +79,7 @@ async fn session(
         .await
         .context("starting to consume")?;
     tracing::info!(consumer = %name, queue = %s.topology.send_queue, "consuming send jobs");
+    let _connected = links.connected();
     loop {
         let first = tokio::select! {
             d = consumer.next() => d,

@@ -63,12 +63,22 @@ impl Dispatcher {
     /// Processes one batch of deliveries from `amqp` and settles every one of them. An error
     /// leaves the batch unsettled: the broker redelivers it once the channel closes.
     pub async fn process(&self, amqp: &AmqpChannel, batch: Vec<Delivery>) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let now = chrono::Utc::now().timestamp();
+        if let Some(oldest) = batch
+            .iter()
+            .filter_map(|d| d.properties.timestamp().map(|t| t as i64))
+            .min()
+        {
+            metrics::gauge!("worker_queue_lag_seconds").set((now - oldest).max(0) as f64);
+        }
         let mut jobs: Vec<(u64, SendJob, bool)> = Vec::with_capacity(batch.len());
         for d in &batch {
             match serde_json::from_slice::<SendJob>(&d.data) {
                 Ok(job) => jobs.push((d.delivery_tag, job, d.redelivered)),
                 Err(e) => {
                     tracing::error!(error = %e, "unreadable send job; dead-lettering it");
+                    metrics::counter!("worker_deliveries_total", "channel" => "unknown", "outcome" => "dead_lettered").increment(1);
                     amqp.basic_reject(d.delivery_tag, BasicRejectOptions { requeue: false })
                         .await?;
                 }
@@ -86,14 +96,16 @@ impl Dispatcher {
                 .await
                 .context("claiming records")?
         };
-        let results: Vec<(Uuid, Outcome, Verdict)> = futures::stream::iter(claimed)
+        let results: Vec<(Uuid, Outcome, Verdict, &'static str)> = futures::stream::iter(claimed)
             .map(|c| self.deliver(c))
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
         self.providers.flush().await?;
-        let outcomes: Vec<(Uuid, Outcome)> =
-            results.iter().map(|(id, o, _)| (*id, o.clone())).collect();
+        let outcomes: Vec<(Uuid, Outcome)> = results
+            .iter()
+            .map(|(id, o, _, _)| (*id, o.clone()))
+            .collect();
         {
             let mut conn = self.pool.get().await.context("database pool")?;
             store::write(&mut conn, &outcomes)
@@ -102,9 +114,21 @@ impl Dispatcher {
         }
         let dead: HashSet<Uuid> = results
             .iter()
-            .filter(|(_, _, v)| *v == Verdict::DeadLetter)
-            .map(|(id, _, _)| *id)
+            .filter(|(_, _, v, _)| *v == Verdict::DeadLetter)
+            .map(|(id, _, _, _)| *id)
             .collect();
+        for (_, outcome, verdict, channel) in &results {
+            let outcome = match (outcome, verdict) {
+                (_, Verdict::DeadLetter) => "dead_lettered",
+                (Outcome::Sent { .. }, _) => "sent",
+                (Outcome::Failed { reason }, _) if reason.starts_with("not sent") => "skipped",
+                (Outcome::Failed { .. }, _) => "failed",
+            };
+            metrics::counter!("worker_deliveries_total", "channel" => *channel, "outcome" => outcome)
+                .increment(1);
+        }
+        metrics::histogram!("worker_batch_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         let mut last_ack = None;
         for (tag, job, _) in &jobs {
             if dead.contains(&job.record_id) {
@@ -141,11 +165,13 @@ impl Dispatcher {
     }
 
     /// Decides and, when allowed, sends one claimed record.
-    async fn deliver(&self, c: Claimed) -> (Uuid, Outcome, Verdict) {
-        let failed = |reason: String| (c.id, Outcome::Failed { reason }, Verdict::Ack);
+    async fn deliver(&self, c: Claimed) -> (Uuid, Outcome, Verdict, &'static str) {
         let Ok(channel) = c.channel.parse::<Channel>() else {
-            return failed(format!("unknown channel {}", c.channel));
+            let reason = format!("unknown channel {}", c.channel);
+            return (c.id, Outcome::Failed { reason }, Verdict::Ack, "unknown");
         };
+        let label = channel.as_str();
+        let failed = |reason: String| (c.id, Outcome::Failed { reason }, Verdict::Ack, label);
         if !c.campaign_open {
             return failed("not sent: the campaign ended before this message was sent".into());
         }
@@ -188,13 +214,21 @@ impl Dispatcher {
         let provider = self.providers.for_channel(channel);
         let mut attempt = 1;
         loop {
-            match provider.send(&message).await {
+            let started = std::time::Instant::now();
+            let sent = provider.send(&message).await;
+            metrics::histogram!(
+                "worker_provider_duration_seconds",
+                "channel" => label,
+                "provider" => provider.name()
+            )
+            .record(started.elapsed().as_secs_f64());
+            match sent {
                 Ok(provider_message_id) => {
                     let outcome = Outcome::Sent {
                         at: chrono::Utc::now(),
                         provider_message_id,
                     };
-                    return (c.id, outcome, Verdict::Ack);
+                    return (c.id, outcome, Verdict::Ack, label);
                 }
                 Err(SendError::Permanent(e)) => {
                     return failed(format!("{} refused the message: {e}", provider.name()));
@@ -205,7 +239,7 @@ impl Dispatcher {
                         "{} failed {attempt} times; last error: {e}",
                         provider.name()
                     );
-                    return (c.id, Outcome::Failed { reason }, Verdict::DeadLetter);
+                    return (c.id, Outcome::Failed { reason }, Verdict::DeadLetter, label);
                 }
                 Err(SendError::Transient(e)) => {
                     let delay = self.retry.base * 2u32.saturating_pow(attempt - 1);

@@ -4,10 +4,13 @@
 pub mod config;
 pub mod consumer;
 pub mod dispatch;
+pub mod health;
 pub mod providers;
 pub mod store;
 
 use std::sync::Arc;
+
+use anyhow::Context as _;
 use std::time::Duration;
 
 use config::Config;
@@ -21,10 +24,16 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Install the metrics recorder before anything records.
+    marketing_core::telemetry::prometheus();
     let pool = marketing_core::db::pool(&config.database_url, config.database_pool_size)?;
+    let links = health::BrokerLinks::default();
+    let listener = tokio::net::TcpListener::bind(config.metrics_addr)
+        .await
+        .with_context(|| format!("binding METRICS_ADDR {}", config.metrics_addr))?;
     let providers = Providers::from_config(&config)?;
     let dispatcher = Arc::new(Dispatcher::new(
-        pool,
+        pool.clone(),
         providers,
         Retry {
             max_attempts: config.max_attempts.max(1),
@@ -40,10 +49,21 @@ pub async fn run(
         batch_wait: Duration::from_millis(config.batch_wait_ms),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let probes = health::router(pool, links.clone());
+    let mut probe_stop = stop_rx.clone();
+    let probes = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = probe_stop.wait_for(|s| *s).await;
+        };
+        axum::serve(listener, probes)
+            .with_graceful_shutdown(stopped)
+            .await
+    });
     let consumers: Vec<_> = (0..config.consumers.max(1))
         .map(|i| {
             let name = format!("dispatch-worker {} #{i}", std::process::id());
             tokio::spawn(consumer::run(
+                links.clone(),
                 dispatcher.clone(),
                 settings.clone(),
                 stop_rx.clone(),
@@ -57,6 +77,7 @@ pub async fn run(
     for c in consumers {
         let _ = c.await;
     }
+    let _ = probes.await;
     tracing::info!("dispatch-worker stopped");
     Ok(())
 }

@@ -45,11 +45,14 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
             get(customers::get).delete(customers::erase),
         )
         .route("/customers/{id}/opt-outs", post(customers::add_opt_out))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .route_layer(middleware::from_fn(crate::metrics::track_http));
     Router::new()
         .nest("/api/marketing", api)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::render))
+        .route_layer(middleware::from_fn(crate::metrics::track_http))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)

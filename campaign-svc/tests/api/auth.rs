@@ -95,3 +95,25 @@ async fn created_by_and_updated_by_come_from_the_caller() {
     assert_eq!(status, 201);
     assert_eq!(c["created_by"], actor.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_open_and_count_requests_by_route() {
+    let app = spawn_app().await;
+    app.create_campaign(campaign_body("counted")).await;
+    let (_, body) = read(app.http.get(app.url("/metrics")).send().await.unwrap()).await;
+    let text = body.as_str().unwrap().to_owned();
+    assert!(
+        text.contains(
+            r#"http_requests_total{route="/api/marketing/campaigns",method="POST",status="201"}"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"db_pool_connections{state="in_use"}"#),
+        "{text}"
+    );
+}

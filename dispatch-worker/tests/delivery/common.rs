@@ -21,6 +21,8 @@ pub fn worker_args(app: &TestApp, amqp: &str, extra: &[&str]) -> Vec<String> {
         "20",
         "--database-pool-size",
         "4",
+        "--metrics-addr",
+        "127.0.0.1:0",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -113,4 +115,14 @@ pub async fn wait_final(app: &TestApp, campaign: &str, timeout: Duration) {
             == 0
     })
     .await;
+}
+
+/// A child process killed when the test ends, passed or not.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -2,6 +2,7 @@
 //! stand-in; deliveries are counted at those servers.
 
 mod common;
+mod probes;
 mod providers;
 mod reliability;
 mod rules;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use testkit::vendor::{HttpVendor, VendorMode};
 use testkit::{TcpProxy, TestDb, TestQueues, spawn_app_with, wait_until};
 
-use crate::common::{customers, send_campaign, start_worker_via, wait_final, worker_args};
+use crate::common::{Process, customers, send_campaign, start_worker_via, wait_final, worker_args};
 
 const RECIPIENTS: usize = 20_000;
 
@@ -30,12 +30,14 @@ async fn a_worker_killed_mid_campaign_loses_and_doubles_nothing() {
         ],
     );
     let spawn = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dispatch-worker"))
-            .args(&args[1..])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("worker process starts")
+        Process(
+            std::process::Command::new(env!("CARGO_BIN_EXE_dispatch-worker"))
+                .args(&args[1..])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("worker process starts"),
+        )
     };
     let mut first = spawn();
     let campaign = send_campaign(&app, "sms", "亲爱的[客户姓名]").await;
@@ -45,17 +47,15 @@ async fn a_worker_killed_mid_campaign_loses_and_doubles_nothing() {
         || async { vendor.delivered_count() >= 3_000 },
     )
     .await;
-    first.kill().expect("SIGKILL the worker");
-    let _ = first.wait();
+    first.0.kill().expect("SIGKILL the worker");
+    let _ = first.0.wait();
     let killed_at = vendor.delivered_count();
     assert!(
         killed_at < RECIPIENTS,
         "killed before the end ({killed_at})"
     );
-    let mut second = spawn();
+    let _second = spawn();
     wait_final(&app, &campaign, Duration::from_secs(180)).await;
-    let _ = second.kill();
-    let _ = second.wait();
 
     assert_eq!(
         app.records_with_status(&campaign, "sent").await,

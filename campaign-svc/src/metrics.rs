@@ -1,0 +1,55 @@
+//! Request metrics for both transports (`http_requests_total`, `http_request_duration_seconds`,
+//! `grpc_requests_total`, `grpc_request_duration_seconds`) and the `/metrics` endpoint.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::rest::RestState;
+
+/// Counts and times a REST request under its route template (`/api/marketing/campaigns/{id}`).
+pub async fn track_http(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Counts and times a gRPC call by method and status code. A failed unary call carries its
+/// `grpc-status` in the headers (trailers-only response); a successful one has none there.
+pub async fn track_grpc(req: Request, next: Next) -> Response {
+    let method = req.uri().path().to_owned();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(|c| format!("{:?}", tonic::Code::from_i32(c)))
+        .unwrap_or_else(|| "Ok".to_owned());
+    metrics::counter!("grpc_requests_total", "method" => method.clone(), "code" => code)
+        .increment(1);
+    metrics::histogram!("grpc_request_duration_seconds", "method" => method)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn render(State(state): State<RestState>) -> String {
+    marketing_core::telemetry::render_metrics(|| {
+        marketing_core::telemetry::record_pool(state.service.pool());
+    })
+}
