@@ -7,7 +7,11 @@ use clap::Parser as _;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    marketing_core::telemetry::init("info,campaign_svc=info", config.log_json);
-    let app = Application::build(config).await?;
-    app.run(shutdown_signal()).await
+    let telemetry = marketing_core::telemetry::init("info", config.log_json, "campaign-svc");
+    let outcome = match Application::build(config).await {
+        Ok(app) => app.run(shutdown_signal()).await,
+        Err(e) => Err(e),
+    };
+    telemetry.shutdown().await;
+    outcome
 }

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use anyhow::Context as _;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 use lapin::{Confirmation, PublisherConfirm};
 use marketing_core::jobs::{SendJob, Topology, connect};
@@ -54,8 +55,8 @@ impl Publisher {
 
     /// Publishes every job and returns once the broker confirmed all of them. On error some may
     /// have been published: the caller publishes the batch again (consumers are idempotent).
-    pub async fn publish(&mut self, jobs: &[SendJob]) -> anyhow::Result<()> {
-        let result = self.publish_inner(jobs).await;
+    pub async fn publish(&mut self, jobs: &[SendJob], headers: FieldTable) -> anyhow::Result<()> {
+        let result = self.publish_inner(jobs, headers).await;
         match &result {
             Ok(()) => metrics::counter!("relay_jobs_published_total").increment(jobs.len() as u64),
             Err(_) => metrics::counter!("relay_publish_errors_total").increment(1),
@@ -68,7 +69,7 @@ impl Publisher {
         result
     }
 
-    async fn publish_inner(&mut self, jobs: &[SendJob]) -> anyhow::Result<()> {
+    async fn publish_inner(&mut self, jobs: &[SendJob], headers: FieldTable) -> anyhow::Result<()> {
         let ch = self.channel().await?;
         // Seconds since the epoch: workers report queue lag from it.
         let now = chrono::Utc::now().timestamp().max(0) as u64;
@@ -79,7 +80,8 @@ impl Publisher {
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
                 .with_message_id(job.record_id.to_string().into())
-                .with_timestamp(now);
+                .with_timestamp(now)
+                .with_headers(headers.clone());
             let confirm = ch
                 .basic_publish(
                     "".into(),

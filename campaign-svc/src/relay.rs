@@ -16,6 +16,7 @@ use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
 use marketing_core::schema::campaign_executions::dsl as ce;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::publisher::Publisher;
@@ -139,7 +140,10 @@ impl Relay {
     }
 
     /// Takes (or renews) the lease on an execution; returns its campaign and cursor.
-    async fn claim(&self, execution: Uuid) -> anyhow::Result<Option<(Uuid, Option<Uuid>)>> {
+    async fn claim(
+        &self,
+        execution: Uuid,
+    ) -> anyhow::Result<Option<(Uuid, Option<Uuid>, Option<String>)>> {
         let mut conn = self.pool.get().await?;
         let lease = chrono::Duration::from_std(self.settings.lease)?;
         let now = chrono::Utc::now();
@@ -158,8 +162,8 @@ impl Relay {
             ce::relay_owner.eq(self.owner),
             ce::relay_lease_until.eq(now + lease),
         ))
-        .returning((ce::campaign_id, ce::published_upto))
-        .get_result::<(Uuid, Option<Uuid>)>(&mut conn)
+        .returning((ce::campaign_id, ce::published_upto, ce::trace_context))
+        .get_result::<(Uuid, Option<Uuid>, Option<String>)>(&mut conn)
         .await
         .optional()?;
         Ok(cursor)
@@ -197,7 +201,7 @@ impl Relay {
     /// Publishes one execution from its cursor to the end, reading the next page while the
     /// current one is being confirmed. `true` when it published anything.
     async fn publish_execution(&mut self, execution: Uuid) -> anyhow::Result<bool> {
-        let Some((campaign, mut cursor)) = self.claim(execution).await? else {
+        let Some((campaign, mut cursor, trace)) = self.claim(execution).await? else {
             return Ok(false);
         };
         let size = self.settings.page_size;
@@ -211,8 +215,15 @@ impl Relay {
                 return Ok(published);
             };
             let pool = self.pool.clone();
+            // One span per page, in the trace of the request that triggered the execution; its
+            // context travels to the workers in each message's headers.
+            let span = tracing::info_span!("relay.publish", %execution, records = jobs.len());
+            if let Some(tp) = &trace {
+                marketing_core::telemetry::set_parent_traceparent(&span, tp);
+            }
+            let headers = span.in_scope(marketing_core::telemetry::amqp_trace_headers);
             let (sent, next) = tokio::join!(
-                self.publisher.publish(&jobs),
+                self.publisher.publish(&jobs, headers).instrument(span),
                 page(&pool, size, campaign, execution, Some(last))
             );
             sent?;

@@ -69,12 +69,12 @@ impl Application {
             },
             config.max_body_bytes,
         )
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span));
         let grpc_router = grpc::routes(service, auth, config.max_body_bytes)
             .await?
             .into_axum_router()
             .layer(axum::middleware::from_fn(crate::metrics::track_grpc))
-            .layer(tower_http::trace::TraceLayer::new_for_grpc());
+            .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_span));
         let http = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding HTTP_ADDR {}", config.http_addr))?;
@@ -148,4 +148,21 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// A span per request, joined to the caller's trace when it sent a W3C `traceparent`.
+fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    if let Some(tp) = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        marketing_core::telemetry::set_parent_traceparent(&span, tp);
+    }
+    span
 }

@@ -17,6 +17,7 @@ use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
 use marketing_core::render::{Content, Recipient};
 use marketing_core::vocabulary::Channel;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::providers::{OutboundMessage, Providers, SendError};
@@ -72,10 +73,18 @@ impl Dispatcher {
         {
             metrics::gauge!("worker_queue_lag_seconds").set((now - oldest).max(0) as f64);
         }
+        let mut traces: HashMap<Uuid, String> = HashMap::new();
         let mut jobs: Vec<(u64, SendJob, bool)> = Vec::with_capacity(batch.len());
         for d in &batch {
             match serde_json::from_slice::<SendJob>(&d.data) {
-                Ok(job) => jobs.push((d.delivery_tag, job, d.redelivered)),
+                Ok(job) => {
+                    if let Some(tp) =
+                        marketing_core::telemetry::amqp_traceparent(d.properties.headers().as_ref())
+                    {
+                        traces.insert(job.record_id, tp);
+                    }
+                    jobs.push((d.delivery_tag, job, d.redelivered))
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "unreadable send job; dead-lettering it");
                     metrics::counter!("worker_deliveries_total", "channel" => "unknown", "outcome" => "dead_lettered").increment(1);
@@ -97,7 +106,13 @@ impl Dispatcher {
                 .context("claiming records")?
         };
         let results: Vec<(Uuid, Outcome, Verdict, &'static str)> = futures::stream::iter(claimed)
-            .map(|c| self.deliver(c))
+            .map(|c| {
+                let span = tracing::info_span!("deliver", record_id = %c.id, channel = %c.channel);
+                if let Some(tp) = traces.get(&c.id) {
+                    marketing_core::telemetry::set_parent_traceparent(&span, tp);
+                }
+                self.deliver(c).instrument(span)
+            })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;

@@ -7,6 +7,8 @@ use dispatch_worker::config::Config;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     // Delivered messages may go to stdout (log provider); logs go to stderr.
-    marketing_core::telemetry::init("info", config.log_json);
-    dispatch_worker::run(config, dispatch_worker::shutdown_signal()).await
+    let telemetry = marketing_core::telemetry::init("info", config.log_json, "dispatch-worker");
+    let outcome = dispatch_worker::run(config, dispatch_worker::shutdown_signal()).await;
+    telemetry.shutdown().await;
+    outcome
 }

@@ -68,6 +68,7 @@ diesel::table! {
         relay_lease_until -> Nullable<Timestamptz>,
         sent_count -> Int8,
         failed_count -> Int8,
+        trace_context -> Nullable<Text>,
     }
 }
 

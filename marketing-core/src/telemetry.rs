@@ -1,22 +1,155 @@
-//! Logging set-up shared by both binaries: `RUST_LOG`-style filter, plain or JSON lines.
+//! Telemetry shared by both binaries: logs (plain or JSON lines), OpenTelemetry traces exported
+//! over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, W3C trace context helpers for carrying
+//! a trace across RabbitMQ, and the Prometheus metrics recorder.
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use std::collections::HashMap;
 
-/// Installs the global subscriber. `json` switches to one JSON object per line.
-pub fn init(default_filter: &str, json: bool) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let registry = tracing_subscriber::registry().with(filter);
-    // A second call (tests start several apps in one process) keeps the first subscriber.
-    let _ = if json {
-        registry.with(fmt::layer().json()).try_init()
-    } else {
-        registry
-            .with(fmt::layer().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())))
-            .try_init()
-    };
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*};
+
+/// What is exported as trace spans: our spans, not the libraries' internals.
+const TRACE_FILTER: &str =
+    "info,h2=warn,hyper=warn,hyper_util=warn,tower=warn,tonic=warn,lapin=warn";
+
+/// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes what is buffered.
+#[must_use = "dropping it early stops trace export"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
 }
 
+impl Telemetry {
+    /// Flushes and stops the trace exporter (blocking work runs off the async threads).
+    pub async fn shutdown(self) {
+        if let Some(p) = self.provider {
+            let _ = tokio::task::spawn_blocking(move || p.shutdown()).await;
+        }
+    }
+}
+
+/// Installs the global subscriber: `RUST_LOG`-style filter (default `default_filter`), plain or
+/// JSON log lines, and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OTLP trace export under
+/// `service_name`. Call inside the Tokio runtime. A second call keeps the first subscriber.
+pub fn init(default_filter: &str, json: bool, service_name: &'static str) -> Telemetry {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let logs = if json {
+        fmt::layer().json().with_filter(filter).boxed()
+    } else {
+        fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_filter(filter)
+            .boxed()
+    };
+    let provider = otlp_provider(service_name);
+    // Traces have their own filter, so quieter logs (RUST_LOG=warn) keep the spans.
+    let traces = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(service_name))
+            .with_filter(EnvFilter::new(TRACE_FILTER))
+            .boxed()
+    });
+    let installed = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init()
+        .is_ok();
+    if installed {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        if provider.is_some() {
+            tracing::info!(service = service_name, "exporting traces over OTLP");
+        }
+    }
+    Telemetry {
+        provider: provider.filter(|_| installed),
+    }
+}
+
+fn otlp_provider(service_name: &'static str) -> Option<SdkTracerProvider> {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|e| !e.trim().is_empty())?;
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!(
+                "OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}: cannot build the exporter ({e}); traces off"
+            );
+            return None;
+        }
+    };
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service_name)
+        .build();
+    Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    )
+}
+
+struct MapCarrier<'a>(&'a mut HashMap<String, String>);
+
+impl Injector for MapCarrier<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+impl Extractor for MapCarrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// The W3C `traceparent` of the current span, when traces are exported.
+pub fn current_traceparent() -> Option<String> {
+    let cx = tracing::Span::current().context();
+    let mut map = HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&cx, &mut MapCarrier(&mut map))
+    });
+    map.remove("traceparent")
+}
+
+/// Makes `span` a child of the trace named by a W3C `traceparent`.
+pub fn set_parent_traceparent(span: &tracing::Span, traceparent: &str) {
+    let mut map = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&MapCarrier(&mut map)));
+    let _ = span.set_parent(cx);
+}
+
+/// AMQP headers carrying the current span's trace context.
+pub fn amqp_trace_headers() -> FieldTable {
+    let mut table = FieldTable::default();
+    if let Some(tp) = current_traceparent() {
+        table.insert(
+            ShortString::from("traceparent"),
+            AMQPValue::LongString(tp.into()),
+        );
+    }
+    table
+}
+
+/// The `traceparent` carried in AMQP headers, if any.
+pub fn amqp_traceparent(headers: Option<&FieldTable>) -> Option<String> {
+    match headers?.inner().get("traceparent")? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
 /// The process's Prometheus recorder, installed on first use (tests start several apps in one
 /// process; they share it). Durations (`*_seconds`) are histograms.
 pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {

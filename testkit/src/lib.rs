@@ -179,7 +179,8 @@ pub async fn spawn_app_with(
     queues: TestQueues,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
-    marketing_core::telemetry::init("warn", false);
+    // Tests share one process-wide subscriber; the first app installs it (no trace export).
+    let _ = marketing_core::telemetry::init("warn", false, "campaign-svc");
     let mut config = test_config(&db, &queues);
     adjust(&mut config);
     let app = Application::build(config).await.expect("app builds");

@@ -207,6 +207,7 @@ pub(crate) async fn trigger_locked(
             ce::status.eq("running"),
             ce::triggered_by.eq(caller),
             ce::created_at.eq(now),
+            ce::trace_context.eq(marketing_core::telemetry::current_traceparent()),
         ))
         .execute(conn)
         .await?;

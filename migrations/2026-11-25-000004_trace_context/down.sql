@@ -1,0 +1,1 @@
+ALTER TABLE campaign_executions DROP COLUMN trace_context;
