@@ -173,7 +173,8 @@ pub(crate) async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Campa
         .ok_or_else(|| Error::not_found("campaign", id))
 }
 
-async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CampaignRow> {
+/// The campaign, row-locked until the transaction ends.
+pub(crate) async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CampaignRow> {
     mc::marketing_campaign
         .find(id)
         .for_update()

@@ -15,7 +15,7 @@ use marketing_core::vocabulary::{CampaignStatus, Channel, ExecutionType};
 use uuid::Uuid;
 
 use super::MarketingService;
-use super::campaigns::stored_status;
+use super::campaigns::{find_for_update, stored_status};
 use crate::domain::execution::{Execution, Sample, Skipped, TriggerOutcome};
 use crate::error::{Error, Result};
 
@@ -120,7 +120,7 @@ impl MarketingService {
         let outcome = match kind {
             ExecutionType::Actual => {
                 conn.transaction::<_, Error, _>(async |conn| {
-                    let campaign = lock_campaign(conn, id).await?;
+                    let campaign = find_for_update(conn, id).await?;
                     trigger_locked(conn, &campaign, caller).await
                 })
                 .await?
@@ -143,17 +143,6 @@ impl MarketingService {
             .optional()?
             .ok_or_else(|| Error::not_found("execution", id))
     }
-}
-
-pub(crate) async fn lock_campaign(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CampaignRow> {
-    mc::marketing_campaign
-        .find(id)
-        .for_update()
-        .select(CampaignRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or_else(|| Error::not_found("campaign", id))
 }
 
 /// Checks that a campaign can be sent; returns its channel and compiled content.
