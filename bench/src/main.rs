@@ -221,6 +221,7 @@ async fn main() -> anyhow::Result<()> {
             .env("AMQP_URL", &args.amqp_url)
             .env("QUEUE_PREFIX", &prefix)
             .env("LOG_SINK_PATH", "/dev/null")
+            .env("METRICS_ADDR", format!("127.0.0.1:{}", free_port()?))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?;
@@ -318,6 +319,11 @@ async fn main() -> anyhow::Result<()> {
         finished.as_secs_f64(),
         e2e_rate / raw
     );
+    for (name, child) in &mut procs.0 {
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!("{name} exited during the run ({status}); the figures are not valid");
+        }
+    }
     for (name, child) in &procs.0 {
         match peak_rss_mib(child.id()) {
             Some(mib) => println!("peak RSS {name}: {mib:.0} MiB"),
