@@ -141,3 +141,68 @@ async fn dropped_broker_connections_heal_without_losing_or_doubling() {
         vendor.duplicates()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_batch_in_hand_and_leaves_nothing_half_done() {
+    let app = testkit::spawn_app().await;
+    let vendor = HttpVendor::start(VendorMode::Ok).await;
+    customers(&app, 5_000).await;
+    let url = vendor.url();
+    let args = worker_args(
+        &app,
+        &testkit::amqp_url(),
+        &[
+            "--sms-provider",
+            "http",
+            "--sms-http-url",
+            &url,
+            "--sms-http-token",
+            &vendor.token,
+        ],
+    );
+    let spawn = || {
+        Process(
+            std::process::Command::new(env!("CARGO_BIN_EXE_dispatch-worker"))
+                .args(&args[1..])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("worker process starts"),
+        )
+    };
+    let mut first = spawn();
+    let campaign = send_campaign(&app, "sms", "hello").await;
+    wait_until(
+        Duration::from_secs(60),
+        "the worker to be mid-campaign",
+        || async { vendor.delivered_count() >= 500 },
+    )
+    .await;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &first.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exited = tokio::task::spawn_blocking(move || first.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exited.success(), "graceful exit, got {exited}");
+    let stopped_at = vendor.delivered_count();
+    assert_eq!(
+        app.records_with_status(&campaign, "sending").await,
+        0,
+        "no batch left half done"
+    );
+    assert!(stopped_at < 5_000, "stopped before the end ({stopped_at})");
+
+    let _second = spawn();
+    wait_final(&app, &campaign, Duration::from_secs(120)).await;
+    assert_eq!(vendor.delivered_count(), 5_000);
+    assert_eq!(
+        vendor.duplicates(),
+        0,
+        "a graceful stop sends nothing twice"
+    );
+    assert_eq!(app.records_with_status(&campaign, "sent").await, 5_000);
+}

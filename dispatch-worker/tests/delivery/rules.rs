@@ -211,3 +211,23 @@ async fn unreadable_jobs_are_dead_lettered_and_the_rest_still_flow() {
     wait_final(&app, &second, Duration::from_secs(30)).await;
     assert_eq!(vendor.delivered_count(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_provider_rate_limit_holds_sends_back() {
+    let app = spawn_app().await;
+    let vendor = HttpVendor::start(VendorMode::Ok).await;
+    customers(&app, 60).await;
+    let mut args = sms_args(&vendor);
+    args.extend(["--sms-rate-limit".into(), "20".into()]);
+    let _w = start_worker(&app, &refs(&args));
+    let started = std::time::Instant::now();
+    let campaign = send_campaign(&app, "sms", "hello").await;
+    wait_final(&app, &campaign, Duration::from_secs(60)).await;
+    // 60 messages at 20 per second with a bucket of 20: at least two seconds of refills.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(vendor.delivered_count(), 60);
+}
