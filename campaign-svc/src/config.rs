@@ -44,6 +44,11 @@ pub struct Config {
     #[arg(long, env = "PUBLISH_WINDOW", default_value_t = 2000)]
     pub publish_window: usize,
 
+    /// Seconds a page may take to be published and confirmed before it is published again on a
+    /// new connection.
+    #[arg(long, env = "PUBLISH_TIMEOUT_SECS", default_value_t = 30)]
+    pub publish_timeout_secs: u64,
+
     /// Records the relay reads and publishes per page.
     #[arg(long, env = "RELAY_PAGE_SIZE", default_value_t = 5000)]
     pub relay_page_size: i64,

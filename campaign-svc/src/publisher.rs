@@ -16,15 +16,19 @@ pub struct Publisher {
     url: String,
     topology: Topology,
     window: usize,
+    /// Longest a page may take to be published and confirmed; a connection that died silently
+    /// can leave confirms pending forever, so the page is then published again.
+    timeout: std::time::Duration,
     link: Option<(Connection, Channel)>,
 }
 
 impl Publisher {
-    pub fn new(url: &str, topology: Topology, window: usize) -> Self {
+    pub fn new(url: &str, topology: Topology, window: usize, timeout: std::time::Duration) -> Self {
         Publisher {
             url: url.to_owned(),
             topology,
             window: window.max(1),
+            timeout,
             link: None,
         }
     }
@@ -56,7 +60,11 @@ impl Publisher {
     /// Publishes every job and returns once the broker confirmed all of them. On error some may
     /// have been published: the caller publishes the batch again (consumers are idempotent).
     pub async fn publish(&mut self, jobs: &[SendJob], headers: FieldTable) -> anyhow::Result<()> {
-        let result = self.publish_inner(jobs, headers).await;
+        let timeout = self.timeout;
+        let result = match tokio::time::timeout(timeout, self.publish_inner(jobs, headers)).await {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!("no publisher confirms within {timeout:?}")),
+        };
         match &result {
             Ok(()) => metrics::counter!("relay_jobs_published_total").increment(jobs.len() as u64),
             Err(_) => metrics::counter!("relay_publish_errors_total").increment(1),

@@ -40,6 +40,7 @@ impl Application {
             &config.amqp_url,
             Topology::new(&config.queue_prefix),
             config.publish_window,
+            Duration::from_secs(config.publish_timeout_secs.max(1)),
         );
         let relay = Relay::new(
             pool.clone(),

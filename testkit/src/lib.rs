@@ -165,6 +165,8 @@ pub fn test_config(db: &TestDb, queues: &TestQueues) -> Config {
         &queues.prefix,
         "--scheduler-interval-ms",
         "200",
+        "--publish-timeout-secs",
+        "5",
     ])
     .expect("test configuration parses")
 }
