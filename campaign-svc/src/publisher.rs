@@ -72,7 +72,9 @@ impl Publisher {
         if result.is_err()
             && let Some((conn, _)) = self.link.take()
         {
-            let _ = conn.close(320, "publish failed".into()).await;
+            // Closing a connection that died silently may never complete: bound it.
+            let close = conn.close(320, "publish failed".into());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), close).await;
         }
         result
     }

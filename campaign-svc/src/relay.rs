@@ -202,8 +202,10 @@ impl Relay {
     /// current one is being confirmed. `true` when it published anything.
     async fn publish_execution(&mut self, execution: Uuid) -> anyhow::Result<bool> {
         let Some((campaign, mut cursor, trace)) = self.claim(execution).await? else {
+            tracing::debug!(%execution, "execution leased by another replica");
             return Ok(false);
         };
+        tracing::debug!(%execution, ?cursor, "publishing execution");
         let size = self.settings.page_size;
         let mut jobs = page(&self.pool, size, campaign, execution, cursor).await?;
         let mut published = false;
@@ -227,6 +229,7 @@ impl Relay {
                 page(&pool, size, campaign, execution, Some(last))
             );
             sent?;
+            tracing::debug!(%execution, records = jobs.len(), "page published");
             published = true;
             if !self
                 .advance(execution, Some(last), jobs.len() as i64, false)

@@ -84,8 +84,12 @@ async fn session(
         let first = tokio::select! {
             d = consumer.next() => d,
             _ = stopped(&mut stop) => {
-                let _ = ch.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
-                let _ = conn.close(200, "shutdown".into()).await;
+                // Bounded: a broker that went away must not hold the shutdown up.
+                let bye = async {
+                    let _ = ch.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
+                    let _ = conn.close(200, "shutdown".into()).await;
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(5), bye).await;
                 tracing::info!(consumer = %name, "stopped consuming");
                 return Ok(());
             }
