@@ -8,11 +8,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Process, customers, worker_args};
+use common::{customers, worker_args, worker_process};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -84,15 +83,12 @@ fn one_trace_spans_request_publish_and_delivery() {
         let app = spawn_app().await;
         customers(&app, 3).await;
         let args = worker_args(&app, &testkit::amqp_url(), &[]);
-        let _worker = Process(
-            std::process::Command::new(env!("CARGO_BIN_EXE_dispatch-worker"))
-                .args(&args[1..])
-                .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-                .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let _worker = worker_process(
+            &args,
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+                ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ],
         );
         let mut body = campaign_body("traced");
         body["target_tags"] = json!(["bulk"]);

@@ -117,6 +117,19 @@ pub async fn wait_final(app: &TestApp, campaign: &str, timeout: Duration) {
     .await;
 }
 
+/// Starts the dispatch-worker binary with `args` (as built by [`worker_args`]) and `env`.
+pub fn worker_process(args: &[String], env: &[(&str, &str)]) -> Process {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dispatch-worker"));
+    command
+        .args(&args[1..])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    Process(command.spawn().expect("the worker process starts"))
+}
+
 /// A child process killed when the test ends, passed or not.
 pub struct Process(pub std::process::Child);
 

@@ -1,12 +1,11 @@
 //! The worker's probes and metrics, on a worker process of its own (its own metrics registry).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use testkit::vendor::{HttpVendor, VendorMode};
 use testkit::{TcpProxy, http_client, read, spawn_app, wait_until};
 
-use crate::common::{Process, customers, send_campaign, wait_final, worker_args};
+use crate::common::{customers, send_campaign, wait_final, worker_args, worker_process};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -40,14 +39,7 @@ async fn readiness_follows_the_broker_and_metrics_count_deliveries() {
     let addr = format!("127.0.0.1:{port}");
     let at = args.iter().position(|a| a == "--metrics-addr").unwrap();
     args[at + 1] = addr.clone();
-    let _worker = Process(
-        std::process::Command::new(env!("CARGO_BIN_EXE_dispatch-worker"))
-            .args(&args[1..])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _worker = worker_process(&args, &[]);
     let http = http_client();
     let get = |path: &'static str| {
         let http = http.clone();

@@ -1,13 +1,14 @@
 //! Crash and outage tests: a worker killed with SIGKILL mid-campaign, and the broker connection
 //! dropped mid-fan-out. Every recipient must reach the vendor exactly once.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use testkit::vendor::{HttpVendor, VendorMode};
 use testkit::{TcpProxy, TestDb, TestQueues, spawn_app_with, wait_until};
 
-use crate::common::{Process, customers, send_campaign, start_worker_via, wait_final, worker_args};
+use crate::common::{
+    customers, send_campaign, start_worker_via, wait_final, worker_args, worker_process,
+};
 
 const RECIPIENTS: usize = 20_000;
 
@@ -29,16 +30,7 @@ async fn a_worker_killed_mid_campaign_loses_and_doubles_nothing() {
             &vendor.token,
         ],
     );
-    let spawn = || {
-        Process(
-            std::process::Command::new(env!("CARGO_BIN_EXE_dispatch-worker"))
-                .args(&args[1..])
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("worker process starts"),
-        )
-    };
+    let spawn = || worker_process(&args, &[]);
     let mut first = spawn();
     let campaign = send_campaign(&app, "sms", "亲爱的[客户姓名]").await;
     wait_until(
@@ -160,16 +152,7 @@ async fn sigterm_finishes_the_batch_in_hand_and_leaves_nothing_half_done() {
             &vendor.token,
         ],
     );
-    let spawn = || {
-        Process(
-            std::process::Command::new(env!("CARGO_BIN_EXE_dispatch-worker"))
-                .args(&args[1..])
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("worker process starts"),
-        )
-    };
+    let spawn = || worker_process(&args, &[]);
     let mut first = spawn();
     let campaign = send_campaign(&app, "sms", "hello").await;
     wait_until(
