@@ -6,9 +6,15 @@ use clap::Parser;
 
 /// campaign-svc: marketing campaigns over gRPC and REST.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "campaign-svc", version, about, long_about = None)]
+#[command(
+    name = "campaign-svc",
+    version,
+    about,
+    long_about = None,
+    after_help = "Traces are exported over OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set."
+)]
 pub struct Config {
-    /// Address of the REST API (and /healthz, /readyz).
+    /// Address of the REST API (and /healthz, /readyz, /metrics).
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
 

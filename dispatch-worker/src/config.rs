@@ -23,7 +23,13 @@ pub enum SmtpTls {
 
 /// dispatch-worker: delivers marketing messages from RabbitMQ send jobs.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "dispatch-worker", version, about, long_about = None)]
+#[command(
+    name = "dispatch-worker",
+    version,
+    about,
+    long_about = None,
+    after_help = "Traces are exported over OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set."
+)]
 pub struct Config {
     /// PostgreSQL URL (the database campaign-svc created and migrated).
     #[arg(
