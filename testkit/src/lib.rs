@@ -133,15 +133,30 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub queues: TestQueues,
     pub db: TestDb,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _running: StopOnDrop,
 }
 
-impl Drop for TestApp {
+/// Stops whatever waits on the future [`stop_signal`] returned with it, when dropped.
+pub struct StopOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
+        if let Some(stop) = self.0.take() {
             let _ = stop.send(());
         }
     }
+}
+
+/// A guard and a future that resolves once the guard is dropped: hand the future to a server's
+/// or worker's `run` as its shutdown signal and keep the guard for as long as it should run.
+pub fn stop_signal() -> (
+    StopOnDrop,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    (StopOnDrop(Some(stop)), async {
+        let _ = stopped.await;
+    })
 }
 
 pub fn test_config(db: &TestDb, queues: &TestQueues) -> Config {
@@ -188,17 +203,15 @@ pub async fn spawn_app_with(
     let app = Application::build(config).await.expect("app builds");
     let base = format!("http://{}", app.http_addr());
     let grpc_addr = app.grpc_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = stopped.await;
-    }));
+    let (running, stopped) = stop_signal();
+    tokio::spawn(app.run(stopped));
     TestApp {
         base,
         grpc_addr,
         http: http_client(),
         queues,
         db,
-        stop: Some(stop),
+        _running: running,
     }
 }
 
@@ -386,15 +399,7 @@ pub async fn queue_depth(queue: &str) -> u32 {
 /// A second campaign-svc on the same database and queues (another replica), stopped on drop.
 pub struct Replica {
     pub base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
+    _running: StopOnDrop,
 }
 
 impl TestApp {
@@ -403,13 +408,11 @@ impl TestApp {
         let config = test_config(&self.db, &self.queues);
         let app = Application::build(config).await.expect("replica builds");
         let base = format!("http://{}", app.http_addr());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run(async {
-            let _ = stopped.await;
-        }));
+        let (running, stopped) = stop_signal();
+        tokio::spawn(app.run(stopped));
         Replica {
             base,
-            stop: Some(stop),
+            _running: running,
         }
     }
 

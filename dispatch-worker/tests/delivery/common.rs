@@ -32,17 +32,7 @@ pub fn worker_args(app: &TestApp, amqp: &str, extra: &[&str]) -> Vec<String> {
 }
 
 /// A worker running inside the test process; stopped (gracefully) on drop.
-pub struct Worker {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
+pub type Worker = testkit::StopOnDrop;
 
 pub fn start_worker(app: &TestApp, extra: &[&str]) -> Worker {
     start_worker_via(app, &amqp_url(), extra)
@@ -51,11 +41,9 @@ pub fn start_worker(app: &TestApp, extra: &[&str]) -> Worker {
 pub fn start_worker_via(app: &TestApp, amqp: &str, extra: &[&str]) -> Worker {
     let config =
         Config::try_parse_from(worker_args(app, amqp, extra)).expect("worker config parses");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(dispatch_worker::run(config, async {
-        let _ = stopped.await;
-    }));
-    Worker { stop: Some(stop) }
+    let (worker, stopped) = testkit::stop_signal();
+    tokio::spawn(dispatch_worker::run(config, stopped));
+    worker
 }
 
 /// `n` customers tagged `bulk` with a phone, e-mail and push token; returns their ids.
