@@ -12,6 +12,7 @@ diesel::table! {
         attributes -> Jsonb,
         locale -> Nullable<Text>,
         time_zone -> Nullable<Text>,
+        birthday -> Nullable<Date>,
         erased_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
@@ -38,6 +39,7 @@ diesel::table! {
         target_segment_id -> Nullable<Uuid>,
         content_template_id -> Nullable<Uuid>,
         content -> Text,
+        variants -> Jsonb,
         start_time -> Nullable<Timestamptz>,
         end_time -> Nullable<Timestamptz>,
         actual_start_time -> Nullable<Timestamptz>,
@@ -69,6 +71,7 @@ diesel::table! {
         sent_count -> Int8,
         failed_count -> Int8,
         trace_context -> Nullable<Text>,
+        contents -> Jsonb,
     }
 }
 
@@ -91,6 +94,36 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         claimed_at -> Nullable<Timestamptz>,
+        variant -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    content_templates (id) {
+        id -> Uuid,
+        name -> Text,
+        channel -> Text,
+        subject -> Nullable<Text>,
+        body -> Text,
+        html_body -> Nullable<Text>,
+        variables -> Array<Text>,
+        created_by -> Uuid,
+        updated_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    segments (id) {
+        id -> Uuid,
+        name -> Text,
+        description -> Text,
+        rule -> Jsonb,
+        created_by -> Uuid,
+        updated_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -105,4 +138,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     marketing_campaign,
     campaign_executions,
     marketing_record,
+    content_templates,
+    segments,
 );

@@ -1,0 +1,11 @@
+ALTER TABLE campaign_executions DROP COLUMN contents;
+ALTER TABLE marketing_record DROP COLUMN variant;
+DROP INDEX marketing_campaign_segment;
+DROP INDEX marketing_campaign_template;
+ALTER TABLE marketing_campaign DROP COLUMN variants;
+DROP TABLE segments;
+DROP TABLE content_templates;
+DROP INDEX customers_birthday_month;
+DROP INDEX customers_locale;
+DROP INDEX customers_created_at;
+ALTER TABLE customers DROP COLUMN birthday;
