@@ -15,7 +15,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
-use marketing_core::render::{Content, Recipient};
+use marketing_core::render::{CampaignVars, Content, Recipient, VariantContent};
 use marketing_core::vocabulary::Channel;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -38,12 +38,15 @@ enum Verdict {
     DeadLetter,
 }
 
+type CompiledContents = Result<HashMap<Option<String>, Arc<Content>>, String>;
+
 pub struct Dispatcher {
     pool: PgPool,
     providers: Providers,
     retry: Retry,
     concurrency: usize,
-    contents: Mutex<HashMap<Uuid, Arc<Content>>>,
+    /// Compiled contents by execution, then by variant (or the error that stops them).
+    contents: Mutex<HashMap<Uuid, Arc<CompiledContents>>>,
 }
 
 impl Dispatcher {
@@ -105,6 +108,7 @@ impl Dispatcher {
                 .await
                 .context("claiming records")?
         };
+        self.load_contents(&claimed).await?;
         let results: Vec<(Uuid, Outcome, Verdict, &'static str)> = futures::stream::iter(claimed)
             .map(|c| {
                 let span = tracing::info_span!("deliver", record_id = %c.id, channel = %c.channel);
@@ -163,20 +167,70 @@ impl Dispatcher {
         Ok(())
     }
 
-    fn content(&self, c: &Claimed) -> Result<Arc<Content>, String> {
+    /// Compiles the frozen content of every execution in `claimed` not yet in the cache.
+    async fn load_contents(&self, claimed: &[Claimed]) -> anyhow::Result<()> {
+        let missing: Vec<Uuid> = {
+            let cache = self
+                .contents
+                .lock()
+                .map_err(|_| anyhow::anyhow!("content cache poisoned"))?;
+            let mut ids: Vec<Uuid> = claimed
+                .iter()
+                .map(|c| c.execution_id)
+                .filter(|id| !cache.contains_key(id))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows = {
+            let mut conn = self.pool.get().await.context("database pool")?;
+            store::contents(&mut conn, &missing)
+                .await
+                .context("loading execution contents")?
+        };
         let mut cache = self
             .contents
             .lock()
-            .map_err(|_| "content cache poisoned".to_owned())?;
-        if let Some(content) = cache.get(&c.campaign_id) {
-            return Ok(content.clone());
-        }
-        let content = Arc::new(Content::compile(&c.content).map_err(|e| e.0)?);
+            .map_err(|_| anyhow::anyhow!("content cache poisoned"))?;
         if cache.len() > 1000 {
             cache.clear();
         }
-        cache.insert(c.campaign_id, content.clone());
-        Ok(content)
+        for row in rows {
+            let compiled = serde_json::from_value::<Vec<VariantContent>>(row.contents)
+                .map_err(|e| e.to_string())
+                .and_then(|variants| {
+                    variants
+                        .into_iter()
+                        .map(|v| {
+                            Content::compile(&v.source)
+                                .map(|c| (v.variant, Arc::new(c)))
+                                .map_err(|e| e.to_string())
+                        })
+                        .collect::<Result<HashMap<_, _>, String>>()
+                });
+            cache.insert(row.id, Arc::new(compiled));
+        }
+        Ok(())
+    }
+
+    /// The compiled content for a claimed record's execution and variant.
+    fn content(&self, c: &Claimed) -> Result<Arc<Content>, String> {
+        let cache = self
+            .contents
+            .lock()
+            .map_err(|_| "content cache poisoned".to_owned())?;
+        let variants = cache
+            .get(&c.execution_id)
+            .ok_or_else(|| format!("execution {} has no content", c.execution_id))?;
+        let variants = variants.as_ref().as_ref().map_err(Clone::clone)?;
+        variants
+            .get(&c.variant)
+            .cloned()
+            .ok_or_else(|| format!("execution {} has no variant {:?}", c.execution_id, c.variant))
     }
 
     /// Decides and, when allowed, sends one claimed record.
@@ -212,10 +266,18 @@ impl Dispatcher {
             external_id: c.external_id.clone(),
             locale: c.locale.clone(),
             time_zone: c.time_zone.clone(),
+            birthday: c.birthday,
             attributes: c.attributes.clone(),
         };
-        let body = match content.render(&recipient, &c.campaign_name) {
-            Ok(b) => b,
+        let campaign = CampaignVars {
+            id: c.campaign_id,
+            name: c.campaign_name.clone(),
+            channel: c.channel.clone(),
+            start_time: c.start_time,
+            end_time: c.end_time,
+        };
+        let rendered = match content.render(&recipient, &campaign) {
+            Ok(r) => r,
             Err(e) => return failed(format!("not sent: the content cannot be rendered: {e}")),
         };
         let message = OutboundMessage {
@@ -223,8 +285,9 @@ impl Dispatcher {
             campaign_id: c.campaign_id,
             channel,
             to,
-            subject: c.campaign_name.clone(),
-            body,
+            subject: rendered.subject,
+            body: rendered.body,
+            html_body: rendered.html_body,
         };
         let provider = self.providers.for_channel(channel);
         let mut attempt = 1;

@@ -15,11 +15,11 @@ WITH claimed AS (
     SET status = 'sending', claimed_at = now(), attempts = r.attempts + 1, updated_at = now()
     WHERE r.id = ANY($1)
       AND (r.status = 'pending' OR (r.status = 'sending' AND r.id = ANY($2)))
-    RETURNING r.id, r.campaign_id, r.customer_id, r.channel
+    RETURNING r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel, r.variant
 )
-SELECT cl.id, cl.campaign_id, cl.channel,
-       c.name AS campaign_name, c.content, c.status = 'active' AND (c.end_time IS NULL OR c.end_time > now()) AS campaign_open,
-       cu.name, cu.email, cu.phone, cu.push_token, cu.external_id, cu.locale, cu.time_zone, cu.attributes,
+SELECT cl.id, cl.campaign_id, cl.execution_id, cl.channel, cl.variant,
+       c.name AS campaign_name, c.start_time, c.end_time, c.status = 'active' AND (c.end_time IS NULL OR c.end_time > now()) AS campaign_open,
+       cu.name, cu.email, cu.phone, cu.push_token, cu.external_id, cu.locale, cu.time_zone, cu.birthday, cu.attributes,
        EXISTS (SELECT 1 FROM customer_opt_outs o
                WHERE o.customer_id = cl.customer_id AND o.channel IN (cl.channel, 'all')) AS opted_out
 FROM claimed cl
@@ -61,12 +61,18 @@ pub struct Claimed {
     pub id: Uuid,
     #[diesel(sql_type = SqlUuid)]
     pub campaign_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub execution_id: Uuid,
     #[diesel(sql_type = Text)]
     pub channel: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub variant: Option<String>,
     #[diesel(sql_type = Text)]
     pub campaign_name: String,
-    #[diesel(sql_type = Text)]
-    pub content: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub start_time: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub end_time: Option<DateTime<Utc>>,
     #[diesel(sql_type = Bool)]
     pub campaign_open: bool,
     #[diesel(sql_type = Nullable<Text>)]
@@ -83,6 +89,8 @@ pub struct Claimed {
     pub locale: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub time_zone: Option<String>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
+    pub birthday: Option<chrono::NaiveDate>,
     #[diesel(sql_type = Jsonb)]
     pub attributes: serde_json::Value,
     #[diesel(sql_type = Bool)]
@@ -99,6 +107,25 @@ pub enum Outcome {
     Failed {
         reason: String,
     },
+}
+
+/// An execution's frozen content, one entry per variant.
+#[derive(QueryableByName)]
+pub struct ExecutionContents {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Jsonb)]
+    pub contents: serde_json::Value,
+}
+
+pub async fn contents(
+    conn: &mut AsyncPgConnection,
+    executions: &[Uuid],
+) -> diesel::QueryResult<Vec<ExecutionContents>> {
+    diesel::sql_query("SELECT id, contents FROM campaign_executions WHERE id = ANY($1)")
+        .bind::<Array<SqlUuid>, _>(executions)
+        .load(conn)
+        .await
 }
 
 pub async fn claim(

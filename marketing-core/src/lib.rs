@@ -6,5 +6,6 @@ pub mod jobs;
 pub mod models;
 pub mod render;
 pub mod schema;
+pub mod segment;
 pub mod telemetry;
 pub mod vocabulary;

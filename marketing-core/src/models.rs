@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::schema::{customers, marketing_campaign, marketing_record};
+use crate::schema::{content_templates, customers, marketing_campaign, marketing_record, segments};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = marketing_campaign)]
@@ -19,6 +19,8 @@ pub struct CampaignRow {
     pub target_segment_id: Option<Uuid>,
     pub content_template_id: Option<Uuid>,
     pub content: String,
+    /// A/B variants (`[]` when none); see campaign-svc's `domain::variant`.
+    pub variants: serde_json::Value,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
     pub actual_start_time: Option<DateTime<Utc>>,
@@ -43,6 +45,7 @@ pub struct CustomerRow {
     pub attributes: serde_json::Value,
     pub locale: Option<String>,
     pub time_zone: Option<String>,
+    pub birthday: Option<chrono::NaiveDate>,
     pub erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -69,4 +72,36 @@ pub struct RecordRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub claimed_at: Option<DateTime<Utc>>,
+    pub variant: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = content_templates)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct TemplateRow {
+    pub id: Uuid,
+    pub name: String,
+    pub channel: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub html_body: Option<String>,
+    pub variables: Vec<String>,
+    pub created_by: Uuid,
+    pub updated_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = segments)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct SegmentRow {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub rule: serde_json::Value,
+    pub created_by: Uuid,
+    pub updated_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }

@@ -1,31 +1,64 @@
-//! Personalised content: a campaign's text compiled once as a sandboxed minijinja template and
-//! rendered per recipient. The template sees only the values given to it: no files, no network,
-//! bounded work (fuel) and bounded output.
+//! Personalised content: a message (subject, text body, HTML body) compiled once as sandboxed
+//! minijinja templates and rendered per recipient. The templates see only the values given to
+//! them: no loader (no files), no network, bounded work (fuel) and bounded output.
 //!
-//! Variables: `name`, `email`, `phone`, `external_id`, `locale`, `time_zone`, `attributes.*`,
-//! `campaign.name`. The seed's bracket placeholders (`[客户姓名]`, `[姓名]`, `[链接]`) mean
-//! `{{ name }}` and `{{ link }}`. A missing value renders empty, and a missing name renders a
-//! locale-aware fallback, so no raw placeholder ever reaches a customer.
+//! Variables:
+//! - customer: `name`, `email`, `phone`, `external_id`, `locale`, `time_zone`, `birthday`,
+//!   `attributes.*` (any key, nested with dots);
+//! - campaign: `campaign.id`, `campaign.name`, `campaign.type`, `campaign.start_time`,
+//!   `campaign.end_time`;
+//! - `link`: the seed's `[链接]`; renders empty (links written in the content are the ones sent).
+//!
+//! The seed's bracket placeholders (`[客户姓名]`, `[姓名]`, `[链接]`) mean `{{ name }}` and
+//! `{{ link }}`. A missing value renders empty, and a missing name renders a locale-aware
+//! fallback (顾客 / Customer), so no raw placeholder ever reaches a customer.
+//!
+//! Filters beyond minijinja's built-ins (`default`, `upper`, `round`, …):
+//! - `datetime(format="%Y-%m-%d %H:%M")`, `date(format="%Y-%m-%d")`: an RFC 3339 time, a date or
+//!   Unix seconds, shown in the customer's `time_zone` (UTC when unknown); strftime formats.
+//! - `plural(one, other)`: `one` when the value is 1, else `other` (`{{ n }} {{ n | plural("point",
+//!   "points") }}`); in Chinese, Japanese and Korean locales always `other`.
+//! - `number`: groups digits the customer's locale's way (`12,345.5`, `12.345,5`, `12 345,5`).
+//!
+//! HTML bodies are auto-escaped: a customer's name can never inject markup.
 
-use minijinja::value::Serde;
-use minijinja::{Environment, UndefinedBehavior, context};
-use serde::Serialize;
+use std::collections::BTreeSet;
+use std::io;
 
-/// Largest rendered message, in bytes.
+use chrono::{DateTime, NaiveDate, Utc};
+use minijinja::value::{Kwargs, Serde};
+use minijinja::{Environment, ErrorKind, State, UndefinedBehavior, Value, context};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Largest rendered part (subject, body or HTML body), in bytes.
 pub const MAX_RENDERED_BYTES: usize = 256 * 1024;
 /// Template instructions one render may execute (stops loops that would never end).
 const FUEL: u64 = 100_000;
 
-/// Why content could not be compiled or rendered, in words a marketer can act on.
+/// Why content could not be compiled or rendered, in words a marketer can act on, with the part
+/// (`subject`, `body`, `html_body`) it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct RenderError(pub String);
+#[error("{part}: {message}")]
+pub struct RenderError {
+    pub part: &'static str,
+    pub message: String,
+}
 
-impl From<minijinja::Error> for RenderError {
-    fn from(e: minijinja::Error) -> Self {
+impl RenderError {
+    fn new(part: &'static str, e: &minijinja::Error) -> Self {
         let line = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
         let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
-        RenderError(format!("{}{detail}{line}", e.kind()))
+        let message = match e.kind() {
+            ErrorKind::OutOfFuel => {
+                "the template does too much work (an endless or very long loop?)".to_owned()
+            }
+            ErrorKind::WriteFailure => {
+                format!("the rendered text is longer than {MAX_RENDERED_BYTES} bytes")
+            }
+            kind => format!("{kind}{detail}{line}"),
+        };
+        RenderError { part, message }
     }
 }
 
@@ -38,12 +71,56 @@ pub struct Recipient {
     pub external_id: Option<String>,
     pub locale: Option<String>,
     pub time_zone: Option<String>,
+    pub birthday: Option<NaiveDate>,
     pub attributes: serde_json::Value,
 }
 
-/// Compiled content of one campaign.
+/// What a template may say about the campaign.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CampaignVars {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub channel: String,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+/// A message's source: the text body always, a subject for e-mail (and a title for push), an
+/// HTML body for e-mail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html_body: Option<String>,
+}
+
+/// One entry of an execution's content, frozen at trigger time: the variant's key (A/B tests)
+/// and its source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantContent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(flatten)]
+    pub source: MessageSource,
+}
+
+/// One rendered message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    pub subject: String,
+    pub body: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html_body: Option<String>,
+}
+
+/// Compiled content of one message.
 pub struct Content {
     env: Environment<'static>,
+    has_subject: bool,
+    has_html: bool,
 }
 
 impl std::fmt::Debug for Content {
@@ -58,51 +135,182 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
     ("[链接]", "{{ link }}"),
 ];
 
+/// Variable names a template may use (`attributes` with anything below it).
+const KNOWN_VARIABLES: &[&str] = &[
+    "name",
+    "email",
+    "phone",
+    "external_id",
+    "locale",
+    "time_zone",
+    "birthday",
+    "link",
+    "campaign",
+    "campaign.id",
+    "campaign.name",
+    "campaign.type",
+    "campaign.start_time",
+    "campaign.end_time",
+];
+
+const SUBJECT: &str = "subject";
+const BODY: &str = "body";
+const HTML: &str = "html_body.html";
+
+fn part_name(template: &str) -> &'static str {
+    match template {
+        SUBJECT => "subject",
+        HTML => "html_body",
+        _ => "body",
+    }
+}
+
+fn with_placeholders(source: &str) -> String {
+    let mut source = source.to_owned();
+    for (from, to) in PLACEHOLDERS {
+        source = source.replace(from, to);
+    }
+    source
+}
+
 impl Content {
-    /// Compiles `source`; syntax errors name the line.
-    pub fn compile(source: &str) -> Result<Self, RenderError> {
-        let mut source = source.to_owned();
-        for (from, to) in PLACEHOLDERS {
-            source = source.replace(from, to);
-        }
+    /// Compiles a message; syntax errors name the part and the line.
+    pub fn compile(source: &MessageSource) -> Result<Self, RenderError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(50);
-        env.add_template_owned("content", source)?;
-        Ok(Content { env })
+        env.add_filter("datetime", datetime_filter);
+        env.add_filter("date", date_filter);
+        env.add_filter("plural", plural_filter);
+        env.add_filter("number", number_filter);
+        let parts = [
+            (SUBJECT, source.subject.as_deref()),
+            (BODY, Some(source.body.as_str())),
+            (HTML, source.html_body.as_deref()),
+        ];
+        for (name, text) in parts {
+            if let Some(text) = text {
+                env.add_template_owned(name, with_placeholders(text))
+                    .map_err(|e| RenderError::new(part_name(name), &e))?;
+            }
+        }
+        Ok(Content {
+            env,
+            has_subject: source.subject.is_some(),
+            has_html: source.html_body.is_some(),
+        })
     }
 
-    /// Renders for one recipient of campaign `campaign_name`.
+    /// The variables the message uses, sorted; unknown ones are an error naming them.
+    pub fn variables(&self) -> Result<Vec<String>, RenderError> {
+        let mut used = BTreeSet::new();
+        for name in [SUBJECT, BODY, HTML] {
+            let Ok(template) = self.env.get_template(name) else {
+                continue;
+            };
+            let vars = template.undeclared_variables(true);
+            let unknown: BTreeSet<&String> = vars
+                .iter()
+                .filter(|v| {
+                    !(KNOWN_VARIABLES.contains(&v.as_str())
+                        || *v == "attributes"
+                        || v.starts_with("attributes."))
+                })
+                .collect();
+            if !unknown.is_empty() {
+                let unknown: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+                return Err(RenderError {
+                    part: part_name(name),
+                    message: format!(
+                        "unknown variable(s): {}; known: {}, attributes.*",
+                        unknown.join(", "),
+                        KNOWN_VARIABLES.join(", ")
+                    ),
+                });
+            }
+            used.extend(vars);
+        }
+        Ok(used.into_iter().collect())
+    }
+
+    /// Renders the message for one recipient of a campaign. Without a subject template the
+    /// campaign's name is the subject.
     pub fn render(
         &self,
         recipient: &Recipient,
-        campaign_name: &str,
-    ) -> Result<String, RenderError> {
-        let template = self.env.get_template("content")?;
+        campaign: &CampaignVars,
+    ) -> Result<Rendered, RenderError> {
         let name = recipient
             .name
             .clone()
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| fallback_name(recipient.locale.as_deref()).to_owned());
-        let out = template.render(context! {
+        let ctx = context! {
             name => name,
             email => recipient.email.as_deref(),
             phone => recipient.phone.as_deref(),
             external_id => recipient.external_id.as_deref(),
             locale => recipient.locale.as_deref(),
             time_zone => recipient.time_zone.as_deref(),
+            birthday => recipient.birthday.map(|b| b.to_string()),
             attributes => Serde(&recipient.attributes),
-            campaign => context! { name => campaign_name },
-        })?;
-        if out.len() > MAX_RENDERED_BYTES {
-            return Err(RenderError(format!(
-                "rendered content is {} bytes, more than the {MAX_RENDERED_BYTES} allowed",
-                out.len()
-            )));
-        }
-        Ok(out)
+            campaign => Serde(campaign),
+        };
+        let subject = if self.has_subject {
+            self.render_part(SUBJECT, ctx.clone())?.trim().to_owned()
+        } else {
+            campaign.name.clone()
+        };
+        let html_body = if self.has_html {
+            Some(self.render_part(HTML, ctx.clone())?)
+        } else {
+            None
+        };
+        Ok(Rendered {
+            subject,
+            body: self.render_part(BODY, ctx)?,
+            html_body,
+        })
     }
+
+    fn render_part(&self, name: &'static str, ctx: Value) -> Result<String, RenderError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| RenderError::new(part_name(name), &e))?;
+        let mut out = LimitedWriter(Vec::new());
+        template
+            .render_captured_to(ctx, &mut out)
+            .map_err(|e| RenderError::new(part_name(name), &e))?;
+        String::from_utf8(out.0).map_err(|_| RenderError {
+            part: part_name(name),
+            message: "the rendered text is not valid UTF-8".into(),
+        })
+    }
+}
+
+/// Collects output and refuses to grow past [`MAX_RENDERED_BYTES`].
+struct LimitedWriter(Vec<u8>);
+
+impl io::Write for LimitedWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_RENDERED_BYTES {
+            return Err(io::Error::other("rendered output too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Compiles `source` and checks its variables: what saving a template or a campaign runs.
+/// Returns the variables used.
+pub fn check(source: &MessageSource) -> Result<Vec<String>, RenderError> {
+    Content::compile(source)?.variables()
 }
 
 /// How a customer without a name is addressed.
@@ -112,6 +320,148 @@ pub fn fallback_name(locale: Option<&str>) -> &'static str {
         Some(_) => "Customer",
         None => "顾客",
     }
+}
+
+fn invalid(msg: impl Into<String>) -> minijinja::Error {
+    minijinja::Error::new(ErrorKind::InvalidOperation, msg.into())
+}
+
+/// The recipient's time zone from the render context (UTC when unset or unknown).
+fn recipient_tz(state: &State) -> chrono_tz::Tz {
+    state
+        .lookup("time_zone")
+        .and_then(|v| v.as_str().and_then(|s| s.parse::<chrono_tz::Tz>().ok()))
+        .unwrap_or(chrono_tz::UTC)
+}
+
+fn to_utc(value: &Value) -> Result<Option<DateTime<Utc>>, minijinja::Error> {
+    if value.is_undefined() || value.is_none() {
+        return Ok(None);
+    }
+    if let Some(s) = value.as_str() {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Ok(Some(t.with_timezone(&Utc)));
+        }
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()));
+        }
+        return Err(invalid(format!(
+            "`{s}` is not a time (RFC 3339) or a date (YYYY-MM-DD)"
+        )));
+    }
+    if let Ok(secs) = i64::try_from(value.clone()) {
+        return Ok(DateTime::from_timestamp(secs, 0));
+    }
+    Err(invalid(format!("{value} is not a time")))
+}
+
+fn format_time(
+    state: &State,
+    value: &Value,
+    kwargs: &Kwargs,
+    default_format: &str,
+    is_date: bool,
+) -> Result<String, minijinja::Error> {
+    let format: Option<String> = kwargs.get("format")?;
+    kwargs.assert_all_used()?;
+    let format = format.unwrap_or_else(|| default_format.to_owned());
+    let items: Vec<chrono::format::Item> = chrono::format::StrftimeItems::new(&format).collect();
+    if items
+        .iter()
+        .any(|i| matches!(i, chrono::format::Item::Error))
+    {
+        return Err(invalid(format!("`{format}` is not a valid strftime format")));
+    }
+    let Some(t) = to_utc(value)? else {
+        return Ok(String::new());
+    };
+    // A bare date stays the same calendar day whatever the customer's time zone.
+    let plain_date = is_date && value.as_str().is_some_and(|s| s.len() == 10);
+    Ok(if plain_date {
+        t.naive_utc()
+            .format_with_items(items.into_iter())
+            .to_string()
+    } else {
+        t.with_timezone(&recipient_tz(state))
+            .format_with_items(items.into_iter())
+            .to_string()
+    })
+}
+
+fn datetime_filter(state: &State, value: Value, kwargs: Kwargs) -> Result<String, minijinja::Error> {
+    format_time(state, &value, &kwargs, "%Y-%m-%d %H:%M", false)
+}
+
+fn date_filter(state: &State, value: Value, kwargs: Kwargs) -> Result<String, minijinja::Error> {
+    format_time(state, &value, &kwargs, "%Y-%m-%d", true)
+}
+
+fn locale_of(state: &State) -> String {
+    state
+        .lookup("locale")
+        .and_then(|v| v.as_str().map(|s| s.to_ascii_lowercase()))
+        .unwrap_or_default()
+}
+
+fn plural_filter(
+    state: &State,
+    n: Value,
+    one: String,
+    other: String,
+) -> Result<String, minijinja::Error> {
+    let locale = locale_of(state);
+    if ["zh", "ja", "ko"].iter().any(|l| locale.starts_with(l)) {
+        return Ok(other);
+    }
+    let n = f64::try_from(n).map_err(|_| invalid("plural needs a number"))?;
+    Ok(if n == 1.0 { one } else { other })
+}
+
+fn number_filter(state: &State, n: Value) -> Result<String, minijinja::Error> {
+    if n.is_undefined() || n.is_none() {
+        return Ok(String::new());
+    }
+    let n = f64::try_from(n.clone()).map_err(|_| invalid(format!("{n} is not a number")))?;
+    let locale = locale_of(state);
+    let (group, decimal) = if ["de", "es", "it", "nl", "pt", "id", "tr"]
+        .iter()
+        .any(|l| locale.starts_with(l))
+    {
+        (".", ",")
+    } else if ["fr", "ru", "pl", "cs", "sv", "fi", "nb", "uk"]
+        .iter()
+        .any(|l| locale.starts_with(l))
+    {
+        ("\u{202f}", ",")
+    } else {
+        (",", ".")
+    };
+    let text = if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        let s = format!("{n:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    };
+    let (sign, text) = text
+        .strip_prefix('-')
+        .map(|t| ("-", t))
+        .unwrap_or(("", text.as_str()));
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push_str(group);
+        }
+        grouped.push(c);
+    }
+    Ok(if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}{decimal}{frac}")
+    })
 }
 
 #[cfg(test)]
@@ -126,44 +476,175 @@ mod tests {
         }
     }
 
+    fn campaign(name: &str) -> CampaignVars {
+        CampaignVars {
+            name: name.into(),
+            channel: "sms".into(),
+            ..Default::default()
+        }
+    }
+
+    fn body(text: &str) -> MessageSource {
+        MessageSource {
+            body: text.into(),
+            ..Default::default()
+        }
+    }
+
+    fn render(text: &str, r: &Recipient) -> Result<String, RenderError> {
+        Content::compile(&body(text))?
+            .render(r, &campaign("x"))
+            .map(|m| m.body)
+    }
+
     #[test]
     fn seed_placeholders_and_variables() {
-        let c = Content::compile(
+        let c = Content::compile(&body(
             "亲爱的[客户姓名]，{{ attributes.city }}的{{campaign.name}}：{{ attributes.points }}分",
-        )
+        ))
         .unwrap();
-        assert_eq!(
-            c.render(&zhang(), "六月").unwrap(),
-            "亲爱的张三，上海的六月：120分"
-        );
+        let m = c.render(&zhang(), &campaign("六月")).unwrap();
+        assert_eq!(m.body, "亲爱的张三，上海的六月：120分");
+        assert_eq!(m.subject, "六月", "no subject template: the campaign name");
     }
 
     #[test]
     fn missing_values_never_leave_a_placeholder() {
-        let c = Content::compile("Hi {{ name }}, {{ attributes.nothing.deeper }}[链接]").unwrap();
         let anon = Recipient {
             locale: Some("en-US".into()),
             ..Default::default()
         };
-        assert_eq!(c.render(&anon, "x").unwrap(), "Hi Customer, ");
-        let c = Content::compile("亲爱的[客户姓名]").unwrap();
-        assert_eq!(c.render(&Recipient::default(), "x").unwrap(), "亲爱的顾客");
+        assert_eq!(
+            render("Hi {{ name }}, {{ attributes.nothing.deeper }}[链接]", &anon).unwrap(),
+            "Hi Customer, "
+        );
+        assert_eq!(
+            render("亲爱的[客户姓名]", &Recipient::default()).unwrap(),
+            "亲爱的顾客"
+        );
+        assert_eq!(
+            render("{{ attributes.nickname | default('会员') }}", &zhang()).unwrap(),
+            "会员"
+        );
     }
 
     #[test]
-    fn syntax_errors_name_the_line() {
-        let err = Content::compile("line one\n{{ name ").unwrap_err();
-        assert!(err.0.contains("line 2"), "{err}");
+    fn syntax_errors_name_the_part_and_line() {
+        let err = Content::compile(&body("line one\n{{ name ")).unwrap_err();
+        assert_eq!(err.part, "body");
+        assert!(err.message.contains("line 2"), "{err}");
+        let err = Content::compile(&MessageSource {
+            subject: Some("{% if %}".into()),
+            body: "ok".into(),
+            html_body: None,
+        })
+        .unwrap_err();
+        assert_eq!(err.part, "subject");
     }
 
     #[test]
-    fn endless_or_huge_templates_are_stopped() {
-        let c = Content::compile(
-            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
-        )
+    fn unknown_variables_are_reported() {
+        let source = MessageSource {
+            subject: Some("{{ campaign.name }}".into()),
+            body: "{{ nmae }} {{ attributes.city }}".into(),
+            html_body: Some("<p>{{ name }}</p>".into()),
+        };
+        let err = check(&source).unwrap_err();
+        assert_eq!(err.part, "body");
+        assert!(err.message.contains("nmae"), "{err}");
+        let ok = MessageSource {
+            body: "{{ name }} {{ attributes.city }} {% for i in [1,2] %}{{ i }}{% endfor %}".into(),
+            ..source
+        };
+        assert_eq!(
+            check(&ok).unwrap(),
+            vec!["attributes.city", "campaign.name", "name"]
+        );
+    }
+
+    #[test]
+    fn html_is_escaped_and_subject_rendered() {
+        let c = Content::compile(&MessageSource {
+            subject: Some("{{ name }}，您的积分 {{ attributes.points }}".into()),
+            body: "text".into(),
+            html_body: Some("<p>{{ name }}</p>".into()),
+        })
         .unwrap();
-        assert!(c.render(&zhang(), "x").is_err());
-        let c = Content::compile("{{ 'x' * 100000 }}{{ 'y' * 100000 }}{{ 'z' * 100000 }}").unwrap();
-        assert!(c.render(&zhang(), "x").is_err());
+        let evil = Recipient {
+            name: Some("<script>x</script>".into()),
+            attributes: serde_json::json!({"points": 5}),
+            ..Default::default()
+        };
+        let m = c.render(&evil, &campaign("c")).unwrap();
+        assert_eq!(
+            m.html_body.as_deref(),
+            Some("<p>&lt;script&gt;x&lt;&#x2f;script&gt;</p>")
+        );
+        assert_eq!(m.subject, "<script>x</script>，您的积分 5");
+    }
+
+    #[test]
+    fn dates_in_the_customers_time_zone() {
+        let mut r = zhang();
+        r.time_zone = Some("Asia/Shanghai".into());
+        let c = Content::compile(&body(
+            "{{ campaign.end_time | datetime }}|{{ campaign.end_time | date(format='%m月%d日') }}|{{ '2024-06-10' | date }}",
+        ))
+        .unwrap();
+        let vars = CampaignVars {
+            end_time: Some("2024-06-30T16:30:00Z".parse().unwrap()),
+            ..campaign("c")
+        };
+        assert_eq!(
+            c.render(&r, &vars).unwrap().body,
+            "2024-07-01 00:30|07月01日|2024-06-10"
+        );
+        r.time_zone = None;
+        assert_eq!(
+            c.render(&r, &vars).unwrap().body,
+            "2024-06-30 16:30|06月30日|2024-06-10"
+        );
+        let bad = Content::compile(&body("{{ campaign.end_time | date(format='%Q') }}")).unwrap();
+        assert!(bad.render(&r, &vars).is_err());
+    }
+
+    #[test]
+    fn plural_and_numbers_follow_the_locale() {
+        let mut r = zhang();
+        r.attributes = serde_json::json!({"n": 1, "big": 1234567.5});
+        r.locale = Some("en-US".into());
+        let text = "{{ attributes.n }} {{ attributes.n | plural('point', 'points') }}, {{ attributes.big | number }}";
+        assert_eq!(render(text, &r).unwrap(), "1 point, 1,234,567.5");
+        r.locale = Some("de-DE".into());
+        assert_eq!(render(text, &r).unwrap(), "1 point, 1.234.567,5");
+        r.locale = Some("zh-CN".into());
+        r.attributes = serde_json::json!({"n": 3, "big": -1000});
+        assert_eq!(render(text, &r).unwrap(), "3 points, -1,000");
+    }
+
+    #[test]
+    fn endless_huge_or_prying_templates_are_stopped() {
+        let err = render(
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+            &zhang(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("too much work"), "{err}");
+        let err = render(
+            "{{ 'x' * 100000 }}{{ 'y' * 100000 }}{{ 'z' * 100000 }}",
+            &zhang(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("longer than"), "{err}");
+        // No loader: templates cannot include or import anything, let alone files.
+        for prying in [
+            "{% include '/etc/passwd' %}",
+            "{% import 'x.html' as x %}",
+            "{% extends '../Cargo.toml' %}",
+        ] {
+            assert!(render(prying, &zhang()).is_err(), "{prying}");
+        }
+        let err = render("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", &zhang());
+        assert!(err.is_err());
     }
 }

@@ -6,6 +6,7 @@ use marketing_core::vocabulary::{CampaignStatus, Channel};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::variant::{Variant, VariantFields, parse_variants};
 use super::{bounded_text, parse_word};
 use crate::error::{Error, Result};
 
@@ -69,8 +70,32 @@ pub struct CampaignFields {
     pub target_segment_id: Option<Option<Uuid>>,
     pub content_template_id: Option<Option<Uuid>>,
     pub content: Option<String>,
+    pub variants: Option<Vec<VariantFields>>,
     pub start_time: Option<Option<DateTime<Utc>>>,
     pub end_time: Option<Option<DateTime<Utc>>>,
+}
+
+/// Checks inline content: size, syntax and variables.
+pub fn parse_content(field: &str, content: &str) -> Result<String> {
+    let content = bounded_text(field, content, MAX_CONTENT_CHARS)?;
+    if !content.trim().is_empty() {
+        marketing_core::render::check(&marketing_core::render::MessageSource {
+            body: content.clone(),
+            ..Default::default()
+        })
+        .map_err(|e| Error::invalid(field, e.message))?;
+    }
+    Ok(content)
+}
+
+fn parse_all_variants(fields: Vec<VariantFields>) -> Result<Vec<Variant>> {
+    let variants = parse_variants(fields)?;
+    for (i, v) in variants.iter().enumerate() {
+        if let Some(c) = &v.content {
+            parse_content(&format!("variants[{i}].content"), c)?;
+        }
+    }
+    Ok(variants)
 }
 
 /// A campaign to create: every rule checked.
@@ -82,6 +107,7 @@ pub struct NewCampaign {
     pub target_segment_id: Option<Uuid>,
     pub content_template_id: Option<Uuid>,
     pub content: String,
+    pub variants: Vec<Variant>,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
 }
@@ -102,7 +128,8 @@ impl NewCampaign {
             target_tags: parse_tags("target_tags", f.target_tags.unwrap_or_default())?,
             target_segment_id: f.target_segment_id.flatten(),
             content_template_id: f.content_template_id.flatten(),
-            content: bounded_text("content", &f.content.unwrap_or_default(), MAX_CONTENT_CHARS)?,
+            content: parse_content("content", &f.content.unwrap_or_default())?,
+            variants: parse_all_variants(f.variants.unwrap_or_default())?,
             start_time,
             end_time,
         })
@@ -118,6 +145,7 @@ pub struct CampaignPatch {
     pub target_segment_id: Option<Option<Uuid>>,
     pub content_template_id: Option<Option<Uuid>>,
     pub content: Option<String>,
+    pub variants: Option<Vec<Variant>>,
     pub start_time: Option<Option<DateTime<Utc>>>,
     pub end_time: Option<Option<DateTime<Utc>>>,
 }
@@ -139,8 +167,9 @@ impl CampaignPatch {
             content_template_id: f.content_template_id,
             content: f
                 .content
-                .map(|c| bounded_text("content", &c, MAX_CONTENT_CHARS))
+                .map(|c| parse_content("content", &c))
                 .transpose()?,
+            variants: f.variants.map(parse_all_variants).transpose()?,
             start_time: f.start_time,
             end_time: f.end_time,
         })
@@ -165,6 +194,9 @@ impl CampaignPatch {
         }
         if let Some(v) = self.content {
             row.content = v;
+        }
+        if let Some(v) = self.variants {
+            row.variants = serde_json::to_value(v).map_err(|e| Error::Internal(e.into()))?;
         }
         if let Some(v) = self.start_time {
             row.start_time = v;
@@ -212,6 +244,7 @@ pub struct Campaign {
     pub target_segment_id: Option<Uuid>,
     pub content_template_id: Option<Uuid>,
     pub content: String,
+    pub variants: Vec<Variant>,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
     pub actual_start_time: Option<DateTime<Utc>>,
@@ -233,6 +266,7 @@ impl From<CampaignRow> for Campaign {
             target_segment_id: r.target_segment_id,
             content_template_id: r.content_template_id,
             content: r.content,
+            variants: serde_json::from_value(r.variants).unwrap_or_default(),
             start_time: r.start_time,
             end_time: r.end_time,
             actual_start_time: r.actual_start_time,

@@ -1,6 +1,6 @@
 //! Customers as the CRM pushes them in, validated; and the customer as callers see it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 use marketing_core::models::CustomerRow;
 use serde::Serialize;
 use uuid::Uuid;
@@ -25,6 +25,8 @@ pub struct CustomerFields {
     pub attributes: Option<serde_json::Value>,
     pub locale: Option<String>,
     pub time_zone: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub birthday: Option<String>,
 }
 
 /// A customer that passed every check; serialised as one row of the bulk upsert.
@@ -39,6 +41,7 @@ pub struct ValidCustomer {
     pub attributes: serde_json::Value,
     pub locale: Option<String>,
     pub time_zone: Option<String>,
+    pub birthday: Option<chrono::NaiveDate>,
 }
 
 impl ValidCustomer {
@@ -97,6 +100,19 @@ impl ValidCustomer {
                 )),
             })
             .transpose()?;
+        let birthday = non_blank(f.birthday)
+            .map(|b| {
+                chrono::NaiveDate::parse_from_str(&b, "%Y-%m-%d")
+                    .ok()
+                    .filter(|d| d.year() >= 1900 && *d <= Utc::now().date_naive())
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            field("birthday"),
+                            format!("`{b}` is not a past date such as 1990-06-15"),
+                        )
+                    })
+            })
+            .transpose()?;
         Ok(ValidCustomer {
             external_id,
             name,
@@ -107,6 +123,7 @@ impl ValidCustomer {
             attributes,
             locale,
             time_zone,
+            birthday,
         })
     }
 }
@@ -171,6 +188,7 @@ pub struct Customer {
     pub attributes: serde_json::Value,
     pub locale: Option<String>,
     pub time_zone: Option<String>,
+    pub birthday: Option<chrono::NaiveDate>,
     pub opt_outs: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -189,6 +207,7 @@ impl Customer {
             attributes: r.attributes,
             locale: r.locale,
             time_zone: r.time_zone,
+            birthday: r.birthday,
             opt_outs,
             created_at: r.created_at,
             updated_at: r.updated_at,

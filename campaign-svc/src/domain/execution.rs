@@ -14,13 +14,18 @@ pub struct Skipped {
     pub no_address: u64,
 }
 
-/// A message as it would be sent (simulation).
+/// A message as it would be sent (simulation, preview).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
     pub customer_id: Uuid,
+    /// The A/B variant the customer gets, when the campaign has variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     pub to: String,
     pub subject: String,
     pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html_body: Option<String>,
 }
 
 /// What a trigger did.

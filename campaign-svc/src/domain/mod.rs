@@ -4,6 +4,9 @@
 pub mod campaign;
 pub mod customer;
 pub mod execution;
+pub mod segment;
+pub mod template;
+pub mod variant;
 
 use std::str::FromStr;
 

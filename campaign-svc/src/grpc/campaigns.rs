@@ -10,6 +10,9 @@ use crate::domain::campaign::{
     Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign,
 };
 use crate::domain::execution::Sample;
+use crate::domain::variant::VariantFields;
+use crate::service::preview::PreviewTarget;
+use crate::service::stats::Figures;
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::{Error, Result};
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
@@ -33,11 +36,48 @@ fn to_pb(c: Campaign) -> pb::Campaign {
         updated_by: c.updated_by.to_string(),
         created_at: Some(timestamp(c.created_at)),
         updated_at: Some(timestamp(c.updated_at)),
+        variants: c
+            .variants
+            .into_iter()
+            .map(|v| pb::Variant {
+                key: v.key,
+                weight: v.weight,
+                content: v.content,
+                template_id: v.template_id.map(|t| t.to_string()),
+            })
+            .collect(),
+    }
+}
+
+fn variant_fields(variants: Vec<pb::Variant>) -> Result<Vec<VariantFields>> {
+    variants
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            Ok(VariantFields {
+                key: Some(v.key),
+                weight: Some(i64::from(v.weight)),
+                content: v.content,
+                template_id: opt_uuid(&format!("variants[{i}].template_id"), v.template_id)?,
+            })
+        })
+        .collect()
+}
+
+/// A rendered message as gRPC returns it.
+pub(super) fn sample_to_pb(s: Sample) -> pb::RenderedSample {
+    pb::RenderedSample {
+        customer_id: s.customer_id.to_string(),
+        to: s.to,
+        subject: s.subject,
+        body: s.body,
+        variant: s.variant,
+        html_body: s.html_body,
     }
 }
 
 /// An optional UUID field: absent or empty means none.
-fn opt_uuid(field: &str, v: Option<String>) -> Result<Option<uuid::Uuid>> {
+pub(super) fn opt_uuid(field: &str, v: Option<String>) -> Result<Option<uuid::Uuid>> {
     v.filter(|s| !s.is_empty())
         .map(|s| parse_uuid(field, &s))
         .transpose()
@@ -59,6 +99,7 @@ const UPDATABLE: &[&str] = &[
     "content",
     "start_time",
     "end_time",
+    "variants",
 ];
 
 /// Follows AIP-134: with a mask, exactly the listed paths change (absent = cleared); without
@@ -98,6 +139,9 @@ fn update_fields(r: pb::UpdateCampaignRequest) -> Result<CampaignFields> {
     if wants("content", r.content.is_some()) {
         f.content = Some(r.content.unwrap_or_default());
     }
+    if wants("variants", !r.variants.is_empty()) {
+        f.variants = Some(variant_fields(r.variants)?);
+    }
     if wants("start_time", r.start_time.is_some()) {
         f.start_time = Some(opt_time("start_time", r.start_time)?);
     }
@@ -122,6 +166,7 @@ impl CampaignService for GrpcApi {
             target_segment_id: Some(opt_uuid("target_segment_id", r.target_segment_id)?),
             content_template_id: Some(opt_uuid("content_template_id", r.content_template_id)?),
             content: Some(r.content),
+            variants: Some(variant_fields(r.variants)?),
             start_time: Some(opt_time("start_time", r.start_time)?),
             end_time: Some(opt_time("end_time", r.end_time)?),
         })?;
@@ -216,18 +261,56 @@ impl CampaignService for GrpcApi {
             status: e.status,
             planned: e.planned as u64,
             skipped,
-            samples: samples
-                .into_iter()
-                .map(|s| pb::RenderedSample {
-                    customer_id: s.customer_id.to_string(),
-                    to: s.to,
-                    subject: s.subject,
-                    body: s.body,
-                })
-                .collect(),
+            samples: samples.into_iter().map(sample_to_pb).collect(),
             published: e.published_count as u64,
             created_at: Some(timestamp(e.created_at)),
             finished_at: opt_timestamp(e.finished_at),
+        }))
+    }
+
+    async fn preview_campaign(
+        &self,
+        req: Request<pb::PreviewCampaignRequest>,
+    ) -> Result<Response<pb::PreviewCampaignResponse>, Status> {
+        let r = req.into_inner();
+        let id = parse_uuid("id", &r.id)?;
+        let customer = opt_uuid("customer_id", r.customer_id)?;
+        let limit = (r.limit != 0 && customer.is_none()).then_some(i64::from(r.limit));
+        let target = PreviewTarget::parse(customer, limit)?;
+        let previews = self.service.preview_campaign(id, target).await?;
+        Ok(Response::new(pb::PreviewCampaignResponse {
+            previews: previews.into_iter().map(sample_to_pb).collect(),
+        }))
+    }
+
+    async fn get_campaign_stats(
+        &self,
+        req: Request<pb::GetCampaignStatsRequest>,
+    ) -> Result<Response<pb::CampaignStats>, Status> {
+        let id = parse_uuid("id", &req.into_inner().id)?;
+        let s = self.service.campaign_stats(id).await?;
+        let figures = |f: Figures| pb::StatsFigures {
+            variant: f.variant.unwrap_or_default(),
+            planned: f.planned,
+            attempted: f.attempted,
+            sent: f.sent,
+            failed: f.failed,
+            delivered: f.delivered,
+            opened: f.opened,
+            clicked: f.clicked,
+            rates: Some(pb::Rates {
+                send_success: f.rates.send_success,
+                delivery: f.rates.delivery,
+                open: f.rates.open,
+                click: f.rates.click,
+                click_to_open: f.rates.click_to_open,
+            }),
+        };
+        Ok(Response::new(pb::CampaignStats {
+            campaign_id: s.campaign_id.to_string(),
+            channel: s.channel,
+            totals: Some(figures(s.totals)),
+            by_variant: s.by_variant.into_iter().map(figures).collect(),
         }))
     }
 

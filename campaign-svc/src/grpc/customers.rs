@@ -21,6 +21,7 @@ fn fields(c: pb::CustomerInput) -> CustomerFields {
         attributes: c.attributes.map(struct_to_json),
         locale: c.locale,
         time_zone: c.time_zone,
+        birthday: c.birthday,
     }
 }
 
@@ -40,6 +41,7 @@ fn to_pb(c: Customer) -> pb::Customer {
         attributes,
         locale: c.locale,
         time_zone: c.time_zone,
+        birthday: c.birthday.map(|b| b.to_string()),
         opt_outs: c.opt_outs,
         created_at: Some(timestamp(c.created_at)),
         updated_at: Some(timestamp(c.updated_at)),

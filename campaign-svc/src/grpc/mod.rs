@@ -5,10 +5,14 @@ mod campaigns;
 mod convert;
 mod customers;
 mod records;
+mod segments;
+mod templates;
 
 use crm_proto::v1::campaign_service_server::CampaignServiceServer;
 use crm_proto::v1::customer_service_server::CustomerServiceServer;
 use crm_proto::v1::record_service_server::RecordServiceServer;
+use crm_proto::v1::segment_service_server::SegmentServiceServer;
+use crm_proto::v1::template_service_server::TemplateServiceServer;
 use tonic::service::Routes;
 use tonic::{Request, Status};
 
@@ -45,7 +49,7 @@ pub struct GrpcApi {
     service: MarketingService,
 }
 
-/// Builds every gRPC service: the three marketing services (authenticated), health and
+/// Builds every gRPC service: the five marketing services (authenticated), health and
 /// reflection (open, so probes and grpcurl work without a token).
 pub async fn routes(
     service: MarketingService,
@@ -64,6 +68,12 @@ pub async fn routes(
     health_reporter
         .set_serving::<RecordServiceServer<GrpcApi>>()
         .await;
+    health_reporter
+        .set_serving::<TemplateServiceServer<GrpcApi>>()
+        .await;
+    health_reporter
+        .set_serving::<SegmentServiceServer<GrpcApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crm_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -76,7 +86,11 @@ pub async fn routes(
         CampaignServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
     let customers =
         CustomerServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
-    let records = RecordServiceServer::new(api).max_decoding_message_size(max_message_bytes);
+    let records =
+        RecordServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
+    let templates =
+        TemplateServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
+    let segments = SegmentServiceServer::new(api).max_decoding_message_size(max_message_bytes);
     Ok(Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -90,6 +104,14 @@ pub async fn routes(
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             records,
+            interceptor.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            templates,
+            interceptor.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            segments,
             interceptor,
         )))
 }

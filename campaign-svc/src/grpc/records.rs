@@ -24,6 +24,7 @@ fn to_pb(r: Record) -> pb::Record {
         opened_at: opt_timestamp(r.opened_at),
         clicked_at: opt_timestamp(r.clicked_at),
         execution_id: r.execution_id.to_string(),
+        variant: r.variant,
     }
 }
 

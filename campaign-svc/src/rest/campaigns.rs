@@ -14,7 +14,9 @@ use crate::auth::Caller;
 use crate::domain::campaign::{
     Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign,
 };
-use crate::domain::execution::Execution;
+use crate::domain::execution::{Execution, Sample};
+use crate::domain::variant::VariantFields;
+use crate::service::preview::PreviewTarget;
 use crate::domain::{PageRequest, parse_time, parse_uuid, parse_word};
 use crate::error::{Error, Result};
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
@@ -35,10 +37,22 @@ pub struct CampaignBody {
     #[serde(default, deserialize_with = "double_option")]
     content_template_id: Option<Option<String>>,
     content: Option<String>,
+    variants: Option<Vec<VariantBody>>,
     #[serde(default, deserialize_with = "double_option")]
     start_time: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     end_time: Option<Option<String>>,
+}
+
+/// One A/B variant: `{"key": "A", "weight": 50, "content": "…"}` or `{"weight": 50,
+/// "template_id": "…"}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantBody {
+    key: Option<String>,
+    weight: Option<i64>,
+    content: Option<String>,
+    template_id: Option<String>,
 }
 
 impl CampaignBody {
@@ -58,6 +72,26 @@ impl CampaignBody {
             target_segment_id: uuid("target_segment_id", self.target_segment_id)?,
             content_template_id: uuid("content_template_id", self.content_template_id)?,
             content: self.content,
+            variants: self
+                .variants
+                .map(|vs| {
+                    vs.into_iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            Ok(VariantFields {
+                                key: v.key,
+                                weight: v.weight,
+                                content: v.content,
+                                template_id: v
+                                    .template_id
+                                    .filter(|t| !t.is_empty())
+                                    .map(|t| parse_uuid(&format!("variants[{i}].template_id"), &t))
+                                    .transpose()?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()
+                })
+                .transpose()?,
             start_time: time("start_time", self.start_time)?,
             end_time: time("end_time", self.end_time)?,
         })
@@ -179,4 +213,43 @@ pub async fn execution(
 ) -> Result<Json<Execution>> {
     let id = parse_uuid("id", &id)?;
     Ok(Json(state.service.get_execution(id).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    customer_id: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct PreviewReply {
+    previews: Vec<Sample>,
+}
+
+/// Renders the campaign for one customer (`customer_id`) or the first `limit` recipients of its
+/// audience (default 5); sends nothing.
+pub async fn preview(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<PreviewBody>,
+) -> Result<Json<PreviewReply>> {
+    let id = parse_uuid("id", &id)?;
+    let customer = body
+        .customer_id
+        .map(|c| parse_uuid("customer_id", &c))
+        .transpose()?;
+    let target = PreviewTarget::parse(customer, body.limit)?;
+    Ok(Json(PreviewReply {
+        previews: state.service.preview_campaign(id, target).await?,
+    }))
+}
+
+/// Counts and rates, in total and per A/B variant.
+pub async fn stats(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::service::stats::CampaignStats>> {
+    let id = parse_uuid("id", &id)?;
+    Ok(Json(state.service.campaign_stats(id).await?))
 }

@@ -23,6 +23,7 @@ pub struct CustomerBody {
     attributes: Option<serde_json::Value>,
     locale: Option<String>,
     time_zone: Option<String>,
+    birthday: Option<String>,
 }
 
 impl From<CustomerBody> for CustomerFields {
@@ -37,6 +38,7 @@ impl From<CustomerBody> for CustomerFields {
             attributes: b.attributes,
             locale: b.locale,
             time_zone: b.time_zone,
+            birthday: b.birthday,
         }
     }
 }

@@ -5,6 +5,8 @@ mod campaigns;
 mod customers;
 pub mod extract;
 mod records;
+mod segments;
+mod templates;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -36,6 +38,25 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         )
         .route("/campaigns/{id}/archive", post(campaigns::archive))
         .route("/campaigns/{id}/trigger", post(campaigns::trigger))
+        .route("/campaigns/{id}/preview", post(campaigns::preview))
+        .route("/campaigns/{id}/stats", get(campaigns::stats))
+        .route("/templates", post(templates::create).get(templates::list))
+        .route(
+            "/templates/{id}",
+            get(templates::get)
+                .put(templates::update)
+                .delete(templates::delete),
+        )
+        .route("/templates/{id}/preview", post(templates::preview))
+        .route("/segments", post(segments::create).get(segments::list))
+        .route("/segments/count", post(segments::count_rule))
+        .route(
+            "/segments/{id}",
+            get(segments::get)
+                .put(segments::update)
+                .delete(segments::delete),
+        )
+        .route("/segments/{id}/count", get(segments::count))
         .route("/executions/{id}", get(campaigns::execution))
         .route("/records", get(records::list))
         .route("/customers", post(customers::upsert))

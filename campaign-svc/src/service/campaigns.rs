@@ -31,6 +31,7 @@ impl MarketingService {
             target_segment_id: new.target_segment_id,
             content_template_id: new.content_template_id,
             content: new.content,
+            variants: serde_json::to_value(&new.variants).map_err(|e| Error::Internal(e.into()))?,
             start_time: new.start_time,
             end_time: new.end_time,
             actual_start_time: None,
@@ -41,6 +42,7 @@ impl MarketingService {
             updated_at: now,
         };
         let mut conn = self.pool.get().await?;
+        check_references(&mut conn, &row).await?;
         let row = diesel::insert_into(mc::marketing_campaign)
             .values(&row)
             .returning(CampaignRow::as_returning())
@@ -109,6 +111,7 @@ impl MarketingService {
                     )));
                 }
                 patch.apply(&mut row)?;
+                check_references(conn, &row).await?;
                 let now = Utc::now();
                 row.status = initial_status(row.start_time, now).as_str().to_owned();
                 row.updated_by = caller.id;
@@ -122,6 +125,7 @@ impl MarketingService {
                         mc::target_segment_id.eq(row.target_segment_id),
                         mc::content_template_id.eq(row.content_template_id),
                         mc::content.eq(&row.content),
+                        mc::variants.eq(&row.variants),
                         mc::start_time.eq(row.start_time),
                         mc::end_time.eq(row.end_time),
                         mc::updated_by.eq(row.updated_by),
@@ -183,6 +187,55 @@ pub(crate) async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> R
         .await
         .optional()?
         .ok_or_else(|| Error::not_found("campaign", id))
+}
+
+/// Checks that the templates and the segment a campaign names exist, and that its templates
+/// are for its channel.
+async fn check_references(conn: &mut AsyncPgConnection, row: &CampaignRow) -> Result<()> {
+    use marketing_core::schema::{content_templates::dsl as ct, segments::dsl as sg};
+    let variants = crate::domain::variant::stored(&row.variants)?;
+    let mut wanted: Vec<(String, Uuid)> = Vec::new();
+    if let Some(t) = row.content_template_id {
+        wanted.push(("content_template_id".into(), t));
+    }
+    for (i, v) in variants.iter().enumerate() {
+        if let Some(t) = v.template_id {
+            wanted.push((format!("variants[{i}].template_id"), t));
+        }
+    }
+    for (field, id) in wanted {
+        let channel: Option<String> = ct::content_templates
+            .find(id)
+            .select(ct::channel)
+            .first(conn)
+            .await
+            .optional()?;
+        match channel {
+            None => return Err(Error::invalid(field, format!("template {id} does not exist"))),
+            Some(c) if c != row.type_ => {
+                return Err(Error::invalid(
+                    field,
+                    format!("template {id} is for {c}, the campaign is {}", row.type_),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(s) = row.target_segment_id {
+        let found: Option<Uuid> = sg::segments
+            .find(s)
+            .select(sg::id)
+            .first(conn)
+            .await
+            .optional()?;
+        if found.is_none() {
+            return Err(Error::invalid(
+                "target_segment_id",
+                format!("segment {s} does not exist"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn stored_status(row: &CampaignRow) -> Result<CampaignStatus> {

@@ -20,16 +20,18 @@ use crate::error::{Error, Result};
 /// Upsert replaces the stored fields with the pushed ones (the CRM is the source of truth).
 const UPSERT_SQL: &str = r#"
 INSERT INTO customers AS c
-    (id, external_id, name, email, phone, push_token, tags, attributes, locale, time_zone)
+    (id, external_id, name, email, phone, push_token, tags, attributes, locale, time_zone, birthday)
 SELECT x.id, x.external_id, x.name, x.email, x.phone, x.push_token,
-       COALESCE(x.tags, '{}'), COALESCE(x.attributes, '{}'::jsonb), x.locale, x.time_zone
+       COALESCE(x.tags, '{}'), COALESCE(x.attributes, '{}'::jsonb), x.locale, x.time_zone,
+       x.birthday
 FROM jsonb_to_recordset($1) AS x(
     id uuid, external_id text, name text, email text, phone text, push_token text,
-    tags text[], attributes jsonb, locale text, time_zone text)
+    tags text[], attributes jsonb, locale text, time_zone text, birthday date)
 ON CONFLICT (external_id) DO UPDATE SET
     name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
     push_token = EXCLUDED.push_token, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes,
-    locale = EXCLUDED.locale, time_zone = EXCLUDED.time_zone, updated_at = now()
+    locale = EXCLUDED.locale, time_zone = EXCLUDED.time_zone, birthday = EXCLUDED.birthday,
+    updated_at = now()
 RETURNING c.id, c.external_id, (c.xmax = 0) AS inserted
 "#;
 
@@ -146,6 +148,7 @@ impl MarketingService {
                 cu::attributes.eq(serde_json::json!({})),
                 cu::locale.eq(None::<String>),
                 cu::time_zone.eq(None::<String>),
+                cu::birthday.eq(None::<chrono::NaiveDate>),
                 cu::erased_at.eq(Some(now)),
                 cu::updated_at.eq(now),
             ))

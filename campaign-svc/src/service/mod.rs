@@ -3,7 +3,11 @@
 
 pub mod campaigns;
 pub mod customers;
+pub mod preview;
 pub mod records;
+pub mod segments;
+pub mod stats;
+pub mod templates;
 pub mod trigger;
 
 use std::time::Duration;

@@ -40,6 +40,9 @@ pub struct Record {
     pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
     pub opened_at: Option<chrono::DateTime<chrono::Utc>>,
     pub clicked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The A/B variant the customer got, when the campaign has variants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 impl From<RecordRow> for Record {
@@ -57,6 +60,7 @@ impl From<RecordRow> for Record {
             delivered_at: r.delivered_at,
             opened_at: r.opened_at,
             clicked_at: r.clicked_at,
+            variant: r.variant,
         }
     }
 }

@@ -6,26 +6,47 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text, Uuid as SqlUuid};
+use std::collections::HashMap;
+
+use diesel::pg::Pg;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use marketing_core::models::CampaignRow;
-use marketing_core::render::{Content, Recipient};
+use marketing_core::render::{CampaignVars, Content, MessageSource, Recipient, VariantContent};
+use marketing_core::segment::{self, Bind};
 use marketing_core::schema::{campaign_executions::dsl as ce, marketing_campaign::dsl as mc};
 use marketing_core::vocabulary::{CampaignStatus, Channel, ExecutionType};
 use uuid::Uuid;
 
 use super::MarketingService;
 use super::campaigns::{find_for_update, stored_status};
+use super::templates::find_template;
 use crate::domain::execution::{Execution, Sample, Skipped, TriggerOutcome};
+use crate::domain::template::render_error;
+use crate::domain::variant::buckets;
 use crate::error::{Error, Result};
 
 /// How many rendered messages a simulation keeps.
 const SAMPLES: i64 = 5;
 
-/// Customers matching the campaign's tags, with whether they can be reached on the channel and
-/// whether they opted out of it. `$1` channel, `$2` tags.
-macro_rules! audience_cte {
-    () => {
+/// A recipient's A/B bucket, 0–99: a hash of campaign and customer ids, stable across retries.
+/// `$2` campaign; `a.id` the customer.
+const BUCKET: &str = "(('x' || substr(md5($2::text || a.id::text), 1, 8))::bit(32)::bigint % 100)";
+
+/// The variant of bucket [`BUCKET`]: `$3` keys, `$4` cumulative upper bounds (none: NULL).
+fn variant_sql() -> String {
+    format!(
+        "(SELECT v.key FROM unnest($3::text[], $4::int[]) AS v(key, upto)
+          WHERE {BUCKET} < v.upto ORDER BY v.upto LIMIT 1)"
+    )
+}
+
+/// Customers matching the campaign's audience (tags and/or segment), with whether they can be
+/// reached on the channel and whether they opted out of it. `$1` channel, `$2` campaign, `$3`,
+/// `$4` variants; the audience's own conditions bind from `$5`.
+fn audience_cte(conditions: &str) -> String {
+    format!(
         "WITH audience AS (
             SELECT c.id,
                    NULLIF(btrim(CASE $1 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email
@@ -33,45 +54,64 @@ macro_rules! audience_cte {
                    EXISTS (SELECT 1 FROM customer_opt_outs o
                            WHERE o.customer_id = c.id AND o.channel IN ($1, 'all')) AS opted_out
             FROM customers c
-            WHERE c.erased_at IS NULL AND c.tags && $2
+            WHERE {conditions}
         )"
-    };
+    )
 }
 
-/// Freezes the audience: one `pending` record per recipient, counted with the skipped.
-/// `$3` campaign, `$4` execution.
-const FREEZE_SQL: &str = concat!(
-    audience_cte!(),
-    ", created AS (
-        INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status)
-        SELECT uuid_v7(), $3, $4, a.id, $1, 'pending'
-        FROM audience a WHERE a.reachable AND NOT a.opted_out
-        RETURNING 1
+/// Freezes the audience: one `pending` record per recipient (with its variant), counted with
+/// the skipped. `$5` execution; the audience binds from `$6`.
+fn freeze_sql(conditions: &str) -> String {
+    format!(
+        "{}, created AS (
+            INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant)
+            SELECT uuid_v7(), $2, $5, a.id, $1, 'pending', {}
+            FROM audience a WHERE a.reachable AND NOT a.opted_out
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM created) AS planned,
+               count(*) FILTER (WHERE a.opted_out) AS opted_out,
+               count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address
+        FROM audience a",
+        audience_cte(conditions),
+        variant_sql()
     )
-    SELECT (SELECT count(*) FROM created) AS planned,
-           count(*) FILTER (WHERE a.opted_out) AS opted_out,
-           count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address
-    FROM audience a"
-);
+}
 
 /// The same counts without writing anything (simulation).
-const COUNT_SQL: &str = concat!(
-    audience_cte!(),
-    "SELECT count(*) FILTER (WHERE a.reachable AND NOT a.opted_out) AS planned,
-            count(*) FILTER (WHERE a.opted_out) AS opted_out,
-            count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address
-     FROM audience a"
-);
+fn count_sql(conditions: &str) -> String {
+    format!(
+        "{}SELECT count(*) FILTER (WHERE a.reachable AND NOT a.opted_out) AS planned,
+                count(*) FILTER (WHERE a.opted_out) AS opted_out,
+                count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address
+         FROM audience a",
+        audience_cte(conditions)
+    )
+}
 
-/// The first recipients, for rendered samples. `$3` limit.
-const SAMPLE_SQL: &str = concat!(
-    audience_cte!(),
-    "SELECT c.id, c.name, c.email, c.phone, c.push_token, c.external_id, c.locale, c.time_zone,
-            c.attributes
-     FROM audience a JOIN customers c ON c.id = a.id
-     WHERE a.reachable AND NOT a.opted_out
-     ORDER BY c.id LIMIT $3"
-);
+/// The first recipients (by id) with what rendering needs. `$5` limit.
+fn sample_sql(conditions: &str) -> String {
+    format!(
+        "{}SELECT c.id, c.name, c.email, c.phone, c.push_token, c.external_id, c.locale,
+                c.time_zone, c.birthday, c.attributes, {} AS variant
+         FROM audience a JOIN customers c ON c.id = a.id
+         WHERE a.reachable AND NOT a.opted_out
+         ORDER BY c.id LIMIT $5",
+        audience_cte(conditions),
+        variant_sql()
+    )
+}
+
+/// One customer, whoever it is, with what rendering needs (preview). `$5` the customer.
+fn one_customer_sql() -> String {
+    format!(
+        "WITH a AS (SELECT $5::uuid AS id, $1::text AS channel)
+         SELECT c.id, c.name, c.email, c.phone, c.push_token, c.external_id, c.locale,
+                c.time_zone, c.birthday, c.attributes, {} AS variant
+         FROM a JOIN customers c ON c.id = a.id AND c.erased_at IS NULL",
+        variant_sql()
+    )
+}
 
 #[derive(QueryableByName)]
 struct Counts {
@@ -87,22 +127,255 @@ struct Counts {
 struct SampleRow {
     #[diesel(sql_type = SqlUuid)]
     id: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    #[diesel(sql_type = Nullable<Text>)]
     name: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    #[diesel(sql_type = Nullable<Text>)]
     email: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    #[diesel(sql_type = Nullable<Text>)]
     phone: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    #[diesel(sql_type = Nullable<Text>)]
     push_token: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    #[diesel(sql_type = Nullable<Text>)]
     external_id: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    #[diesel(sql_type = Nullable<Text>)]
     locale: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    #[diesel(sql_type = Nullable<Text>)]
     time_zone: Option<String>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
+    birthday: Option<chrono::NaiveDate>,
     #[diesel(sql_type = diesel::sql_types::Jsonb)]
     attributes: serde_json::Value,
+    #[diesel(sql_type = Nullable<Text>)]
+    variant: Option<String>,
+}
+
+/// What a campaign sends, resolved from its content, template or variants, and compiled.
+pub(crate) struct Plan {
+    pub channel: Channel,
+    pub contents: Vec<VariantContent>,
+    compiled: HashMap<Option<String>, Content>,
+    keys: Vec<String>,
+    upto: Vec<i32>,
+}
+
+impl Plan {
+    /// Resolves and compiles a campaign's content; refuses campaigns that cannot be sent.
+    pub async fn resolve(conn: &mut AsyncPgConnection, campaign: &CampaignRow) -> Result<Self> {
+        let channel = campaign.type_.parse::<Channel>().map_err(|e| {
+            Error::Internal(anyhow::anyhow!("campaign {}: stored type {e}", campaign.id))
+        })?;
+        let variants = crate::domain::variant::stored(&campaign.variants)?;
+        let template = async |conn: &mut AsyncPgConnection, field: &str, id: Uuid| {
+            let t = find_template(conn, id).await.map_err(|e| match e {
+                Error::NotFound { .. } => {
+                    Error::Conflict(format!("{field}: template {id} no longer exists"))
+                }
+                e => e,
+            })?;
+            Ok::<_, Error>(MessageSource {
+                subject: t.subject,
+                body: t.body,
+                html_body: t.html_body,
+            })
+        };
+        let mut contents = Vec::new();
+        for (i, v) in variants.iter().enumerate() {
+            let source = match (&v.content, v.template_id) {
+                (Some(body), _) => MessageSource {
+                    body: body.clone(),
+                    ..Default::default()
+                },
+                (None, Some(id)) => template(conn, &format!("variants[{i}]"), id).await?,
+                (None, None) => {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "campaign {}: variant {} without content",
+                        campaign.id,
+                        v.key
+                    )));
+                }
+            };
+            contents.push(VariantContent {
+                variant: Some(v.key.clone()),
+                source,
+            });
+        }
+        if contents.is_empty() {
+            let source = match campaign.content_template_id {
+                Some(id) => template(conn, "content_template_id", id).await?,
+                None if campaign.content.trim().is_empty() => {
+                    return Err(Error::Conflict(
+                        "the campaign has no content: set content, content_template_id or variants"
+                            .into(),
+                    ));
+                }
+                None => MessageSource {
+                    body: campaign.content.clone(),
+                    ..Default::default()
+                },
+            };
+            contents.push(VariantContent {
+                variant: None,
+                source,
+            });
+        }
+        let mut compiled = HashMap::new();
+        for c in &contents {
+            let field = match &c.variant {
+                Some(k) => format!("variants[{k}]."),
+                None => String::new(),
+            };
+            let content = Content::compile(&c.source).map_err(|e| render_error(&field, e))?;
+            compiled.insert(c.variant.clone(), content);
+        }
+        let (keys, upto) = buckets(&variants);
+        Ok(Plan {
+            channel,
+            contents,
+            compiled,
+            keys,
+            upto,
+        })
+    }
+
+    /// One content, no variants (a template's preview).
+    pub fn single(channel: Channel, source: MessageSource) -> Result<Self> {
+        let content = Content::compile(&source).map_err(|e| render_error("", e))?;
+        Ok(Plan {
+            channel,
+            contents: vec![VariantContent {
+                variant: None,
+                source,
+            }],
+            compiled: HashMap::from([(None, content)]),
+            keys: Vec::new(),
+            upto: Vec::new(),
+        })
+    }
+
+    /// Renders the message a sample customer would get.
+    fn render(&self, campaign: &CampaignRow, r: SampleRow) -> Result<Sample> {
+        let to = match self.channel {
+            Channel::Sms => r.phone.clone(),
+            Channel::Email => r.email.clone(),
+            Channel::PushNotification => r.push_token.clone(),
+        }
+        .unwrap_or_default();
+        let content = self.compiled.get(&r.variant).ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("no content for variant {:?}", r.variant))
+        })?;
+        let recipient = Recipient {
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            external_id: r.external_id,
+            locale: r.locale,
+            time_zone: r.time_zone,
+            birthday: r.birthday,
+            attributes: r.attributes,
+        };
+        let vars = CampaignVars {
+            id: campaign.id,
+            name: campaign.name.clone(),
+            channel: campaign.type_.clone(),
+            start_time: campaign.start_time,
+            end_time: campaign.end_time,
+        };
+        let m = content.render(&recipient, &vars).map_err(|e| {
+            Error::Conflict(format!(
+                "the content cannot be rendered for customer {}: {e}",
+                r.id
+            ))
+        })?;
+        Ok(Sample {
+            customer_id: r.id,
+            variant: r.variant,
+            to,
+            subject: m.subject,
+            body: m.body,
+            html_body: m.html_body,
+        })
+    }
+}
+
+/// The audience's conditions on `customers c`: tags (any of), segment rule, or both.
+struct Audience {
+    conditions: String,
+    binds: Vec<Bind>,
+}
+
+impl Audience {
+    /// Builds the conditions with binds numbered from `$first`.
+    async fn of(conn: &mut AsyncPgConnection, campaign: &CampaignRow, first: usize) -> Result<Self> {
+        let mut conditions = vec!["c.erased_at IS NULL".to_owned()];
+        let mut binds = Vec::new();
+        if campaign.target_tags.is_empty() && campaign.target_segment_id.is_none() {
+            return Err(Error::Conflict(
+                "the campaign has no audience: set target_tags or target_segment_id".into(),
+            ));
+        }
+        if !campaign.target_tags.is_empty() {
+            conditions.push(format!("c.tags && ${first}"));
+            binds.push(Bind::TextArray(campaign.target_tags.clone()));
+        }
+        if let Some(id) = campaign.target_segment_id {
+            let rule = super::segments::stored_rule(conn, id).await.map_err(|e| match e {
+                Error::NotFound { .. } => {
+                    Error::Conflict(format!("target_segment_id: segment {id} no longer exists"))
+                }
+                e => e,
+            })?;
+            let compiled = segment::compile(&rule, first + binds.len());
+            conditions.push(format!("({})", compiled.sql));
+            binds.extend(compiled.binds);
+        }
+        Ok(Audience {
+            conditions: conditions.join(" AND "),
+            binds,
+        })
+    }
+}
+
+/// The fixed binds `$1`–`$4` every audience query starts with.
+fn base_query<'f>(
+    sql: String,
+    campaign: &CampaignRow,
+    plan: &Plan,
+) -> BoxedSqlQuery<'f, Pg, SqlQuery> {
+    diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Text, _>(plan.channel.as_str().to_owned())
+        .bind::<SqlUuid, _>(campaign.id)
+        .bind::<Array<Text>, _>(plan.keys.clone())
+        .bind::<Array<Integer>, _>(plan.upto.clone())
+}
+
+/// Renders what the first `limit` recipients of the audience would get.
+pub(crate) async fn audience_samples(
+    conn: &mut AsyncPgConnection,
+    campaign: &CampaignRow,
+    plan: &Plan,
+    limit: i64,
+) -> Result<Vec<Sample>> {
+    let audience = Audience::of(conn, campaign, 6).await?;
+    let query = base_query(sample_sql(&audience.conditions), campaign, plan).bind::<BigInt, _>(limit);
+    let rows: Vec<SampleRow> = segment::bind_all(query, &audience.binds).load(conn).await?;
+    rows.into_iter().map(|r| plan.render(campaign, r)).collect()
+}
+
+/// Renders what one customer would get, whether or not it is in the audience.
+pub(crate) async fn customer_sample(
+    conn: &mut AsyncPgConnection,
+    campaign: &CampaignRow,
+    plan: &Plan,
+    customer_id: Uuid,
+) -> Result<Sample> {
+    let row: SampleRow = base_query(one_customer_sql(), campaign, plan)
+        .bind::<SqlUuid, _>(customer_id)
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| Error::not_found("customer", customer_id))?;
+    plan.render(campaign, row)
 }
 
 /// Wakes the relay when a trigger committed new records.
@@ -145,30 +418,12 @@ impl MarketingService {
     }
 }
 
-/// Checks that a campaign can be sent; returns its channel and compiled content.
-fn sendable(campaign: &CampaignRow) -> Result<(Channel, Content)> {
-    if campaign.target_segment_id.is_some() {
-        return Err(Error::Conflict(
-            "campaigns targeting a segment cannot be triggered yet; target tags instead".into(),
-        ));
-    }
-    if campaign.target_tags.is_empty() {
-        return Err(Error::Conflict(
-            "the campaign has no audience: set target_tags".into(),
-        ));
-    }
-    if campaign.content.trim().is_empty() {
-        return Err(Error::Conflict("the campaign has no content".into()));
-    }
+/// Refuses campaigns past their end.
+fn check_not_ended(campaign: &CampaignRow) -> Result<()> {
     if let Some(end) = campaign.end_time.filter(|e| *e <= Utc::now()) {
         return Err(Error::Conflict(format!("the campaign ended at {end}")));
     }
-    let channel = campaign.type_.parse::<Channel>().map_err(|e| {
-        Error::Internal(anyhow::anyhow!("campaign {}: stored type {e}", campaign.id))
-    })?;
-    let content =
-        Content::compile(&campaign.content).map_err(|e| Error::invalid("content", e.0))?;
-    Ok((channel, content))
+    Ok(())
 }
 
 /// The real trigger, inside the caller's transaction with the campaign row locked: used by the
@@ -185,7 +440,9 @@ pub(crate) async fn trigger_locked(
             campaign.id
         )));
     }
-    let (channel, _) = sendable(campaign)?;
+    check_not_ended(campaign)?;
+    let plan = Plan::resolve(conn, campaign).await?;
+    let audience = Audience::of(conn, campaign, 6).await?;
     let execution_id = Uuid::now_v7();
     let now = Utc::now();
     diesel::insert_into(ce::campaign_executions)
@@ -197,14 +454,13 @@ pub(crate) async fn trigger_locked(
             ce::triggered_by.eq(caller),
             ce::created_at.eq(now),
             ce::trace_context.eq(marketing_core::telemetry::current_traceparent()),
+            ce::contents.eq(to_json(&plan.contents)?),
         ))
         .execute(conn)
         .await?;
-    let counts: Counts = diesel::sql_query(FREEZE_SQL)
-        .bind::<Text, _>(channel.as_str())
-        .bind::<Array<Text>, _>(&campaign.target_tags)
-        .bind::<SqlUuid, _>(campaign.id)
-        .bind::<SqlUuid, _>(execution_id)
+    let query = base_query(freeze_sql(&audience.conditions), campaign, &plan)
+        .bind::<SqlUuid, _>(execution_id);
+    let counts: Counts = segment::bind_all(query, &audience.binds)
         .get_result(conn)
         .await?;
     let skipped = Skipped {
@@ -214,7 +470,7 @@ pub(crate) async fn trigger_locked(
     diesel::update(ce::campaign_executions.find(execution_id))
         .set((
             ce::planned.eq(counts.planned),
-            ce::skipped.eq(serde_json::to_value(skipped).map_err(|e| Error::Internal(e.into()))?),
+            ce::skipped.eq(to_json(skipped)?),
         ))
         .execute(conn)
         .await?;
@@ -246,49 +502,14 @@ async fn simulate(
     if stored_status(&campaign)? == CampaignStatus::Archived {
         return Err(Error::Conflict(format!("campaign {id} is archived")));
     }
-    let (channel, content) = sendable(&campaign)?;
-    let counts: Counts = diesel::sql_query(COUNT_SQL)
-        .bind::<Text, _>(channel.as_str())
-        .bind::<Array<Text>, _>(&campaign.target_tags)
+    check_not_ended(&campaign)?;
+    let plan = Plan::resolve(conn, &campaign).await?;
+    let audience = Audience::of(conn, &campaign, 5).await?;
+    let query = base_query(count_sql(&audience.conditions), &campaign, &plan);
+    let counts: Counts = segment::bind_all(query, &audience.binds)
         .get_result(conn)
         .await?;
-    let rows: Vec<SampleRow> = diesel::sql_query(SAMPLE_SQL)
-        .bind::<Text, _>(channel.as_str())
-        .bind::<Array<Text>, _>(&campaign.target_tags)
-        .bind::<BigInt, _>(SAMPLES)
-        .load(conn)
-        .await?;
-    let mut samples = Vec::with_capacity(rows.len());
-    for r in rows {
-        let to = match channel {
-            Channel::Sms => r.phone.clone(),
-            Channel::Email => r.email.clone(),
-            Channel::PushNotification => r.push_token.clone(),
-        }
-        .unwrap_or_default();
-        let recipient = Recipient {
-            name: r.name,
-            email: r.email,
-            phone: r.phone,
-            external_id: r.external_id,
-            locale: r.locale,
-            time_zone: r.time_zone,
-            attributes: r.attributes,
-        };
-        let body = content
-            .render(&recipient, &campaign.name)
-            .map_err(|e| Error::invalid("content", e.0))?;
-        let subject = match channel {
-            Channel::Email => campaign.name.clone(),
-            _ => String::new(),
-        };
-        samples.push(Sample {
-            customer_id: r.id,
-            to,
-            subject,
-            body,
-        });
-    }
+    let samples = audience_samples(conn, &campaign, &plan, SAMPLES).await?;
     let skipped = Skipped {
         opted_out: counts.opted_out as u64,
         no_address: counts.no_address as u64,
@@ -302,8 +523,9 @@ async fn simulate(
             ce::execution_type.eq(ExecutionType::Simulation.as_str()),
             ce::status.eq("completed"),
             ce::planned.eq(counts.planned),
-            ce::skipped.eq(serde_json::to_value(skipped).map_err(|e| Error::Internal(e.into()))?),
-            ce::samples.eq(serde_json::to_value(&samples).map_err(|e| Error::Internal(e.into()))?),
+            ce::skipped.eq(to_json(skipped)?),
+            ce::samples.eq(to_json(&samples)?),
+            ce::contents.eq(to_json(&plan.contents)?),
             ce::triggered_by.eq(caller),
             ce::created_at.eq(now),
             ce::finished_at.eq(Some(now)),
@@ -317,4 +539,8 @@ async fn simulate(
         planned: counts.planned as u64,
         skipped,
     })
+}
+
+fn to_json(v: impl serde::Serialize) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::Internal(e.into()))
 }

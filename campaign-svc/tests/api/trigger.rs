@@ -272,21 +272,17 @@ async fn trigger_refuses_what_cannot_be_sent() {
         .0,
         409
     );
+    // Broken content is refused when the campaign is saved, naming the field and the line.
     let mut broken = campaign_body("broken template");
-    broken["content"] = json!("Hello {{ name ");
-    let c = app.create_campaign(broken).await;
-    let (status, err) = app
-        .post(
-            &format!(
-                "/api/marketing/campaigns/{}/trigger",
-                c["id"].as_str().unwrap()
-            ),
-            json!({}),
-        )
-        .await;
+    broken["content"] = json!("Hello\n{{ name ");
+    let (status, err) = app.post("/api/marketing/campaigns", broken).await;
     assert_eq!(
         (status, err["error"]["field"].clone()),
         (400, json!("content")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("line 2"),
         "{err}"
     );
     assert_eq!(

@@ -47,6 +47,7 @@ impl Provider for LogProvider {
             "to": m.to,
             "subject": m.subject,
             "body": m.body,
+            "html_body": m.html_body,
             "at": chrono::Utc::now(),
         });
         let mut out = self

@@ -30,6 +30,8 @@ pub struct OutboundMessage {
     /// E-mail subject / push title.
     pub subject: String,
     pub body: String,
+    /// E-mail only: the HTML alternative of `body`.
+    pub html_body: Option<String>,
 }
 
 /// Why a provider did not take a message.

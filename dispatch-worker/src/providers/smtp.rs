@@ -1,7 +1,7 @@
 //! E-mail over SMTP (lettre). The record id becomes the `Message-ID`, so duplicates can be
 //! recognised downstream.
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -49,14 +49,19 @@ impl Provider for SmtpProvider {
             SendError::Permanent(format!("`{}` is not an e-mail address: {e}", m.to))
         })?;
         let message_id = format!("<{}@marketing.crm>", m.record_id);
-        let email = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(m.subject.clone())
-            .message_id(Some(message_id.clone()))
-            .header(ContentType::TEXT_PLAIN)
-            .body(m.body.clone())
-            .map_err(|e| SendError::Permanent(format!("cannot build the e-mail: {e}")))?;
+            .message_id(Some(message_id.clone()));
+        let email = match &m.html_body {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                m.body.clone(),
+                html.clone(),
+            )),
+            None => builder.header(ContentType::TEXT_PLAIN).body(m.body.clone()),
+        }
+        .map_err(|e| SendError::Permanent(format!("cannot build the e-mail: {e}")))?;
         match self.transport.send(email).await {
             Ok(_) => Ok(Some(message_id)),
             Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP refused: {e}"))),
