@@ -1,5 +1,5 @@
 //! What both binaries share: the database schema and its models, the domain vocabulary
-//! (channels, statuses), database set-up (pool, migrations) and telemetry.
+//! (channels, statuses), database set-up (pool, migrations), segment rules and telemetry.
 
 pub mod db;
 pub mod jobs;

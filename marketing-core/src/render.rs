@@ -205,11 +205,16 @@ impl Content {
     /// The variables the message uses, sorted; unknown ones are an error naming them.
     pub fn variables(&self) -> Result<Vec<String>, RenderError> {
         let mut used = BTreeSet::new();
+        let globals: BTreeSet<&str> = self.env.globals().map(|(k, _)| k).collect();
         for name in [SUBJECT, BODY, HTML] {
             let Ok(template) = self.env.get_template(name) else {
                 continue;
             };
-            let vars = template.undeclared_variables(true);
+            let vars: BTreeSet<String> = template
+                .undeclared_variables(true)
+                .into_iter()
+                .filter(|v| !globals.contains(v.split('.').next().unwrap_or(v)))
+                .collect();
             let unknown: BTreeSet<&String> = vars
                 .iter()
                 .filter(|v| {
@@ -307,10 +312,31 @@ impl io::Write for LimitedWriter {
     }
 }
 
-/// Compiles `source` and checks its variables: what saving a template or a campaign runs.
-/// Returns the variables used.
+/// Compiles `source`, checks its variables and renders it once for a sample customer (so an
+/// endless loop, output over the limit or an `include` is refused when saved, not when sent):
+/// what saving a template or a campaign runs. Returns the variables used.
 pub fn check(source: &MessageSource) -> Result<Vec<String>, RenderError> {
-    Content::compile(source)?.variables()
+    let content = Content::compile(source)?;
+    let variables = content.variables()?;
+    let sample = Recipient {
+        name: Some("Sample".into()),
+        email: Some("sample@example.com".into()),
+        phone: Some("+8613800000000".into()),
+        external_id: Some("sample".into()),
+        locale: Some("zh-CN".into()),
+        time_zone: Some("Asia/Shanghai".into()),
+        birthday: NaiveDate::from_ymd_opt(1990, 6, 15),
+        attributes: serde_json::json!({}),
+    };
+    let campaign = CampaignVars {
+        name: "Sample campaign".into(),
+        channel: "sms".into(),
+        start_time: Some(Utc::now()),
+        end_time: Some(Utc::now()),
+        ..Default::default()
+    };
+    content.render(&sample, &campaign)?;
+    Ok(variables)
 }
 
 /// How a customer without a name is addressed.
@@ -414,6 +440,9 @@ fn plural_filter(
 ) -> Result<String, minijinja::Error> {
     let locale = locale_of(state);
     if ["zh", "ja", "ko"].iter().any(|l| locale.starts_with(l)) {
+        return Ok(other);
+    }
+    if n.is_undefined() || n.is_none() {
         return Ok(other);
     }
     let n = f64::try_from(n).map_err(|_| invalid("plural needs a number"))?;
@@ -646,5 +675,20 @@ mod tests {
         }
         let err = render("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", &zhang());
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn saving_refuses_hostile_templates_with_a_clear_error() {
+        let cases = [
+            ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "too much work"),
+            ("{{ 'x' * 200000 }}{{ 'y' * 200000 }}", "longer than"),
+            ("{% include '/etc/passwd' %}", "template not found"),
+        ];
+        for (text, expect) in cases {
+            let err = check(&body(text)).unwrap_err();
+            assert_eq!(err.part, "body");
+            assert!(err.message.contains(expect), "{text}: {err}");
+        }
+        assert!(check(&body("{{ attributes.n | plural('a', 'b') }} {{ attributes.x | number }} {{ campaign.end_time | date }}")).is_ok());
     }
 }

@@ -247,6 +247,10 @@ impl TestApp {
         self.call(reqwest::Method::PUT, path, Some(body)).await
     }
 
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
     /// Sends raw bytes as the body (malformed JSON and the like).
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
         let resp = self

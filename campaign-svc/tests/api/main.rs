@@ -6,4 +6,5 @@ mod campaigns;
 mod customers;
 mod grpc;
 mod records;
+mod templates;
 mod trigger;

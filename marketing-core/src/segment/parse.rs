@@ -47,8 +47,12 @@ impl Rule {
     /// The rule as JSON, in the syntax [`Rule::parse`] reads.
     pub fn to_json(&self) -> Value {
         match self {
-            Rule::And(children) => json!({"and": children.iter().map(Rule::to_json).collect::<Vec<_>>()}),
-            Rule::Or(children) => json!({"or": children.iter().map(Rule::to_json).collect::<Vec<_>>()}),
+            Rule::And(children) => {
+                json!({"and": children.iter().map(Rule::to_json).collect::<Vec<_>>()})
+            }
+            Rule::Or(children) => {
+                json!({"or": children.iter().map(Rule::to_json).collect::<Vec<_>>()})
+            }
             Rule::Not(child) => json!({"not": child.to_json()}),
             Rule::Tag(t) => json!({"tag": t}),
             Rule::TagsAny(ts) => json!({"tags_any": ts}),
@@ -106,7 +110,10 @@ impl Rule {
 
 fn parse_node(v: &Value, path: &str, depth: usize) -> Result<Rule, RuleError> {
     if depth > MAX_DEPTH {
-        return Err(err(path, format!("rule nested deeper than {MAX_DEPTH} levels")));
+        return Err(err(
+            path,
+            format!("rule nested deeper than {MAX_DEPTH} levels"),
+        ));
     }
     let Value::Object(obj) = v else {
         return Err(err(path, "expected a rule object"));
@@ -130,7 +137,10 @@ fn parse_node(v: &Value, path: &str, depth: usize) -> Result<Rule, RuleError> {
         _ => &[kind],
     };
     if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(err(&key(path, extra), format!("unknown key in a `{kind}` rule")));
+        return Err(err(
+            &key(path, extra),
+            format!("unknown key in a `{kind}` rule"),
+        ));
     }
     let at = |k: &str| key(path, k);
     match *kind {
@@ -241,7 +251,10 @@ fn parse_attribute(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleErr
     let name = string(&obj["attribute"], &at)?;
     let segments: Vec<String> = name.split('.').map(str::to_owned).collect();
     if segments.iter().any(String::is_empty) {
-        return Err(err(&at, "expected a key or a dotted path of non-empty keys"));
+        return Err(err(
+            &at,
+            "expected a key or a dotted path of non-empty keys",
+        ));
     }
     if segments.len() > MAX_PATH_SEGMENTS {
         return Err(err(
@@ -271,15 +284,15 @@ fn parse_attribute(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleErr
             };
             let value = scalar(value_of(obj, path)?, &value_at)?;
             if !matches!(cmp, CmpOp::Eq | CmpOp::Ne) && matches!(value, Scalar::Bool(_)) {
-                return Err(err(&value_at, format!("`{other}` needs a number or a string")));
+                return Err(err(
+                    &value_at,
+                    format!("`{other}` needs a number or a string"),
+                ));
             }
             AttrOp::Compare(cmp, value)
         }
     };
-    Ok(Rule::Attribute {
-        path: segments,
-        op,
-    })
+    Ok(Rule::Attribute { path: segments, op })
 }
 
 fn parse_field(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleError> {
@@ -353,7 +366,9 @@ fn parse_engagement(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleEr
         }
     };
     let id_at = key(path, "campaign_id");
-    let id = obj.get("campaign_id").ok_or_else(|| err(&id_at, "missing"))?;
+    let id = obj
+        .get("campaign_id")
+        .ok_or_else(|| err(&id_at, "missing"))?;
     let campaign_id = Uuid::parse_str(string(id, &id_at)?)
         .map_err(|e| err(&id_at, format!("expected a UUID: {e}")))?;
     let days_at = key(path, "within_days");

