@@ -227,10 +227,12 @@ impl Dispatcher {
             .get(&c.execution_id)
             .ok_or_else(|| format!("execution {} has no content", c.execution_id))?;
         let variants = variants.as_ref().as_ref().map_err(Clone::clone)?;
-        variants
-            .get(&c.variant)
-            .cloned()
-            .ok_or_else(|| format!("execution {} has no variant {:?}", c.execution_id, c.variant))
+        variants.get(&c.variant).cloned().ok_or_else(|| {
+            format!(
+                "execution {} has no variant {:?}",
+                c.execution_id, c.variant
+            )
+        })
     }
 
     /// Decides and, when allowed, sends one claimed record.

@@ -399,7 +399,9 @@ fn format_time(
         .iter()
         .any(|i| matches!(i, chrono::format::Item::Error))
     {
-        return Err(invalid(format!("`{format}` is not a valid strftime format")));
+        return Err(invalid(format!(
+            "`{format}` is not a valid strftime format"
+        )));
     }
     let Some(t) = to_utc(value)? else {
         return Ok(String::new());
@@ -417,7 +419,11 @@ fn format_time(
     })
 }
 
-fn datetime_filter(state: &State, value: Value, kwargs: Kwargs) -> Result<String, minijinja::Error> {
+fn datetime_filter(
+    state: &State,
+    value: Value,
+    kwargs: Kwargs,
+) -> Result<String, minijinja::Error> {
     format_time(state, &value, &kwargs, "%Y-%m-%d %H:%M", false)
 }
 
@@ -544,7 +550,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            render("Hi {{ name }}, {{ attributes.nothing.deeper }}[链接]", &anon).unwrap(),
+            render(
+                "Hi {{ name }}, {{ attributes.nothing.deeper }}[链接]",
+                &anon
+            )
+            .unwrap(),
             "Hi Customer, "
         );
         assert_eq!(
@@ -680,7 +690,10 @@ mod tests {
     #[test]
     fn saving_refuses_hostile_templates_with_a_clear_error() {
         let cases = [
-            ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "too much work"),
+            (
+                "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                "too much work",
+            ),
             ("{{ 'x' * 200000 }}{{ 'y' * 200000 }}", "longer than"),
             ("{% include '/etc/passwd' %}", "template not found"),
         ];

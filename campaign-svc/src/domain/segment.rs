@@ -99,7 +99,9 @@ mod tests {
     fn bad_rules_name_the_node() {
         let f = SegmentFields {
             name: Some("vip".into()),
-            rule: Some(serde_json::json!({"and": [{"tag": "vip"}, {"attribute": "x", "op": "~", "value": 1}]})),
+            rule: Some(
+                serde_json::json!({"and": [{"tag": "vip"}, {"attribute": "x", "op": "~", "value": 1}]}),
+            ),
             ..Default::default()
         };
         let err = f.into_new().unwrap_err();

@@ -11,11 +11,11 @@ use crate::domain::campaign::{
 };
 use crate::domain::execution::Sample;
 use crate::domain::variant::VariantFields;
-use crate::service::preview::PreviewTarget;
-use crate::service::stats::Figures;
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::{Error, Result};
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
+use crate::service::preview::PreviewTarget;
+use crate::service::stats::Figures;
 use marketing_core::vocabulary::ExecutionType;
 
 fn to_pb(c: Campaign) -> pb::Campaign {

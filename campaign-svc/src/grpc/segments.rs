@@ -92,7 +92,9 @@ impl SegmentService for GrpcApi {
     ) -> Result<Response<pb::DeleteSegmentResponse>, Status> {
         let id = parse_uuid("id", &req.into_inner().id)?;
         self.service.delete_segment(id).await?;
-        Ok(Response::new(pb::DeleteSegmentResponse { id: id.to_string() }))
+        Ok(Response::new(pb::DeleteSegmentResponse {
+            id: id.to_string(),
+        }))
     }
 
     async fn count_segment(

@@ -132,7 +132,9 @@ impl TemplateService for GrpcApi {
     ) -> Result<Response<pb::DeleteTemplateResponse>, Status> {
         let id = parse_uuid("id", &req.into_inner().id)?;
         self.service.delete_template(id).await?;
-        Ok(Response::new(pb::DeleteTemplateResponse { id: id.to_string() }))
+        Ok(Response::new(pb::DeleteTemplateResponse {
+            id: id.to_string(),
+        }))
     }
 
     async fn preview_template(

@@ -16,10 +16,10 @@ use crate::domain::campaign::{
 };
 use crate::domain::execution::{Execution, Sample};
 use crate::domain::variant::VariantFields;
-use crate::service::preview::PreviewTarget;
 use crate::domain::{PageRequest, parse_time, parse_uuid, parse_word};
 use crate::error::{Error, Result};
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
+use crate::service::preview::PreviewTarget;
 use marketing_core::vocabulary::ExecutionType;
 
 /// The create/update body: the seed's fields. Every field optional here so that the domain

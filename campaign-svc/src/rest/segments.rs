@@ -80,7 +80,10 @@ pub async fn update(
 ) -> Result<Json<Segment>> {
     let id = parse_uuid("id", &id)?;
     Ok(Json(
-        state.service.update_segment(caller, id, body.into()).await?,
+        state
+            .service
+            .update_segment(caller, id, body.into())
+            .await?,
     ))
 }
 
@@ -117,7 +120,9 @@ pub async fn count_rule(
     State(state): State<RestState>,
     JsonBody(body): JsonBody<RuleBody>,
 ) -> Result<Json<CountReply>> {
-    let rule = body.rule.ok_or_else(|| Error::invalid("rule", "is required"))?;
+    let rule = body
+        .rule
+        .ok_or_else(|| Error::invalid("rule", "is required"))?;
     Ok(Json(CountReply {
         count: state.service.count_rule(&rule).await?,
     }))

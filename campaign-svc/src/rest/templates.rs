@@ -92,7 +92,10 @@ pub async fn update(
 ) -> Result<Json<Template>> {
     let id = parse_uuid("id", &id)?;
     Ok(Json(
-        state.service.update_template(caller, id, body.into()).await?,
+        state
+            .service
+            .update_template(caller, id, body.into())
+            .await?,
     ))
 }
 

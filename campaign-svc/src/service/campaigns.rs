@@ -211,7 +211,12 @@ async fn check_references(conn: &mut AsyncPgConnection, row: &CampaignRow) -> Re
             .await
             .optional()?;
         match channel {
-            None => return Err(Error::invalid(field, format!("template {id} does not exist"))),
+            None => {
+                return Err(Error::invalid(
+                    field,
+                    format!("template {id} does not exist"),
+                ));
+            }
             Some(c) if c != row.type_ => {
                 return Err(Error::invalid(
                     field,

@@ -68,9 +68,10 @@ impl MarketingService {
     pub async fn preview_template(&self, id: Uuid, customer_id: Uuid) -> Result<Sample> {
         let mut conn = self.pool.get().await?;
         let t = find_template(&mut conn, id).await?;
-        let channel = t.channel.parse::<Channel>().map_err(|e| {
-            Error::Internal(anyhow::anyhow!("template {id}: stored channel {e}"))
-        })?;
+        let channel = t
+            .channel
+            .parse::<Channel>()
+            .map_err(|e| Error::Internal(anyhow::anyhow!("template {id}: stored channel {e}")))?;
         let plan = Plan::single(
             channel,
             marketing_core::render::MessageSource {

@@ -131,7 +131,15 @@ impl MarketingService {
         let mut sum = [0u64; 6];
         let mut by_variant = Vec::new();
         for r in rows {
-            let v = [r.planned, r.sent, r.failed, r.delivered, r.opened, r.clicked].map(|n| n as u64);
+            let v = [
+                r.planned,
+                r.sent,
+                r.failed,
+                r.delivered,
+                r.opened,
+                r.clicked,
+            ]
+            .map(|n| n as u64);
             for (s, n) in sum.iter_mut().zip(v) {
                 *s += n;
             }

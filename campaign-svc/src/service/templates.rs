@@ -28,7 +28,11 @@ pub struct TemplateFilter {
 }
 
 impl MarketingService {
-    pub async fn create_template(&self, caller: Caller, fields: TemplateFields) -> Result<Template> {
+    pub async fn create_template(
+        &self,
+        caller: Caller,
+        fields: TemplateFields,
+    ) -> Result<Template> {
         let t = fields.into_new()?;
         let now = Utc::now();
         let row = TemplateRow {

@@ -14,8 +14,8 @@ use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Uuid as SqlUuid}
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use marketing_core::models::CampaignRow;
 use marketing_core::render::{CampaignVars, Content, MessageSource, Recipient, VariantContent};
-use marketing_core::segment::{self, Bind};
 use marketing_core::schema::{campaign_executions::dsl as ce, marketing_campaign::dsl as mc};
+use marketing_core::segment::{self, Bind};
 use marketing_core::vocabulary::{CampaignStatus, Channel, ExecutionType};
 use uuid::Uuid;
 
@@ -305,7 +305,11 @@ struct Audience {
 
 impl Audience {
     /// Builds the conditions with binds numbered from `$first`.
-    async fn of(conn: &mut AsyncPgConnection, campaign: &CampaignRow, first: usize) -> Result<Self> {
+    async fn of(
+        conn: &mut AsyncPgConnection,
+        campaign: &CampaignRow,
+        first: usize,
+    ) -> Result<Self> {
         let mut conditions = vec!["c.erased_at IS NULL".to_owned()];
         let mut binds = Vec::new();
         if campaign.target_tags.is_empty() && campaign.target_segment_id.is_none() {
@@ -318,12 +322,14 @@ impl Audience {
             binds.push(Bind::TextArray(campaign.target_tags.clone()));
         }
         if let Some(id) = campaign.target_segment_id {
-            let rule = super::segments::stored_rule(conn, id).await.map_err(|e| match e {
-                Error::NotFound { .. } => {
-                    Error::Conflict(format!("target_segment_id: segment {id} no longer exists"))
-                }
-                e => e,
-            })?;
+            let rule = super::segments::stored_rule(conn, id)
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound { .. } => {
+                        Error::Conflict(format!("target_segment_id: segment {id} no longer exists"))
+                    }
+                    e => e,
+                })?;
             let compiled = segment::compile(&rule, first + binds.len());
             conditions.push(format!("({})", compiled.sql));
             binds.extend(compiled.binds);
@@ -357,7 +363,8 @@ pub(crate) async fn audience_samples(
     limit: i64,
 ) -> Result<Vec<Sample>> {
     let audience = Audience::of(conn, campaign, 6).await?;
-    let query = base_query(sample_sql(&audience.conditions), campaign, plan).bind::<BigInt, _>(limit);
+    let query =
+        base_query(sample_sql(&audience.conditions), campaign, plan).bind::<BigInt, _>(limit);
     let rows: Vec<SampleRow> = segment::bind_all(query, &audience.binds).load(conn).await?;
     rows.into_iter().map(|r| plan.render(campaign, r)).collect()
 }

@@ -1,10 +1,12 @@
 //! Integration tests: the real app on random ports, against a fresh PostgreSQL database per test.
 
+mod ab_test;
 mod auth;
 mod bad_input;
 mod campaigns;
 mod customers;
 mod grpc;
 mod records;
+mod segments;
 mod templates;
 mod trigger;

@@ -50,14 +50,26 @@ async fn templates_are_checked_when_saved_and_list_their_variables() {
 
     // Unknown variable, syntax error (with its line), parts the channel does not have.
     let cases = [
-        (json!({"name": "x", "channel": "sms", "body": "Hi {{ nmae }}"}), "body", "nmae"),
+        (
+            json!({"name": "x", "channel": "sms", "body": "Hi {{ nmae }}"}),
+            "body",
+            "nmae",
+        ),
         (
             json!({"name": "x", "channel": "email", "body": "ok", "html_body": "<p>\n{% if %}</p>"}),
             "html_body",
             "line 2",
         ),
-        (json!({"name": "x", "channel": "sms", "subject": "s", "body": "b"}), "subject", "SMS"),
-        (json!({"name": "x", "channel": "fax", "body": "b"}), "channel", "fax"),
+        (
+            json!({"name": "x", "channel": "sms", "subject": "s", "body": "b"}),
+            "subject",
+            "SMS",
+        ),
+        (
+            json!({"name": "x", "channel": "fax", "body": "b"}),
+            "channel",
+            "fax",
+        ),
         (json!({"name": "x", "channel": "sms"}), "body", "empty"),
         (json!({"channel": "sms", "body": "b"}), "name", "empty"),
         // Hostile: an endless loop, huge output, reading a file.
@@ -88,7 +100,8 @@ async fn templates_are_checked_when_saved_and_list_their_variables() {
         );
     }
     assert_eq!(
-        app.count("SELECT count(*) AS n FROM content_templates").await,
+        app.count("SELECT count(*) AS n FROM content_templates")
+            .await,
         1,
         "nothing half-written"
     );
@@ -129,7 +142,9 @@ async fn templates_are_checked_when_saved_and_list_their_variables() {
     assert_eq!(list["templates"][0]["id"], id, "newest first");
 
     assert_eq!(
-        app.delete(&format!("/api/marketing/templates/{id}")).await.0,
+        app.delete(&format!("/api/marketing/templates/{id}"))
+            .await
+            .0,
         204
     );
     assert_eq!(
@@ -196,7 +211,10 @@ async fn preview_renders_for_one_customer_in_their_time_zone_and_escapes_html() 
     let (status, err) = app
         .post(&format!("/api/marketing/templates/{id}/preview"), json!({}))
         .await;
-    assert_eq!((status, err["error"]["field"].clone()), (400, json!("customer_id")));
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("customer_id"))
+    );
     let (status, _) = app
         .post(
             &format!("/api/marketing/templates/{id}/preview"),
@@ -210,7 +228,10 @@ async fn preview_renders_for_one_customer_in_their_time_zone_and_escapes_html() 
             json!({"limit": 51}),
         )
         .await;
-    assert_eq!((status, err["error"]["field"].clone()), (400, json!("limit")));
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("limit"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -230,28 +251,57 @@ async fn a_template_in_use_cannot_be_deleted_or_mismatched() {
     let (status, err) = app.post("/api/marketing/campaigns", body.clone()).await;
     assert_eq!(status, 400);
     assert_eq!(err["error"]["field"], "content_template_id");
-    assert!(err["error"]["message"].as_str().unwrap().contains("is for email"));
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is for email")
+    );
     body["content_template_id"] = json!(uuid::Uuid::now_v7());
     let (status, err) = app.post("/api/marketing/campaigns", body.clone()).await;
-    assert_eq!((status, err["error"]["field"].clone()), (400, json!("content_template_id")));
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("content_template_id"))
+    );
 
     body["content_template_id"] = json!(sms_id);
     let c = app.create_campaign(body).await;
-    let (status, err) = app.delete(&format!("/api/marketing/templates/{sms_id}")).await;
+    let (status, err) = app
+        .delete(&format!("/api/marketing/templates/{sms_id}"))
+        .await;
     assert_eq!(status, 409, "{err}");
-    assert!(err["error"]["message"].as_str().unwrap().contains(c["id"].as_str().unwrap()));
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(c["id"].as_str().unwrap())
+    );
     // Nor can its channel change under the campaign.
     let (status, _) = app
-        .put(&format!("/api/marketing/templates/{sms_id}"), json!({"channel": "push_notification"}))
+        .put(
+            &format!("/api/marketing/templates/{sms_id}"),
+            json!({"channel": "push_notification"}),
+        )
         .await;
     assert_eq!(status, 409);
 
     // Once the campaign is archived the template can go.
     let (status, _) = app
-        .post(&format!("/api/marketing/campaigns/{}/archive", c["id"].as_str().unwrap()), json!({}))
+        .post(
+            &format!(
+                "/api/marketing/campaigns/{}/archive",
+                c["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(app.delete(&format!("/api/marketing/templates/{sms_id}")).await.0, 204);
+    assert_eq!(
+        app.delete(&format!("/api/marketing/templates/{sms_id}"))
+            .await
+            .0,
+        204
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -270,7 +320,10 @@ async fn templates_over_grpc() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(t.variables, vec!["attributes.points", "campaign.name", "name"]);
+    assert_eq!(
+        t.variables,
+        vec!["attributes.points", "campaign.name", "name"]
+    );
     let err = client
         .create_template(authed(pb::CreateTemplateRequest {
             name: "bad".into(),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use serde_json::json;
 use testkit::spawn_app;
 use testkit::vendor::{HttpVendor, SmtpServer, VendorMode};
 
@@ -155,4 +156,139 @@ async fn the_log_sink_writes_one_json_line_per_message() {
             .iter()
             .all(|l| l["channel"] == "sms" && l["body"].as_str().unwrap().starts_with("Hi 客户"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_email_template_arrives_with_its_subject_and_html_part() {
+    let app = spawn_app().await;
+    let smtp = SmtpServer::start().await;
+    customers(&app, 2).await;
+    let port = smtp.addr.port().to_string();
+    let _w = start_worker(
+        &app,
+        &[
+            "--email-provider",
+            "smtp",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &port,
+        ],
+    );
+    let (status, t) = app
+        .post(
+            "/api/marketing/templates",
+            json!({"name": "html", "channel": "email", "subject": "{{ name }}的专属礼券",
+                   "body": "{{ name }}，您好", "html_body": "<h1>{{ name }}</h1>"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let mut body = testkit::campaign_body("templated");
+    body["type"] = json!("email");
+    body["target_tags"] = json!(["bulk"]);
+    body["content"] = json!("");
+    body["content_template_id"] = t["id"].clone();
+    let campaign = trigger(&app, body).await;
+    // Editing the template after the trigger changes nothing already on its way.
+    let (status, _) = app
+        .put(
+            &format!("/api/marketing/templates/{}", t["id"].as_str().unwrap()),
+            json!({"subject": "changed"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    wait_final(&app, &campaign, Duration::from_secs(30)).await;
+    assert_eq!(app.records_with_status(&campaign, "sent").await, 2);
+    let mails = smtp.received();
+    assert_eq!(mails.len(), 2);
+    for (i, name) in ["客户0", "客户1"].iter().enumerate() {
+        let mail = mails
+            .iter()
+            .find(|m| m.to[0] == format!("c{i}@example.com"))
+            .expect("a mail per customer");
+        let parsed = mail_parser::MessageParser::default()
+            .parse(mail.data.as_bytes())
+            .expect("a MIME message");
+        assert_eq!(parsed.subject(), Some(format!("{name}的专属礼券").as_str()));
+        assert_eq!(
+            parsed.body_text(0).as_deref(),
+            Some(format!("{name}，您好").as_str())
+        );
+        assert_eq!(
+            parsed.body_html(0).as_deref(),
+            Some(format!("<h1>{name}</h1>").as_str())
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_recipient_gets_the_text_of_its_ab_variant() {
+    let app = spawn_app().await;
+    let vendor = HttpVendor::start(VendorMode::Ok).await;
+    customers(&app, 200).await;
+    let url = vendor.url();
+    let _w = start_worker(
+        &app,
+        &[
+            "--sms-provider",
+            "http",
+            "--sms-http-url",
+            &url,
+            "--sms-http-token",
+            &vendor.token,
+        ],
+    );
+    let mut body = testkit::campaign_body("A/B");
+    body["target_tags"] = json!(["bulk"]);
+    body["content"] = json!("");
+    body["variants"] = json!([
+        {"key": "short", "weight": 50, "content": "short: {{ name }}"},
+        {"key": "long", "weight": 50, "content": "long: {{ name }}, thank you for being with us"}
+    ]);
+    let campaign = trigger(&app, body).await;
+    wait_final(&app, &campaign, Duration::from_secs(30)).await;
+    let delivered = vendor.delivered();
+    assert_eq!(delivered.len(), 200);
+    let (_, records) = app
+        .get(&format!(
+            "/api/marketing/records?campaign_id={campaign}&page_size=100&page=2"
+        ))
+        .await;
+    for r in records["records"].as_array().unwrap() {
+        let variant = r["variant"].as_str().unwrap();
+        let msg = &delivered[r["id"].as_str().unwrap()];
+        assert!(
+            msg["body"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{variant}: 客户")),
+            "{r} got {msg}"
+        );
+    }
+    let (_, stats) = app
+        .get(&format!("/api/marketing/campaigns/{campaign}/stats"))
+        .await;
+    assert_eq!(stats["totals"]["sent"], 200, "{stats}");
+    assert_eq!(stats["totals"]["rates"]["send_success"], 1.0);
+    let per_variant: i64 = stats["by_variant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert_eq!(v["sent"], v["planned"]);
+            v["sent"].as_i64().unwrap()
+        })
+        .sum();
+    assert_eq!(per_variant, 200);
+}
+
+/// Triggers a campaign created from `body`; returns its id.
+async fn trigger(app: &testkit::TestApp, body: serde_json::Value) -> String {
+    let c = app.create_campaign(body).await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    let (status, t) = app
+        .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
+        .await;
+    assert_eq!(status, 202, "{t}");
+    id
 }
