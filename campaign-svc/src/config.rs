@@ -84,6 +84,19 @@ pub struct Config {
     /// Log one JSON object per line instead of plain text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+
+    #[command(flatten)]
+    pub tracking: marketing_core::tracking::TrackingArgs,
+
+    /// Secret of the provider webhooks' HMAC signatures (`X-Signature: t=<unix>,v1=<hex>`).
+    /// Unset: webhooks are refused (401).
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// A conversion is attributed to the campaign that last reached the customer within this
+    /// many hours.
+    #[arg(long, env = "CONVERSION_WINDOW_HOURS", default_value_t = 168)]
+    pub conversion_window_hours: u32,
 }
 
 impl Config {
@@ -91,7 +104,8 @@ impl Config {
     pub fn redacted(&self) -> String {
         format!(
             "http_addr={} grpc_addr={} database_url={} database_pool_size={} amqp_url={} \
-             queue_prefix={} api_tokens={} max_body_bytes={}",
+             queue_prefix={} api_tokens={} max_body_bytes={} public_base_url={} tracking_secret={} \
+             webhook_secret={} frequency_cap={}/{}h conversion_window_hours={}",
             self.http_addr,
             self.grpc_addr,
             mask_url_password(&self.database_url),
@@ -104,6 +118,20 @@ impl Config {
                 "<generated>"
             },
             self.max_body_bytes,
+            self.tracking.public_base_url,
+            if self.tracking.tracking_secret.is_some() {
+                "<set>"
+            } else {
+                "<development>"
+            },
+            if self.webhook_secret.is_some() {
+                "<set>"
+            } else {
+                "<unset>"
+            },
+            self.tracking.frequency_cap,
+            self.tracking.frequency_cap_window_hours,
+            self.conversion_window_hours,
         )
     }
 }

@@ -33,7 +33,13 @@ WITH done AS (
     SET status = 'failed', error_message = 'not sent: the campaign ended before this message was sent',
         updated_at = now()
     WHERE r.campaign_id IN (SELECT id FROM done) AND r.status = 'pending'
-    RETURNING r.execution_id
+    RETURNING r.execution_id, r.variant
+), stats AS (
+    UPDATE campaign_stats s SET send_failed = s.send_failed + t.n
+    FROM (SELECT execution_id, COALESCE(variant, '') AS variant, count(*) AS n
+          FROM expired GROUP BY 1, 2) t
+    WHERE s.execution_id = t.execution_id AND s.variant = t.variant
+    RETURNING 1
 ), closed AS (
     UPDATE campaign_executions e
     SET status = 'completed', finished_at = now(),
@@ -53,7 +59,13 @@ WITH stale AS (
         error_message = 'delivery not confirmed: the worker handling it was lost; see the dead-letter queue'
     WHERE r.status = 'sending' AND r.claimed_at < now() - make_interval(secs => $1)
       AND r.campaign_id IN (SELECT id FROM marketing_campaign WHERE status = 'active')
-    RETURNING r.execution_id
+    RETURNING r.execution_id, r.variant
+), stats AS (
+    UPDATE campaign_stats s SET send_failed = s.send_failed + t.n
+    FROM (SELECT execution_id, COALESCE(variant, '') AS variant, count(*) AS n
+          FROM stale GROUP BY 1, 2) t
+    WHERE s.execution_id = t.execution_id AND s.variant = t.variant
+    RETURNING 1
 ), tally AS (
     UPDATE campaign_executions e SET failed_count = e.failed_count + t.n
     FROM (SELECT execution_id, count(*) AS n FROM stale GROUP BY execution_id) t

@@ -35,7 +35,8 @@ impl Application {
         let pool = marketing_core::db::prepare(&config.database_url, config.database_pool_size)
             .await
             .context("preparing the database")?;
-        let service = MarketingService::new(pool.clone());
+        let service =
+            MarketingService::new(pool.clone(), crate::service::Settings::from_config(&config));
         let publisher = Publisher::new(
             &config.amqp_url,
             Topology::new(&config.queue_prefix),

@@ -150,4 +150,7 @@ pub struct Config {
     /// Log one JSON object per line instead of plain text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+
+    #[command(flatten)]
+    pub tracking: marketing_core::tracking::TrackingArgs,
 }

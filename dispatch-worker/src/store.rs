@@ -26,8 +26,8 @@ FROM claimed cl
 JOIN marketing_campaign c ON c.id = cl.campaign_id
 JOIN customers cu ON cu.id = cl.customer_id";
 
-/// Writes final statuses of claimed records and adds them to their executions' counters, in
-/// one statement.
+/// Writes final statuses of claimed records and adds them to their executions' counters and
+/// statistics, in one statement.
 const WRITE_SQL: &str = "
 WITH written AS (
     UPDATE marketing_record r
@@ -36,7 +36,16 @@ WITH written AS (
     FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
          AS v(id, status, sent_at, provider_message_id, error_message)
     WHERE r.id = v.id AND r.status = 'sending'
-    RETURNING r.execution_id, r.status
+    RETURNING r.execution_id, r.status, r.variant
+), stats AS (
+    UPDATE campaign_stats s
+    SET sent = s.sent + t.sent, send_failed = s.send_failed + t.failed
+    FROM (SELECT execution_id, COALESCE(variant, '') AS variant,
+                 count(*) FILTER (WHERE status = 'sent') AS sent,
+                 count(*) FILTER (WHERE status = 'failed') AS failed
+          FROM written GROUP BY 1, 2) t
+    WHERE s.execution_id = t.execution_id AND s.variant = t.variant
+    RETURNING 1
 ), tally AS (
     UPDATE campaign_executions e
     SET sent_count = e.sent_count + t.sent, failed_count = e.failed_count + t.failed

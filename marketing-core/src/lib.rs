@@ -8,4 +8,5 @@ pub mod render;
 pub mod schema;
 pub mod segment;
 pub mod telemetry;
+pub mod tracking;
 pub mod vocabulary;

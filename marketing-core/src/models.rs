@@ -73,6 +73,8 @@ pub struct RecordRow {
     pub updated_at: DateTime<Utc>,
     pub claimed_at: Option<DateTime<Utc>>,
     pub variant: Option<String>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+    pub converted_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

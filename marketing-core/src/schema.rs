@@ -95,6 +95,48 @@ diesel::table! {
         updated_at -> Timestamptz,
         claimed_at -> Nullable<Timestamptz>,
         variant -> Nullable<Text>,
+        unsubscribed_at -> Nullable<Timestamptz>,
+        converted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    campaign_stats (execution_id, variant) {
+        execution_id -> Uuid,
+        variant -> Text,
+        campaign_id -> Uuid,
+        channel -> Text,
+        planned -> Int8,
+        sent -> Int8,
+        send_failed -> Int8,
+        delivered -> Int8,
+        delivery_failed -> Int8,
+        opened -> Int8,
+        clicked -> Int8,
+        converted -> Int8,
+        unsubscribed -> Int8,
+    }
+}
+
+diesel::table! {
+    conversions (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        record_id -> Nullable<Uuid>,
+        campaign_id -> Nullable<Uuid>,
+        external_id -> Nullable<Text>,
+        kind -> Text,
+        value_cents -> Nullable<Int8>,
+        occurred_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_events (provider, event_id) {
+        provider -> Text,
+        event_id -> Text,
+        received_at -> Timestamptz,
     }
 }
 
@@ -140,4 +182,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     marketing_record,
     content_templates,
     segments,
+    campaign_stats,
+    conversions,
+    webhook_events,
 );

@@ -291,6 +291,9 @@ impl CampaignService for GrpcApi {
         let s = self.service.campaign_stats(id).await?;
         let figures = |f: Figures| pb::StatsFigures {
             variant: f.variant.unwrap_or_default(),
+            execution_id: f.execution_id.map(|e| e.to_string()).unwrap_or_default(),
+            converted: f.converted,
+            unsubscribed: f.unsubscribed,
             planned: f.planned,
             attempted: f.attempted,
             sent: f.sent,
@@ -304,6 +307,7 @@ impl CampaignService for GrpcApi {
                 open: f.rates.open,
                 click: f.rates.click,
                 click_to_open: f.rates.click_to_open,
+                conversion: f.rates.conversion,
             }),
         };
         Ok(Response::new(pb::CampaignStats {
@@ -311,6 +315,7 @@ impl CampaignService for GrpcApi {
             channel: s.channel,
             totals: Some(figures(s.totals)),
             by_variant: s.by_variant.into_iter().map(figures).collect(),
+            by_execution: s.by_execution.into_iter().map(figures).collect(),
         }))
     }
 

@@ -14,22 +14,52 @@ use std::time::Duration;
 
 use diesel_async::RunQueryDsl as _;
 use marketing_core::db::PgPool;
+use marketing_core::tracking::{FrequencyCap, Signer};
 
 use crate::error::{Error, Result};
+
+/// Settings the service layer works with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Signs and verifies tracking and unsubscribe tokens.
+    pub signer: Signer,
+    pub frequency_cap: Option<FrequencyCap>,
+    /// Secret of provider webhook signatures; `None` refuses every webhook.
+    pub webhook_secret: Option<String>,
+    /// How far back a conversion looks for the campaign that reached the customer.
+    pub conversion_window: chrono::Duration,
+}
+
+impl Settings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Settings {
+            signer: config.tracking.signer(),
+            frequency_cap: config.tracking.frequency_cap(),
+            webhook_secret: config.webhook_secret.clone().filter(|s| !s.is_empty()),
+            conversion_window: chrono::Duration::hours(i64::from(config.conversion_window_hours)),
+        }
+    }
+}
 
 /// The marketing service: everything both APIs can do.
 #[derive(Clone)]
 pub struct MarketingService {
     pool: PgPool,
     relay_waker: trigger::RelayWaker,
+    settings: std::sync::Arc<Settings>,
 }
 
 impl MarketingService {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, settings: Settings) -> Self {
         MarketingService {
             pool,
             relay_waker: Default::default(),
+            settings: std::sync::Arc::new(settings),
         }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// Notified after each real trigger, so the relay starts publishing at once.

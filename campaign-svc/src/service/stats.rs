@@ -1,11 +1,13 @@
-//! Campaign statistics: counts and the seed's rates, in total and per A/B variant.
+//! Campaign statistics: counts and the seed's rates, in total, per execution and per A/B
+//! variant.
 //!
-//! Counted from the campaign's records (one grouped scan of its `(campaign_id, id)` range).
-//! Statuses only move forward, and a later stage implies the earlier ones: a click counts as
-//! opened and delivered, an open as delivered.
+//! Read from `campaign_stats`: counters kept per execution and variant by every statement that
+//! moves a record (trigger, worker, tracking, webhooks, conversions), so answering is a sum over
+//! a few rows however many records the campaign has. A later stage implies the earlier ones: a
+//! click counts as opened (and delivered), an open as delivered.
 
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use uuid::Uuid;
@@ -14,50 +16,103 @@ use super::MarketingService;
 use crate::error::Result;
 
 const STATS_SQL: &str = "
-SELECT variant,
-       count(*) AS planned,
-       count(*) FILTER (WHERE status IN ('sent', 'delivered', 'opened', 'clicked')) AS sent,
-       count(*) FILTER (WHERE status = 'failed') AS failed,
-       count(*) FILTER (WHERE delivered_at IS NOT NULL OR opened_at IS NOT NULL
-                          OR clicked_at IS NOT NULL) AS delivered,
-       count(*) FILTER (WHERE opened_at IS NOT NULL OR clicked_at IS NOT NULL) AS opened,
-       count(*) FILTER (WHERE clicked_at IS NOT NULL) AS clicked
-FROM marketing_record
+SELECT execution_id, variant, planned, sent, send_failed, delivered, delivery_failed, opened,
+       clicked, converted, unsubscribed
+FROM campaign_stats
 WHERE campaign_id = $1
-GROUP BY variant
-ORDER BY variant NULLS FIRST";
+ORDER BY execution_id, variant";
 
 #[derive(QueryableByName)]
 struct Row {
-    #[diesel(sql_type = Nullable<Text>)]
-    variant: Option<String>,
+    #[diesel(sql_type = SqlUuid)]
+    execution_id: Uuid,
+    #[diesel(sql_type = Text)]
+    variant: String,
     #[diesel(sql_type = BigInt)]
     planned: i64,
     #[diesel(sql_type = BigInt)]
     sent: i64,
     #[diesel(sql_type = BigInt)]
-    failed: i64,
+    send_failed: i64,
     #[diesel(sql_type = BigInt)]
     delivered: i64,
+    #[diesel(sql_type = BigInt)]
+    delivery_failed: i64,
     #[diesel(sql_type = BigInt)]
     opened: i64,
     #[diesel(sql_type = BigInt)]
     clicked: i64,
+    #[diesel(sql_type = BigInt)]
+    converted: i64,
+    #[diesel(sql_type = BigInt)]
+    unsubscribed: i64,
 }
 
-/// Counts and rates of a campaign or of one of its variants.
+/// Raw counters, summable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub planned: u64,
+    pub sent: u64,
+    pub send_failed: u64,
+    pub delivered: u64,
+    pub delivery_failed: u64,
+    pub opened: u64,
+    pub clicked: u64,
+    pub converted: u64,
+    pub unsubscribed: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.planned += o.planned;
+        self.sent += o.sent;
+        self.send_failed += o.send_failed;
+        self.delivered += o.delivered;
+        self.delivery_failed += o.delivery_failed;
+        self.opened += o.opened;
+        self.clicked += o.clicked;
+        self.converted += o.converted;
+        self.unsubscribed += o.unsubscribed;
+    }
+}
+
+impl From<&Row> for Counts {
+    fn from(r: &Row) -> Self {
+        let n = |v: i64| v.max(0) as u64;
+        Counts {
+            planned: n(r.planned),
+            sent: n(r.sent),
+            send_failed: n(r.send_failed),
+            delivered: n(r.delivered),
+            delivery_failed: n(r.delivery_failed),
+            opened: n(r.opened),
+            clicked: n(r.clicked),
+            converted: n(r.converted),
+            unsubscribed: n(r.unsubscribed),
+        }
+    }
+}
+
+/// Counts and rates of a campaign, an execution or a variant.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Figures {
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// Recipients the trigger froze.
     pub planned: u64,
-    /// Sent or failed: the provider was asked (or the send was refused at send time).
+    /// Sent or failed at send time: what the worker dealt with.
     pub attempted: u64,
+    /// Accepted by the provider.
     pub sent: u64,
+    /// Not sent (refused, failed, skipped at send time) or reported undeliverable afterwards.
     pub failed: u64,
     pub delivered: u64,
     pub opened: u64,
     pub clicked: u64,
+    pub converted: u64,
+    pub unsubscribed: u64,
     pub rates: Rates,
 }
 
@@ -74,6 +129,8 @@ pub struct Rates {
     pub click: Option<f64>,
     /// clicked / opened
     pub click_to_open: Option<f64>,
+    /// converted / delivered
+    pub conversion: Option<f64>,
 }
 
 fn ratio(n: u64, d: u64) -> Option<f64> {
@@ -81,42 +138,42 @@ fn ratio(n: u64, d: u64) -> Option<f64> {
 }
 
 impl Figures {
-    fn new(
-        variant: Option<String>,
-        planned: u64,
-        sent: u64,
-        failed: u64,
-        delivered: u64,
-        opened: u64,
-        clicked: u64,
-    ) -> Self {
-        let attempted = sent + failed;
+    fn new(execution_id: Option<Uuid>, variant: Option<String>, c: Counts) -> Self {
+        // An open or click proves delivery even when no receipt came; keep the funnel monotone.
+        let delivered = c.delivered.max(c.opened).max(c.clicked);
+        let opened = c.opened.max(c.clicked);
+        let attempted = c.sent + c.send_failed;
         Figures {
+            execution_id,
             variant,
-            planned,
+            planned: c.planned,
             attempted,
-            sent,
-            failed,
+            sent: c.sent,
+            failed: c.send_failed + c.delivery_failed,
             delivered,
             opened,
-            clicked,
+            clicked: c.clicked,
+            converted: c.converted,
+            unsubscribed: c.unsubscribed,
             rates: Rates {
-                send_success: ratio(sent, attempted),
-                delivery: ratio(delivered, sent),
+                send_success: ratio(c.sent, attempted),
+                delivery: ratio(delivered, c.sent),
                 open: ratio(opened, delivered),
-                click: ratio(clicked, delivered),
-                click_to_open: ratio(clicked, opened),
+                click: ratio(c.clicked, delivered),
+                click_to_open: ratio(c.clicked, opened),
+                conversion: ratio(c.converted, delivered),
             },
         }
     }
 }
 
-/// A campaign's statistics: totals and, for A/B tests, one entry per variant.
+/// A campaign's statistics: totals, per execution and, for A/B tests, per variant.
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignStats {
     pub campaign_id: Uuid,
     pub channel: String,
     pub totals: Figures,
+    pub by_execution: Vec<Figures>,
     pub by_variant: Vec<Figures>,
 }
 
@@ -128,30 +185,36 @@ impl MarketingService {
             .bind::<SqlUuid, _>(id)
             .load(&mut conn)
             .await?;
-        let mut sum = [0u64; 6];
-        let mut by_variant = Vec::new();
-        for r in rows {
-            let v = [
-                r.planned,
-                r.sent,
-                r.failed,
-                r.delivered,
-                r.opened,
-                r.clicked,
-            ]
-            .map(|n| n as u64);
-            for (s, n) in sum.iter_mut().zip(v) {
-                *s += n;
+        let mut total = Counts::default();
+        let mut executions: Vec<(Uuid, Counts)> = Vec::new();
+        let mut variants: Vec<(String, Counts)> = Vec::new();
+        for r in &rows {
+            let c = Counts::from(r);
+            total += c;
+            match executions.iter_mut().find(|(e, _)| *e == r.execution_id) {
+                Some((_, sum)) => *sum += c,
+                None => executions.push((r.execution_id, c)),
             }
-            if r.variant.is_some() {
-                by_variant.push(Figures::new(r.variant, v[0], v[1], v[2], v[3], v[4], v[5]));
+            if !r.variant.is_empty() {
+                match variants.iter_mut().find(|(v, _)| *v == r.variant) {
+                    Some((_, sum)) => *sum += c,
+                    None => variants.push((r.variant.clone(), c)),
+                }
             }
         }
+        variants.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(CampaignStats {
             campaign_id: id,
             channel: campaign.type_,
-            totals: Figures::new(None, sum[0], sum[1], sum[2], sum[3], sum[4], sum[5]),
-            by_variant,
+            totals: Figures::new(None, None, total),
+            by_execution: executions
+                .into_iter()
+                .map(|(e, c)| Figures::new(Some(e), None, c))
+                .collect(),
+            by_variant: variants
+                .into_iter()
+                .map(|(v, c)| Figures::new(None, Some(v), c))
+                .collect(),
         })
     }
 }
@@ -162,14 +225,52 @@ mod tests {
 
     #[test]
     fn rates_follow_the_seed() {
-        let f = Figures::new(None, 100, 80, 20, 60, 30, 15);
+        let f = Figures::new(
+            None,
+            None,
+            Counts {
+                planned: 100,
+                sent: 80,
+                send_failed: 20,
+                delivered: 60,
+                delivery_failed: 5,
+                opened: 30,
+                clicked: 15,
+                converted: 6,
+                unsubscribed: 1,
+            },
+        );
         assert_eq!(f.attempted, 100);
+        assert_eq!(f.failed, 25);
         assert_eq!(f.rates.send_success, Some(0.8));
         assert_eq!(f.rates.delivery, Some(0.75));
         assert_eq!(f.rates.open, Some(0.5));
         assert_eq!(f.rates.click, Some(0.25));
         assert_eq!(f.rates.click_to_open, Some(0.5));
-        let empty = Figures::new(None, 10, 0, 0, 0, 0, 0);
+        assert_eq!(f.rates.conversion, Some(0.1));
+        let empty = Figures::new(
+            None,
+            None,
+            Counts {
+                planned: 10,
+                ..Default::default()
+            },
+        );
         assert_eq!(empty.rates, Rates::default());
+    }
+
+    #[test]
+    fn clicks_imply_opens_and_deliveries() {
+        let f = Figures::new(
+            None,
+            None,
+            Counts {
+                sent: 10,
+                clicked: 2,
+                ..Default::default()
+            },
+        );
+        assert_eq!((f.delivered, f.opened, f.clicked), (2, 2, 2));
+        assert_eq!(f.rates.click_to_open, Some(1.0));
     }
 }

@@ -67,6 +67,10 @@ fn freeze_sql(conditions: &str) -> String {
             INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant)
             SELECT uuid_v7(), $2, $5, a.id, $1, 'pending', {}
             FROM audience a WHERE a.reachable AND NOT a.opted_out
+            RETURNING variant
+        ), stats AS (
+            INSERT INTO campaign_stats (execution_id, variant, campaign_id, channel, planned)
+            SELECT $5, COALESCE(variant, ''), $2, $1, count(*) FROM created GROUP BY variant
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM created) AS planned,

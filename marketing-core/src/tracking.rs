@@ -1,0 +1,328 @@
+//! Tracking: signed tokens for click redirects, the e-mail open pixel and unsubscribe links, the
+//! settings both binaries share for them (and for the frequency cap), and the rewriting of a
+//! rendered message's links.
+//!
+//! A token is `base64url(payload) "." base64url(HMAC-SHA256(secret, payload)[..16])`. The payload
+//! carries the record id, the kind and, for clicks, the link's index and URL: a redirect goes only
+//! to a URL this service signed (no open redirect), and no token can be forged, altered or
+//! enumerated without the secret. Verification needs no database lookup.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use uuid::Uuid;
+
+/// The secret used when `TRACKING_SECRET` is not set: fine on a laptop, never in production
+/// (both binaries warn at start-up).
+pub const DEVELOPMENT_SECRET: &str = "development-only-tracking-secret";
+
+/// Settings both campaign-svc and dispatch-worker read.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrackingArgs {
+    /// Secret that signs tracking and unsubscribe links; the same value on campaign-svc and
+    /// every worker. Unset: an insecure development secret (a warning is logged).
+    #[arg(long, env = "TRACKING_SECRET", hide_env_values = true)]
+    pub tracking_secret: Option<String>,
+    /// Public base URL of campaign-svc's REST port, used in links inside messages.
+    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_base_url: String,
+    /// Most marketing messages a customer gets per channel within the window; 0 = no cap.
+    #[arg(long, env = "FREQUENCY_CAP", default_value_t = 0)]
+    pub frequency_cap: u32,
+    /// The frequency cap's window, in hours.
+    #[arg(long, env = "FREQUENCY_CAP_WINDOW_HOURS", default_value_t = 24)]
+    pub frequency_cap_window_hours: u32,
+}
+
+impl TrackingArgs {
+    pub fn signer(&self) -> Signer {
+        let secret = match self.tracking_secret.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => s,
+            None => {
+                tracing::warn!(
+                    "TRACKING_SECRET is not set: links are signed with an insecure development secret"
+                );
+                DEVELOPMENT_SECRET
+            }
+        };
+        Signer::new(secret.as_bytes(), &self.public_base_url)
+    }
+
+    /// The frequency cap, when one is set.
+    pub fn frequency_cap(&self) -> Option<FrequencyCap> {
+        (self.frequency_cap > 0).then_some(FrequencyCap {
+            max: self.frequency_cap,
+            window_hours: self.frequency_cap_window_hours.max(1),
+        })
+    }
+}
+
+/// At most `max` marketing messages per customer and channel within `window_hours`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrequencyCap {
+    pub max: u32,
+    pub window_hours: u32,
+}
+
+/// What a token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    /// A click on link number `link` (0-based, in order of appearance) of the record's message.
+    Click {
+        record: Uuid,
+        link: u16,
+        url: String,
+    },
+    /// The e-mail open pixel.
+    Open { record: Uuid },
+    /// The unsubscribe link.
+    Unsubscribe { record: Uuid },
+}
+
+const MAC_BYTES: usize = 16;
+/// Longest URL a click token carries.
+pub const MAX_URL_BYTES: usize = 2048;
+
+/// Signs and verifies tokens and builds the public URLs that carry them.
+#[derive(Clone)]
+pub struct Signer {
+    mac: Hmac<Sha256>,
+    base_url: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    pub fn new(secret: &[u8], base_url: &str) -> Self {
+        Signer {
+            mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length"),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn tag(&self, payload: &[u8]) -> [u8; MAC_BYTES] {
+        let mut mac = self.mac.clone();
+        mac.update(payload);
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; MAC_BYTES];
+        out.copy_from_slice(&full[..MAC_BYTES]);
+        out
+    }
+
+    pub fn sign(&self, token: &Token) -> String {
+        let mut payload = Vec::with_capacity(32);
+        match token {
+            Token::Click { record, link, url } => {
+                payload.push(b'c');
+                payload.extend_from_slice(record.as_bytes());
+                payload.extend_from_slice(&link.to_be_bytes());
+                payload.extend_from_slice(url.as_bytes());
+            }
+            Token::Open { record } => {
+                payload.push(b'o');
+                payload.extend_from_slice(record.as_bytes());
+            }
+            Token::Unsubscribe { record } => {
+                payload.push(b'u');
+                payload.extend_from_slice(record.as_bytes());
+            }
+        }
+        let tag = self.tag(&payload);
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// The token's meaning, or `None` when it was not signed with this secret (forged,
+    /// tampered with, truncated, or not a token at all).
+    pub fn verify(&self, token: &str) -> Option<Token> {
+        let (payload, tag) = token.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let mut mac = self.mac.clone();
+        mac.update(&payload);
+        mac.verify_truncated_left(&tag).ok()?;
+        if tag.len() != MAC_BYTES {
+            return None;
+        }
+        let (&kind, rest) = payload.split_first()?;
+        let record = Uuid::from_slice(rest.get(..16)?).ok()?;
+        let rest = &rest[16..];
+        match kind {
+            b'c' => {
+                let link = u16::from_be_bytes(rest.get(..2)?.try_into().ok()?);
+                let url = String::from_utf8(rest[2..].to_vec()).ok()?;
+                Some(Token::Click { record, link, url })
+            }
+            b'o' if rest.is_empty() => Some(Token::Open { record }),
+            b'u' if rest.is_empty() => Some(Token::Unsubscribe { record }),
+            _ => None,
+        }
+    }
+
+    pub fn click_url(&self, record: Uuid, link: u16, url: &str) -> String {
+        let t = self.sign(&Token::Click {
+            record,
+            link,
+            url: url.to_owned(),
+        });
+        format!("{}/t/c/{t}", self.base_url)
+    }
+
+    pub fn open_url(&self, record: Uuid) -> String {
+        format!(
+            "{}/t/o/{}",
+            self.base_url,
+            self.sign(&Token::Open { record })
+        )
+    }
+
+    pub fn unsubscribe_url(&self, record: Uuid) -> String {
+        format!(
+            "{}/u/{}",
+            self.base_url,
+            self.sign(&Token::Unsubscribe { record })
+        )
+    }
+}
+
+fn is_trackable(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://")) && url.len() <= MAX_URL_BYTES
+}
+
+/// Replaces every `http(s)` URL in plain text with `replace(index, url)`, numbering links in
+/// order of appearance from `first`. Returns the text and the next index.
+pub fn rewrite_text(
+    text: &str,
+    first: u16,
+    mut replace: impl FnMut(u16, &str) -> String,
+) -> (String, u16) {
+    let mut finder = linkify::LinkFinder::new();
+    finder.kinds(&[linkify::LinkKind::Url]);
+    let mut out = String::with_capacity(text.len());
+    let mut next = first;
+    for span in finder.spans(text) {
+        match span.kind() {
+            Some(linkify::LinkKind::Url) if is_trackable(span.as_str()) => {
+                out.push_str(&replace(next, span.as_str()));
+                next = next.saturating_add(1);
+            }
+            _ => out.push_str(span.as_str()),
+        }
+    }
+    (out, next)
+}
+
+/// Replaces the `http(s)` URL of every `href="…"` / `href='…'` attribute in HTML. The URL is
+/// unescaped (`&amp;`) before `replace` sees it and the replacement is written back escaped.
+pub fn rewrite_html(
+    html: &str,
+    first: u16,
+    mut replace: impl FnMut(u16, &str) -> String,
+) -> (String, u16) {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    let mut next = first;
+    loop {
+        let lower = rest.to_ascii_lowercase();
+        let Some(at) = lower.find("href=") else {
+            out.push_str(rest);
+            break;
+        };
+        let value_start = at + 5;
+        let quote = rest[value_start..].chars().next();
+        let Some(q @ ('"' | '\'')) = quote else {
+            out.push_str(&rest[..value_start]);
+            rest = &rest[value_start..];
+            continue;
+        };
+        let url_start = value_start + 1;
+        let Some(len) = rest[url_start..].find(q) else {
+            out.push_str(rest);
+            break;
+        };
+        let raw = &rest[url_start..url_start + len];
+        let url = raw.replace("&amp;", "&");
+        out.push_str(&rest[..url_start]);
+        if is_trackable(&url) {
+            out.push_str(&replace(next, &url).replace('&', "&amp;"));
+            next = next.saturating_add(1);
+        } else {
+            out.push_str(raw);
+        }
+        rest = &rest[url_start + len..];
+    }
+    (out, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> Signer {
+        Signer::new(b"secret", "https://m.example.com/")
+    }
+
+    #[test]
+    fn tokens_round_trip_and_refuse_tampering() {
+        let s = signer();
+        let record = Uuid::now_v7();
+        for t in [
+            Token::Click {
+                record,
+                link: 3,
+                url: "https://shop.example.com/a?b=c".into(),
+            },
+            Token::Open { record },
+            Token::Unsubscribe { record },
+        ] {
+            let signed = s.sign(&t);
+            assert_eq!(s.verify(&signed), Some(t.clone()));
+            // Another secret, a flipped character, a truncation: all refused.
+            assert_eq!(Signer::new(b"other", "x").verify(&signed), None);
+            let mut chars: Vec<char> = signed.chars().collect();
+            chars[3] = if chars[3] == 'A' { 'B' } else { 'A' };
+            assert_eq!(s.verify(&chars.iter().collect::<String>()), None);
+            assert_eq!(s.verify(&signed[..signed.len() - 2]), None);
+            let (payload, _) = signed.split_once('.').unwrap();
+            assert_eq!(s.verify(payload), None);
+            assert_eq!(s.verify(&format!("{payload}.")), None);
+        }
+        assert_eq!(s.verify("garbage"), None);
+        assert!(s.open_url(record).starts_with("https://m.example.com/t/o/"));
+    }
+
+    #[test]
+    fn links_in_text_and_html_are_rewritten_in_order() {
+        let (text, next) = rewrite_text(
+            "Sale at https://shop.example.com/sale?x=1 and http://a.example.com. Not ftp://x",
+            0,
+            |i, url| format!("<{i}:{url}>"),
+        );
+        assert_eq!(
+            text,
+            "Sale at <0:https://shop.example.com/sale?x=1> and <1:http://a.example.com>. Not ftp://x"
+        );
+        assert_eq!(next, 2);
+        let (html, next) = rewrite_html(
+            r#"<a href="https://a.example.com/?a=1&amp;b=2">A</a> <a HREF='mailto:x@y'>m</a> <a href="http://b.example.com">B</a>"#,
+            5,
+            |i, url| format!("https://t/{i}?u={url}"),
+        );
+        assert_eq!(
+            html,
+            r#"<a href="https://t/5?u=https://a.example.com/?a=1&amp;b=2">A</a> <a HREF='mailto:x@y'>m</a> <a href="https://t/6?u=http://b.example.com">B</a>"#
+        );
+        assert_eq!(next, 7);
+    }
+}
