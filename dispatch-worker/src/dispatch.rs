@@ -16,6 +16,7 @@ use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
 use marketing_core::render::{CampaignVars, Content, Recipient, VariantContent};
+use marketing_core::tracking::Signer;
 use marketing_core::vocabulary::Channel;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -47,16 +48,25 @@ pub struct Dispatcher {
     concurrency: usize,
     /// Compiled contents by execution, then by variant (or the error that stops them).
     contents: Mutex<HashMap<Uuid, Arc<CompiledContents>>>,
+    /// Signs the tracking and unsubscribe links of each message.
+    signer: Signer,
 }
 
 impl Dispatcher {
-    pub fn new(pool: PgPool, providers: Providers, retry: Retry, concurrency: usize) -> Self {
+    pub fn new(
+        pool: PgPool,
+        providers: Providers,
+        retry: Retry,
+        concurrency: usize,
+        signer: Signer,
+    ) -> Self {
         Dispatcher {
             pool,
             providers,
             retry,
             concurrency: concurrency.max(1),
             contents: Mutex::new(HashMap::new()),
+            signer,
         }
     }
 
@@ -270,6 +280,7 @@ impl Dispatcher {
             time_zone: c.time_zone.clone(),
             birthday: c.birthday,
             attributes: c.attributes.clone(),
+            unsubscribe_url: Some(self.signer.unsubscribe_url(c.id)),
         };
         let campaign = CampaignVars {
             id: c.campaign_id,
@@ -279,7 +290,7 @@ impl Dispatcher {
             end_time: c.end_time,
         };
         let rendered = match content.render(&recipient, &campaign) {
-            Ok(r) => r,
+            Ok(r) => self.signer.decorate(c.id, channel, c.locale.as_deref(), r),
             Err(e) => return failed(format!("not sent: the content cannot be rendered: {e}")),
         };
         let message = OutboundMessage {
@@ -290,6 +301,7 @@ impl Dispatcher {
             subject: rendered.subject,
             body: rendered.body,
             html_body: rendered.html_body,
+            unsubscribe_url: recipient.unsubscribe_url.clone(),
         };
         let provider = self.providers.for_channel(channel);
         let mut attempt = 1;

@@ -7,7 +7,10 @@
 //!   `attributes.*` (any key, nested with dots);
 //! - campaign: `campaign.id`, `campaign.name`, `campaign.type`, `campaign.start_time`,
 //!   `campaign.end_time`;
-//! - `link`: the seed's `[链接]`; renders empty (links written in the content are the ones sent).
+//! - `unsubscribe_url`: the message's own signed unsubscribe link (added as a footer when the
+//!   content does not place it);
+//! - `link`: the seed's `[链接]`; renders empty (links written in the content are sent, each
+//!   turned into a signed click-tracking redirect).
 //!
 //! The seed's bracket placeholders (`[客户姓名]`, `[姓名]`, `[链接]`) mean `{{ name }}` and
 //! `{{ link }}`. A missing value renders empty, and a missing name renders a locale-aware
@@ -73,6 +76,8 @@ pub struct Recipient {
     pub time_zone: Option<String>,
     pub birthday: Option<NaiveDate>,
     pub attributes: serde_json::Value,
+    /// This message's unsubscribe link (`{{ unsubscribe_url }}`).
+    pub unsubscribe_url: Option<String>,
 }
 
 /// What a template may say about the campaign.
@@ -145,6 +150,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "time_zone",
     "birthday",
     "link",
+    "unsubscribe_url",
     "campaign",
     "campaign.id",
     "campaign.name",
@@ -260,6 +266,7 @@ impl Content {
             time_zone => recipient.time_zone.as_deref(),
             birthday => recipient.birthday.map(|b| b.to_string()),
             attributes => Serde(&recipient.attributes),
+            unsubscribe_url => recipient.unsubscribe_url.as_deref(),
             campaign => Serde(campaign),
         };
         let subject = if self.has_subject {
@@ -327,6 +334,7 @@ pub fn check(source: &MessageSource) -> Result<Vec<String>, RenderError> {
         time_zone: Some("Asia/Shanghai".into()),
         birthday: NaiveDate::from_ymd_opt(1990, 6, 15),
         attributes: serde_json::json!({}),
+        unsubscribe_url: Some("https://example.com/u/sample".into()),
     };
     let campaign = CampaignVars {
         name: "Sample campaign".into(),

@@ -13,6 +13,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use crate::render::Rendered;
+use crate::vocabulary::Channel;
+
 /// The secret used when `TRACKING_SECRET` is not set: fine on a laptop, never in production
 /// (both binaries warn at start-up).
 pub const DEVELOPMENT_SECRET: &str = "development-only-tracking-secret";
@@ -195,17 +198,107 @@ impl Signer {
     }
 }
 
+impl Signer {
+    /// Finishes a rendered message for record `record`: links become signed click redirects,
+    /// the unsubscribe link is added where the content did not place `{{ unsubscribe_url }}`
+    /// itself, and e-mail gets an HTML part (generated from the text when the content has none)
+    /// with the open pixel.
+    pub fn decorate(
+        &self,
+        record: Uuid,
+        channel: Channel,
+        locale: Option<&str>,
+        rendered: Rendered,
+    ) -> Rendered {
+        let unsubscribe = self.unsubscribe_url(record);
+        let own = format!("{}/", self.base_url);
+        // This service's own links (unsubscribe) are left as they are.
+        let mut track = |link: u16, url: &str| {
+            (!url.starts_with(&own)).then(|| self.click_url(record, link, url))
+        };
+        let zh = locale.is_none_or(|l| l.to_ascii_lowercase().starts_with("zh"));
+        let (label, prefix) = if zh {
+            ("退订", "退订：")
+        } else {
+            ("Unsubscribe", "Unsubscribe: ")
+        };
+        let (mut body, next) = rewrite_text(&rendered.body, 0, &mut track);
+        if !body.contains(&unsubscribe) {
+            body.push_str(&format!("\n\n{prefix}{unsubscribe}"));
+        }
+        let html_body = match channel {
+            Channel::Email => {
+                let (mut html, _) = match &rendered.html_body {
+                    Some(html) => rewrite_html(html, next, &mut track),
+                    None => (
+                        format!(
+                            "<html><body><pre style=\"font-family:inherit;white-space:pre-wrap\">{}</pre></body></html>",
+                            escape_html(&body)
+                        ),
+                        next,
+                    ),
+                };
+                let escaped_unsubscribe = unsubscribe.replace('&', "&amp;");
+                if !html.contains(&escaped_unsubscribe) {
+                    insert_before_body_end(
+                        &mut html,
+                        &format!(
+                            "<p style=\"font-size:12px\"><a href=\"{escaped_unsubscribe}\">{label}</a></p>"
+                        ),
+                    );
+                }
+                insert_before_body_end(
+                    &mut html,
+                    &format!(
+                        "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:none\">",
+                        self.open_url(record)
+                    ),
+                );
+                Some(html)
+            }
+            _ => None,
+        };
+        Rendered {
+            subject: rendered.subject,
+            body,
+            html_body,
+        }
+    }
+}
+
+fn insert_before_body_end(html: &mut String, fragment: &str) {
+    match html.to_ascii_lowercase().rfind("</body>") {
+        Some(at) => html.insert_str(at, fragment),
+        None => html.push_str(fragment),
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn is_trackable(url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
     (lower.starts_with("http://") || lower.starts_with("https://")) && url.len() <= MAX_URL_BYTES
 }
 
-/// Replaces every `http(s)` URL in plain text with `replace(index, url)`, numbering links in
-/// order of appearance from `first`. Returns the text and the next index.
+/// Replaces every `http(s)` URL in plain text with `replace(index, url)` (`None` keeps it),
+/// numbering replaced links in order of appearance from `first`. Returns the text and the next
+/// index.
 pub fn rewrite_text(
     text: &str,
     first: u16,
-    mut replace: impl FnMut(u16, &str) -> String,
+    mut replace: impl FnMut(u16, &str) -> Option<String>,
 ) -> (String, u16) {
     let mut finder = linkify::LinkFinder::new();
     finder.kinds(&[linkify::LinkKind::Url]);
@@ -214,8 +307,13 @@ pub fn rewrite_text(
     for span in finder.spans(text) {
         match span.kind() {
             Some(linkify::LinkKind::Url) if is_trackable(span.as_str()) => {
-                out.push_str(&replace(next, span.as_str()));
-                next = next.saturating_add(1);
+                match replace(next, span.as_str()) {
+                    Some(new) => {
+                        out.push_str(&new);
+                        next = next.saturating_add(1);
+                    }
+                    None => out.push_str(span.as_str()),
+                }
             }
             _ => out.push_str(span.as_str()),
         }
@@ -228,7 +326,7 @@ pub fn rewrite_text(
 pub fn rewrite_html(
     html: &str,
     first: u16,
-    mut replace: impl FnMut(u16, &str) -> String,
+    mut replace: impl FnMut(u16, &str) -> Option<String>,
 ) -> (String, u16) {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
@@ -254,11 +352,12 @@ pub fn rewrite_html(
         let raw = &rest[url_start..url_start + len];
         let url = raw.replace("&amp;", "&");
         out.push_str(&rest[..url_start]);
-        if is_trackable(&url) {
-            out.push_str(&replace(next, &url).replace('&', "&amp;"));
-            next = next.saturating_add(1);
-        } else {
-            out.push_str(raw);
+        match is_trackable(&url).then(|| replace(next, &url)).flatten() {
+            Some(new) => {
+                out.push_str(&new.replace('&', "&amp;"));
+                next = next.saturating_add(1);
+            }
+            None => out.push_str(raw),
         }
         rest = &rest[url_start + len..];
     }
@@ -303,11 +402,76 @@ mod tests {
     }
 
     #[test]
+    fn messages_get_tracked_links_an_unsubscribe_link_and_for_email_a_pixel() {
+        let s = signer();
+        let record = Uuid::now_v7();
+        let unsubscribe = s.unsubscribe_url(record);
+        let sms = s.decorate(
+            record,
+            Channel::Sms,
+            Some("zh-CN"),
+            Rendered {
+                subject: "s".into(),
+                body: "抢购 https://shop.example.com/a".into(),
+                html_body: None,
+            },
+        );
+        let click = s.click_url(record, 0, "https://shop.example.com/a");
+        assert_eq!(sms.body, format!("抢购 {click}\n\n退订：{unsubscribe}"));
+        assert_eq!(sms.html_body, None);
+
+        // The content placed the unsubscribe link itself: not added again, not wrapped.
+        let email = s.decorate(
+            record,
+            Channel::Email,
+            Some("en-US"),
+            Rendered {
+                subject: "s".into(),
+                body: format!("Bye: {unsubscribe}"),
+                html_body: Some(format!(
+                    r#"<html><body><a href="https://x.example.com/?a=1&amp;b=2">x</a><a href="{unsubscribe}">bye</a></body></html>"#
+                )),
+            },
+        );
+        assert_eq!(email.body, format!("Bye: {unsubscribe}"));
+        let html = email.html_body.unwrap();
+        let click = s.click_url(record, 0, "https://x.example.com/?a=1&b=2");
+        assert!(
+            html.contains(&format!(r#"<a href="{click}">x</a>"#)),
+            "{html}"
+        );
+        assert_eq!(html.matches(&unsubscribe).count(), 1, "{html}");
+        assert!(
+            html.ends_with(&format!(
+                r#"<img src="{}" width="1" height="1" alt="" style="display:none"></body></html>"#,
+                s.open_url(record)
+            )),
+            "{html}"
+        );
+
+        // Plain-text e-mail gets an escaped HTML part for the pixel.
+        let plain = s.decorate(
+            record,
+            Channel::Email,
+            None,
+            Rendered {
+                subject: "s".into(),
+                body: "<b>hi</b>".into(),
+                html_body: None,
+            },
+        );
+        let html = plain.html_body.unwrap();
+        assert!(html.contains("&lt;b&gt;hi&lt;/b&gt;"), "{html}");
+        assert!(html.contains(&s.open_url(record)));
+        assert!(html.contains(&format!("退订：{unsubscribe}")), "{html}");
+    }
+
+    #[test]
     fn links_in_text_and_html_are_rewritten_in_order() {
         let (text, next) = rewrite_text(
             "Sale at https://shop.example.com/sale?x=1 and http://a.example.com. Not ftp://x",
             0,
-            |i, url| format!("<{i}:{url}>"),
+            |i, url| Some(format!("<{i}:{url}>")),
         );
         assert_eq!(
             text,
@@ -317,7 +481,7 @@ mod tests {
         let (html, next) = rewrite_html(
             r#"<a href="https://a.example.com/?a=1&amp;b=2">A</a> <a HREF='mailto:x@y'>m</a> <a href="http://b.example.com">B</a>"#,
             5,
-            |i, url| format!("https://t/{i}?u={url}"),
+            |i, url| Some(format!("https://t/{i}?u={url}")),
         );
         assert_eq!(
             html,

@@ -16,6 +16,10 @@ use uuid::Uuid;
 
 pub const TOKEN: &str = "test-token-1";
 pub const OTHER_TOKEN: &str = "test-token-2";
+/// The tracking secret and public URL tests give campaign-svc and workers. Links in messages
+/// point at `PUBLIC_BASE_URL`; tests follow them on the app's real address ([`TestApp::follow`]).
+pub const TRACKING_SECRET: &str = "test-tracking-secret";
+pub const PUBLIC_BASE_URL: &str = "https://marketing.test";
 
 /// The server's administrative database, used to create and drop test databases.
 fn admin_url() -> String {
@@ -182,6 +186,10 @@ pub fn test_config(db: &TestDb, queues: &TestQueues) -> Config {
         "200",
         "--publish-timeout-secs",
         "5",
+        "--tracking-secret",
+        TRACKING_SECRET,
+        "--public-base-url",
+        PUBLIC_BASE_URL,
     ])
     .expect("test configuration parses")
 }
@@ -245,6 +253,14 @@ impl TestApp {
 
     pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// The app's own address for a link found in a message (`https://marketing.test/t/c/…`).
+    pub fn follow(&self, link: &str) -> String {
+        let path = link
+            .strip_prefix(PUBLIC_BASE_URL)
+            .unwrap_or_else(|| panic!("{link} is not a link to the app"));
+        self.url(path)
     }
 
     pub async fn delete(&self, path: &str) -> (u16, Value) {

@@ -53,7 +53,8 @@ impl MarketingService {
     pub async fn preview_campaign(&self, id: Uuid, target: PreviewTarget) -> Result<Vec<Sample>> {
         let mut conn = self.pool.get().await?;
         let campaign = super::campaigns::find(&mut conn, id).await?;
-        let plan = Plan::resolve(&mut conn, &campaign).await?;
+        let mut plan = Plan::resolve(&mut conn, &campaign).await?;
+        plan.sample_unsubscribe_url = self.settings.signer.unsubscribe_url(Uuid::nil());
         match target {
             PreviewTarget::Customer(c) => {
                 Ok(vec![customer_sample(&mut conn, &campaign, &plan, c).await?])
@@ -72,7 +73,7 @@ impl MarketingService {
             .channel
             .parse::<Channel>()
             .map_err(|e| Error::Internal(anyhow::anyhow!("template {id}: stored channel {e}")))?;
-        let plan = Plan::single(
+        let mut plan = Plan::single(
             channel,
             marketing_core::render::MessageSource {
                 subject: t.subject,
@@ -80,6 +81,7 @@ impl MarketingService {
                 html_body: t.html_body,
             },
         )?;
+        plan.sample_unsubscribe_url = self.settings.signer.unsubscribe_url(Uuid::nil());
         let now = Utc::now();
         let campaign = CampaignRow {
             id: Uuid::nil(),

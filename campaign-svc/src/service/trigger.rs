@@ -160,6 +160,9 @@ pub(crate) struct Plan {
     compiled: HashMap<Option<String>, Content>,
     keys: Vec<String>,
     upto: Vec<i32>,
+    /// What `{{ unsubscribe_url }}` shows in samples and previews (a real message gets its own
+    /// signed link from the worker).
+    pub sample_unsubscribe_url: String,
 }
 
 impl Plan {
@@ -238,6 +241,7 @@ impl Plan {
             compiled,
             keys,
             upto,
+            sample_unsubscribe_url: String::new(),
         })
     }
 
@@ -253,6 +257,7 @@ impl Plan {
             compiled: HashMap::from([(None, content)]),
             keys: Vec::new(),
             upto: Vec::new(),
+            sample_unsubscribe_url: String::new(),
         })
     }
 
@@ -276,6 +281,7 @@ impl Plan {
             time_zone: r.time_zone,
             birthday: r.birthday,
             attributes: r.attributes,
+            unsubscribe_url: Some(self.sample_unsubscribe_url.clone()),
         };
         let vars = CampaignVars {
             id: campaign.id,
@@ -409,7 +415,10 @@ impl MarketingService {
                 })
                 .await?
             }
-            ExecutionType::Simulation => simulate(&mut conn, id, caller).await?,
+            ExecutionType::Simulation => {
+                let sample_unsubscribe = self.settings.signer.unsubscribe_url(Uuid::nil());
+                simulate(&mut conn, id, caller, sample_unsubscribe).await?
+            }
         };
         if kind == ExecutionType::Actual {
             self.relay_waker.notify_one();
@@ -508,13 +517,15 @@ async fn simulate(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     caller: Option<Uuid>,
+    sample_unsubscribe_url: String,
 ) -> Result<TriggerOutcome> {
     let campaign = super::campaigns::find(conn, id).await?;
     if stored_status(&campaign)? == CampaignStatus::Archived {
         return Err(Error::Conflict(format!("campaign {id} is archived")));
     }
     check_not_ended(&campaign)?;
-    let plan = Plan::resolve(conn, &campaign).await?;
+    let mut plan = Plan::resolve(conn, &campaign).await?;
+    plan.sample_unsubscribe_url = sample_unsubscribe_url;
     let audience = Audience::of(conn, &campaign, 5).await?;
     let query = base_query(count_sql(&audience.conditions), &campaign, &plan);
     let counts: Counts = segment::bind_all(query, &audience.binds)

@@ -44,6 +44,7 @@ impl Provider for HttpProvider {
                 "body": m.body,
                 "channel": m.channel.as_str(),
                 "reference": m.record_id,
+                "unsubscribe_url": m.unsubscribe_url,
             }));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);

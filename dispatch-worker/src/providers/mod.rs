@@ -32,6 +32,8 @@ pub struct OutboundMessage {
     pub body: String,
     /// E-mail only: the HTML alternative of `body`.
     pub html_body: Option<String>,
+    /// The message's one-click unsubscribe link (e-mail `List-Unsubscribe`, vendor payloads).
+    pub unsubscribe_url: Option<String>,
 }
 
 /// Why a provider did not take a message.

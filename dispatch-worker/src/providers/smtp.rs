@@ -1,7 +1,8 @@
 //! E-mail over SMTP (lettre). The record id becomes the `Message-ID`, so duplicates can be
 //! recognised downstream.
 
-use lettre::message::{Mailbox, MultiPart, header::ContentType};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -49,11 +50,23 @@ impl Provider for SmtpProvider {
             SendError::Permanent(format!("`{}` is not an e-mail address: {e}", m.to))
         })?;
         let message_id = format!("<{}@marketing.crm>", m.record_id);
-        let builder = Message::builder()
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(m.subject.clone())
             .message_id(Some(message_id.clone()));
+        if let Some(url) = &m.unsubscribe_url {
+            // RFC 2369 and RFC 8058: mail clients offer a one-click unsubscribe button.
+            builder = builder
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{url}>"),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+        }
         let email = match &m.html_body {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(
                 m.body.clone(),

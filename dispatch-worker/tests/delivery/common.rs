@@ -23,6 +23,10 @@ pub fn worker_args(app: &TestApp, amqp: &str, extra: &[&str]) -> Vec<String> {
         "4",
         "--metrics-addr",
         "127.0.0.1:0",
+        "--tracking-secret",
+        testkit::TRACKING_SECRET,
+        "--public-base-url",
+        testkit::PUBLIC_BASE_URL,
     ]
     .iter()
     .map(|s| s.to_string())

@@ -46,7 +46,17 @@ async fn sms_reaches_the_vendor_once_per_recipient_personalised() {
             .iter()
             .position(|c| c == r["customer_id"].as_str().unwrap())
             .unwrap();
-        assert_eq!(msg["body"], format!("亲爱的客户{i}，双11好礼！"));
+        // The content, then the message's own signed unsubscribe link.
+        let body = msg["body"].as_str().unwrap();
+        let (text, unsubscribe) = body
+            .split_once("\n\n退订：")
+            .expect("an unsubscribe footer");
+        assert_eq!(text, format!("亲爱的客户{i}，双11好礼！"));
+        assert!(
+            unsubscribe.starts_with("https://marketing.test/u/"),
+            "{body}"
+        );
+        assert_eq!(msg["unsubscribe_url"], unsubscribe);
         assert_eq!(msg["to"], format!("+861380{i:07}"));
     }
     testkit::wait_until(Duration::from_secs(10), "completion", || async {
@@ -210,13 +220,19 @@ async fn an_email_template_arrives_with_its_subject_and_html_part() {
             .parse(mail.data.as_bytes())
             .expect("a MIME message");
         assert_eq!(parsed.subject(), Some(format!("{name}的专属礼券").as_str()));
-        assert_eq!(
-            parsed.body_text(0).as_deref(),
-            Some(format!("{name}，您好").as_str())
+        let text = parsed
+            .body_text(0)
+            .expect("a text part")
+            .replace("\r\n", "\n");
+        assert!(
+            text.starts_with(&format!("{name}，您好\n\n退订：")),
+            "{text}"
         );
-        assert_eq!(
-            parsed.body_html(0).as_deref(),
-            Some(format!("<h1>{name}</h1>").as_str())
+        let html = parsed.body_html(0).expect("an HTML part");
+        assert!(html.starts_with(&format!("<h1>{name}</h1>")), "{html}");
+        assert!(
+            html.contains(">退订</a>") && html.contains("/t/o/"),
+            "{html}"
         );
     }
 }
