@@ -1,34 +1,54 @@
-//! Benchmark of a whole campaign on this machine, with the broker's raw rate as the baseline.
+//! Benchmarks of the marketing module on this machine, each against a baseline measured in the
+//! same run.
 //!
-//! 1. Measures the broker's raw confirmed-publish rate: persistent messages of a send job's size
-//!    to a quorum queue, one channel, the same window of confirms in flight as the relay.
-//! 2. Seeds N customers into a fresh database, starts campaign-svc and W dispatch-workers (the
-//!    release binaries beside this one, `log` provider writing to /dev/null).
-//! 3. Triggers one campaign to all N and measures fan-out (trigger → every job confirmed) and
-//!    end-to-end delivery (trigger → every record final), and each process's peak RSS.
+//! - `fanout` (the default when no subcommand is given): seeds N customers, starts campaign-svc
+//!   and dispatch-workers, triggers one campaign to everyone and compares fan-out and delivery
+//!   with the broker's raw confirmed-publish rate. See [`fanout`].
+//! - `segments`: seeds N varied customers and engagement records, and times segment counts (the
+//!   query campaign-svc runs for "how many customers does this rule match") against a plain
+//!   count of all customers. See [`segments`].
 //!
-//! Run: `cargo build --release --workspace --bins && ./target/release/bench --recipients 1000000`
+//! Run:
+//!
+//! ```text
+//! cargo build --release --workspace --bins && ./target/release/bench --recipients 1000000
+//! cargo build --release -p bench && ./target/release/bench segments --customers 1000000
+//! ```
+//!
+//! `bench --recipients …` (no subcommand) is the same as `bench fanout --recipients …`.
 
-use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod fanout;
+mod segments;
 
-use anyhow::{Context as _, bail};
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use lapin::BasicProperties;
-use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::{AMQPValue, FieldTable};
-use marketing_core::jobs::SendJob;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 #[derive(Debug, Parser)]
-#[command(name = "bench", about = "Campaign fan-out and delivery benchmark")]
-struct Args {
+#[command(
+    name = "bench",
+    about = "Campaign fan-out / delivery and segment count benchmarks",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Mode>,
+    /// With no subcommand, the `fanout` flags are accepted here (the harness's original CLI).
+    #[command(flatten)]
+    fanout: FanoutArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Campaign fan-out and delivery against the broker's raw publish rate (the default).
+    Fanout(FanoutArgs),
+    /// Segment rule counts against a plain count of all customers.
+    Segments(segments::SegmentsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FanoutArgs {
     /// Recipients of the benchmark campaign.
     #[arg(long, default_value_t = 100_000)]
     recipients: u64,
@@ -42,7 +62,7 @@ struct Args {
     #[arg(long, default_value_t = 2000)]
     window: usize,
     /// PostgreSQL server URL (its `postgres` database); a fresh database is made beside it.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(long, default_value = DEFAULT_ADMIN_URL)]
     database_admin_url: String,
     #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     amqp_url: String,
@@ -51,306 +71,27 @@ struct Args {
     keep: bool,
 }
 
+pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
 #[derive(QueryableByName)]
-struct N {
+pub struct N {
     #[diesel(sql_type = BigInt)]
-    n: i64,
+    pub n: i64,
 }
 
-async fn scalar(conn: &mut AsyncPgConnection, sql: &str) -> anyhow::Result<i64> {
+/// The `n` column of the first row of `sql` (0 when there is none).
+pub async fn scalar(conn: &mut AsyncPgConnection, sql: &str) -> anyhow::Result<i64> {
     let rows: Vec<N> = diesel::sql_query(sql).load(conn).await?;
     Ok(<[N]>::first(&rows).map(|r| r.n).unwrap_or(0))
 }
 
-/// The broker's confirmed-publish rate for `count` messages like `payload` (messages/s).
-async fn raw_publish_rate(
-    url: &str,
-    count: u64,
-    window: usize,
-    payload: &[u8],
-) -> anyhow::Result<f64> {
-    let conn = lapin::Connection::connect(url, Default::default()).await?;
-    let ch = conn.create_channel().await?;
-    ch.confirm_select(ConfirmSelectOptions::default()).await?;
-    let queue = format!("bench_baseline_{}", uuid::Uuid::new_v4().simple());
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    ch.queue_declare(
-        queue.as_str().into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        args,
-    )
-    .await?;
-    let start = Instant::now();
-    let mut in_flight = VecDeque::with_capacity(window);
-    for i in 0..count {
-        let props = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_message_id(i.to_string().into());
-        let confirm = ch
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions::default(),
-                payload,
-                props,
-            )
-            .await?;
-        in_flight.push_back(confirm);
-        if in_flight.len() >= window
-            && let Some(c) = in_flight.pop_front()
-        {
-            c.await?;
-        }
-    }
-    for c in in_flight {
-        c.await?;
-    }
-    let rate = count as f64 / start.elapsed().as_secs_f64();
-    ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await?;
-    conn.close(200, "done".into()).await?;
-    Ok(rate)
-}
-
-/// Peak resident set size of a process, in MiB.
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-struct Procs(Vec<(String, Child)>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for (_, c) in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let bin_dir: PathBuf = std::env::current_exe()?
-        .parent()
-        .context("binary directory")?
-        .to_path_buf();
-    for b in ["campaign-svc", "dispatch-worker"] {
-        if !bin_dir.join(b).exists() {
-            bail!(
-                "{b} is not built next to bench: run `cargo build --release --workspace --bins` first"
-            );
-        }
+    match cli.command {
+        Some(Mode::Fanout(args)) => fanout::run(args).await,
+        Some(Mode::Segments(args)) => segments::run(args).await,
+        None => fanout::run(cli.fanout).await,
     }
-    let n = args.recipients;
-    let job = SendJob {
-        record_id: uuid::Uuid::now_v7(),
-        campaign_id: uuid::Uuid::now_v7(),
-        execution_id: uuid::Uuid::now_v7(),
-        customer_id: uuid::Uuid::now_v7(),
-        channel: "sms".into(),
-    };
-    let payload = serde_json::to_vec(&job)?;
-    println!(
-        "message size: {} bytes; recipients: {n}; workers: {}",
-        payload.len(),
-        args.workers
-    );
-
-    let baseline_count = args.baseline_messages.unwrap_or(n).max(1);
-    let raw = raw_publish_rate(&args.amqp_url, baseline_count, args.window, &payload).await?;
-    println!("baseline: raw confirmed publish of {baseline_count} messages: {raw:.0} msg/s");
-
-    let db_name = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    let base = args
-        .database_admin_url
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .context("admin URL")?;
-    let db_url = format!("{base}/{db_name}");
-    let prefix = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    marketing_core::db::prepare(&db_url, 4).await?;
-    let mut conn = AsyncPgConnection::establish(&db_url).await?;
-    let t = Instant::now();
-    diesel::sql_query(format!(
-        "INSERT INTO customers (id, external_id, name, phone, tags)
-         SELECT uuid_v7(), 'bench-' || i, '客户' || i, '+86138' || lpad(i::text, 8, '0'), ARRAY['bench']
-         FROM generate_series(1, {n}) AS i"
-    ))
-    .execute(&mut conn)
-    .await?;
-    diesel::sql_query("VACUUM ANALYZE customers")
-        .execute(&mut conn)
-        .await?;
-    println!("seeded {n} customers in {:.1}s", t.elapsed().as_secs_f64());
-
-    let http_port = free_port()?;
-    let token = "bench-token";
-    let svc = Command::new(bin_dir.join("campaign-svc"))
-        .env("DATABASE_URL", &db_url)
-        .env("AMQP_URL", &args.amqp_url)
-        .env("QUEUE_PREFIX", &prefix)
-        .env("API_TOKENS", token)
-        .env("HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-        .env("GRPC_ADDR", format!("127.0.0.1:{}", free_port()?))
-        .env("PUBLISH_WINDOW", args.window.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    let mut procs = Procs(vec![("campaign-svc".into(), svc)]);
-    for i in 0..args.workers {
-        let w = Command::new(bin_dir.join("dispatch-worker"))
-            .env("DATABASE_URL", &db_url)
-            .env("AMQP_URL", &args.amqp_url)
-            .env("QUEUE_PREFIX", &prefix)
-            .env("LOG_SINK_PATH", "/dev/null")
-            .env("METRICS_ADDR", format!("127.0.0.1:{}", free_port()?))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()?;
-        procs.0.push((format!("dispatch-worker #{i}"), w));
-    }
-    let http = reqwest::Client::new();
-    let api = format!("http://127.0.0.1:{http_port}/api/marketing");
-    let ready = format!("http://127.0.0.1:{http_port}/readyz");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while http
-        .get(&ready)
-        .send()
-        .await
-        .map(|r| !r.status().is_success())
-        .unwrap_or(true)
-    {
-        if Instant::now() > deadline {
-            bail!("campaign-svc did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let campaign: serde_json::Value = http
-        .post(format!("{api}/campaigns"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"name": "bench", "type": "sms", "target_tags": ["bench"], "content": "亲爱的[客户姓名]，双11快乐！"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = campaign["id"].as_str().context("campaign id")?.to_owned();
-
-    let start = Instant::now();
-    let trigger: serde_json::Value = http
-        .post(format!("{api}/campaigns/{id}/trigger"))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let records_created = start.elapsed();
-    let execution = trigger["execution_id"]
-        .as_str()
-        .context("execution id")?
-        .to_owned();
-    println!(
-        "trigger: {} in {:.1}s",
-        trigger["message"],
-        records_created.as_secs_f64()
-    );
-    let mut fanned_out = None;
-    let finished = loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if fanned_out.is_none() {
-            let published = scalar(
-                &mut conn,
-                &format!(
-                    "SELECT published_count AS n FROM campaign_executions WHERE id = '{execution}'"
-                ),
-            )
-            .await?;
-            if published as u64 >= n {
-                fanned_out = Some(start.elapsed());
-            }
-        }
-        let open = scalar(&mut conn, &format!(
-            "SELECT count(*) AS n FROM marketing_record WHERE campaign_id = '{id}' AND status IN ('pending', 'sending')"
-        ))
-        .await?;
-        if open == 0 && fanned_out.is_some() {
-            break start.elapsed();
-        }
-        if start.elapsed() > Duration::from_secs(1800) {
-            bail!("the campaign did not finish within 30 minutes");
-        }
-    };
-    let fanned_out = fanned_out.context("fan-out time")?;
-    let sent = scalar(&mut conn, &format!(
-        "SELECT count(*) AS n FROM marketing_record WHERE campaign_id = '{id}' AND status = 'sent'"
-    ))
-    .await?;
-    let fan_rate = n as f64 / fanned_out.as_secs_f64();
-    let e2e_rate = n as f64 / finished.as_secs_f64();
-    println!(
-        "records created (one INSERT … SELECT): {:.1}s ({:.0}/s)",
-        records_created.as_secs_f64(),
-        n as f64 / records_created.as_secs_f64()
-    );
-    println!(
-        "fan-out (trigger → all {n} jobs confirmed): {:.1}s = {fan_rate:.0}/s = {:.2}× raw",
-        fanned_out.as_secs_f64(),
-        fan_rate / raw
-    );
-    println!(
-        "end-to-end (trigger → all records final, {sent} sent): {:.1}s = {e2e_rate:.0}/s = {:.2}× raw",
-        finished.as_secs_f64(),
-        e2e_rate / raw
-    );
-    for (name, child) in &mut procs.0 {
-        if let Ok(Some(status)) = child.try_wait() {
-            bail!("{name} exited during the run ({status}); the figures are not valid");
-        }
-    }
-    for (name, child) in &procs.0 {
-        match peak_rss_mib(child.id()) {
-            Some(mib) => println!("peak RSS {name}: {mib:.0} MiB"),
-            None => println!("peak RSS {name}: unavailable"),
-        }
-    }
-    drop(procs);
-    drop(conn);
-    if !args.keep {
-        let mut admin = AsyncPgConnection::establish(&args.database_admin_url).await?;
-        diesel::sql_query(format!("DROP DATABASE \"{db_name}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await?;
-        let amqp = lapin::Connection::connect(&args.amqp_url, Default::default()).await?;
-        let ch = amqp.create_channel().await?;
-        let topology = marketing_core::jobs::Topology::new(&prefix);
-        for q in [&topology.send_queue, &topology.dead_letter_queue] {
-            let _ = ch
-                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-        let _ = ch
-            .exchange_delete(
-                topology.dead_letter_exchange.as_str().into(),
-                Default::default(),
-            )
-            .await;
-    }
-    Ok(())
 }

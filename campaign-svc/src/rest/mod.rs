@@ -7,6 +7,7 @@ pub mod extract;
 mod records;
 mod segments;
 mod templates;
+mod tracking;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -70,6 +71,12 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         .route_layer(middleware::from_fn(crate::metrics::track_http));
     Router::new()
         .nest("/api/marketing", api)
+        .route("/t/c/{token}", get(tracking::click))
+        .route("/t/o/{token}", get(tracking::open))
+        .route(
+            "/u/{token}",
+            get(tracking::unsubscribe_page).post(tracking::unsubscribe),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))

@@ -8,6 +8,7 @@ pub mod records;
 pub mod segments;
 pub mod stats;
 pub mod templates;
+pub mod tracking;
 pub mod trigger;
 
 use std::time::Duration;

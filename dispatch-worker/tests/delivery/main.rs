@@ -6,3 +6,4 @@ mod probes;
 mod providers;
 mod reliability;
 mod rules;
+mod tracking;
