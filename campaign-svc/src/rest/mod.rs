@@ -2,11 +2,13 @@
 //! JSON exactly as the seed describes.
 
 mod campaigns;
+mod conversions;
 mod customers;
 pub mod extract;
 mod records;
 mod segments;
 mod templates;
+mod webhooks;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -28,7 +30,8 @@ pub struct RestState {
     pub auth: Authenticator,
 }
 
-/// Builds the REST router: `/api/marketing/*` behind bearer auth, health endpoints open.
+/// Builds the REST router: `/api/marketing/*` behind bearer auth, provider webhooks behind their
+/// signature, health endpoints open.
 pub fn router(state: RestState, max_body_bytes: usize) -> Router {
     let api = Router::new()
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
@@ -66,10 +69,13 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
             get(customers::get).delete(customers::erase),
         )
         .route("/customers/{id}/opt-outs", post(customers::add_opt_out))
+        .route("/conversions", post(conversions::report))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .route_layer(middleware::from_fn(crate::metrics::track_http));
     Router::new()
         .nest("/api/marketing", api)
+        // Signed by the provider instead of bearer auth.
+        .route("/webhooks/{provider}", post(webhooks::receive))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
