@@ -16,6 +16,9 @@ pub enum Error {
     Conflict(String),
     #[error("missing or invalid bearer token")]
     Unauthenticated,
+    /// A provider webhook without a valid, fresh signature; says which check failed.
+    #[error("webhook signature refused: {0}")]
+    BadSignature(&'static str),
     #[error("request body exceeds the size limit (MAX_BODY_BYTES)")]
     PayloadTooLarge,
     #[error("{0}")]
@@ -49,7 +52,7 @@ impl Error {
             Error::InvalidArgument { .. } | Error::MalformedJson(_) => "invalid_argument",
             Error::NotFound { .. } => "not_found",
             Error::Conflict(_) => "failed_precondition",
-            Error::Unauthenticated => "unauthenticated",
+            Error::Unauthenticated | Error::BadSignature(_) => "unauthenticated",
             Error::PayloadTooLarge => "payload_too_large",
             Error::ResourceExhausted(_) => "resource_exhausted",
             Error::Internal(_) => "internal",
@@ -97,7 +100,7 @@ impl From<Error> for tonic::Status {
             Error::InvalidArgument { .. } | Error::MalformedJson(_) => Code::InvalidArgument,
             Error::NotFound { .. } => Code::NotFound,
             Error::Conflict(_) => Code::FailedPrecondition,
-            Error::Unauthenticated => Code::Unauthenticated,
+            Error::Unauthenticated | Error::BadSignature(_) => Code::Unauthenticated,
             Error::PayloadTooLarge | Error::ResourceExhausted(_) => Code::ResourceExhausted,
             Error::Internal(_) => Code::Internal,
         };
@@ -119,7 +122,7 @@ impl axum::response::IntoResponse for Error {
             Error::InvalidArgument { .. } | Error::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Unauthenticated | Error::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,7 +135,7 @@ impl axum::response::IntoResponse for Error {
             }
         });
         let mut response = (status, axum::Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
+        if matches!(self, Error::Unauthenticated) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),

@@ -2,11 +2,13 @@
 //! transports call these parsers, so REST and gRPC refuse the same inputs with the same words.
 
 pub mod campaign;
+pub mod conversion;
 pub mod customer;
 pub mod execution;
 pub mod segment;
 pub mod template;
 pub mod variant;
+pub mod webhook;
 
 use std::str::FromStr;
 

@@ -2,6 +2,7 @@
 //! back, plus authentication, health and reflection.
 
 mod campaigns;
+mod conversions;
 mod convert;
 mod customers;
 mod records;
@@ -9,6 +10,7 @@ mod segments;
 mod templates;
 
 use crm_proto::v1::campaign_service_server::CampaignServiceServer;
+use crm_proto::v1::conversion_service_server::ConversionServiceServer;
 use crm_proto::v1::customer_service_server::CustomerServiceServer;
 use crm_proto::v1::record_service_server::RecordServiceServer;
 use crm_proto::v1::segment_service_server::SegmentServiceServer;
@@ -49,7 +51,7 @@ pub struct GrpcApi {
     service: MarketingService,
 }
 
-/// Builds every gRPC service: the five marketing services (authenticated), health and
+/// Builds every gRPC service: the six marketing services (authenticated), health and
 /// reflection (open, so probes and grpcurl work without a token).
 pub async fn routes(
     service: MarketingService,
@@ -74,6 +76,9 @@ pub async fn routes(
     health_reporter
         .set_serving::<SegmentServiceServer<GrpcApi>>()
         .await;
+    health_reporter
+        .set_serving::<ConversionServiceServer<GrpcApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crm_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -90,7 +95,10 @@ pub async fn routes(
         RecordServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
     let templates =
         TemplateServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
-    let segments = SegmentServiceServer::new(api).max_decoding_message_size(max_message_bytes);
+    let segments =
+        SegmentServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
+    let conversions =
+        ConversionServiceServer::new(api).max_decoding_message_size(max_message_bytes);
     Ok(Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -112,6 +120,10 @@ pub async fn routes(
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             segments,
+            interceptor.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            conversions,
             interceptor,
         )))
 }

@@ -2,12 +2,14 @@
 //! JSON exactly as the seed describes.
 
 mod campaigns;
+mod conversions;
 mod customers;
 pub mod extract;
 mod records;
 mod segments;
 mod templates;
 mod tracking;
+mod webhooks;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -29,7 +31,8 @@ pub struct RestState {
     pub auth: Authenticator,
 }
 
-/// Builds the REST router: `/api/marketing/*` behind bearer auth, health endpoints open.
+/// Builds the REST router: `/api/marketing/*` behind bearer auth, provider webhooks behind their
+/// signature, tracking links behind their signed tokens, health endpoints open.
 pub fn router(state: RestState, max_body_bytes: usize) -> Router {
     let api = Router::new()
         .route("/campaigns", post(campaigns::create).get(campaigns::list))
@@ -67,16 +70,20 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
             get(customers::get).delete(customers::erase),
         )
         .route("/customers/{id}/opt-outs", post(customers::add_opt_out))
+        .route("/conversions", post(conversions::report))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .route_layer(middleware::from_fn(crate::metrics::track_http));
     Router::new()
         .nest("/api/marketing", api)
+        // Links in messages: the signed token in the path is the authority.
         .route("/t/c/{token}", get(tracking::click))
         .route("/t/o/{token}", get(tracking::open))
         .route(
             "/u/{token}",
             get(tracking::unsubscribe_page).post(tracking::unsubscribe),
         )
+        // Signed by the provider instead of bearer auth.
+        .route("/webhooks/{provider}", post(webhooks::receive))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))

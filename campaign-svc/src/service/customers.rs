@@ -194,7 +194,7 @@ impl MarketingService {
     }
 }
 
-async fn find_live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CustomerRow> {
+pub(crate) async fn find_live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CustomerRow> {
     cu::customers
         .find(id)
         .filter(cu::erased_at.is_null())

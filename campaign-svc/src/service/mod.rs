@@ -2,6 +2,7 @@
 //! Each submodule owns one aggregate and its SQL.
 
 pub mod campaigns;
+pub mod conversions;
 pub mod customers;
 pub mod preview;
 pub mod records;
@@ -10,6 +11,7 @@ pub mod stats;
 pub mod templates;
 pub mod tracking;
 pub mod trigger;
+pub mod webhooks;
 
 use std::time::Duration;
 
