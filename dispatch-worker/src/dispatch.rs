@@ -16,6 +16,7 @@ use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
 use marketing_core::render::{CampaignVars, Content, Recipient, VariantContent};
+use marketing_core::tracking::FrequencyCap;
 use marketing_core::vocabulary::Channel;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -45,17 +46,27 @@ pub struct Dispatcher {
     providers: Providers,
     retry: Retry,
     concurrency: usize,
+    /// Checked again at send time: the trigger enforced it, but other messages may have gone
+    /// out since (or the cap was set after the trigger).
+    frequency_cap: Option<FrequencyCap>,
     /// Compiled contents by execution, then by variant (or the error that stops them).
     contents: Mutex<HashMap<Uuid, Arc<CompiledContents>>>,
 }
 
 impl Dispatcher {
-    pub fn new(pool: PgPool, providers: Providers, retry: Retry, concurrency: usize) -> Self {
+    pub fn new(
+        pool: PgPool,
+        providers: Providers,
+        retry: Retry,
+        concurrency: usize,
+        frequency_cap: Option<FrequencyCap>,
+    ) -> Self {
         Dispatcher {
             pool,
             providers,
             retry,
             concurrency: concurrency.max(1),
+            frequency_cap,
             contents: Mutex::new(HashMap::new()),
         }
     }
@@ -104,7 +115,7 @@ impl Dispatcher {
             .collect();
         let claimed = {
             let mut conn = self.pool.get().await.context("database pool")?;
-            store::claim(&mut conn, &ids, &redelivered)
+            store::claim(&mut conn, &ids, &redelivered, self.frequency_cap)
                 .await
                 .context("claiming records")?
         };
@@ -248,6 +259,12 @@ impl Dispatcher {
         }
         if c.opted_out {
             return failed(format!("not sent: the customer opted out of {channel}"));
+        }
+        if let Some(cap) = self.frequency_cap.filter(|_| c.frequency_capped) {
+            return failed(format!(
+                "not sent: frequency cap reached ({} per {} h on {channel})",
+                cap.max, cap.window_hours
+            ));
         }
         let to = match channel {
             Channel::Sms => c.phone.clone(),

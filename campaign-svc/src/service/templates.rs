@@ -115,12 +115,12 @@ impl MarketingService {
                     .optional()?
                     .ok_or_else(|| Error::not_found("template", id))?;
                 let t = fields.apply(&row)?;
-                if t.channel.as_str() != row.channel {
-                    if let Some(user) = campaign_using(conn, id).await? {
-                        return Err(Error::Conflict(format!(
-                            "template {id} is used by campaign {user}; its channel cannot change"
-                        )));
-                    }
+                if t.channel.as_str() != row.channel
+                    && let Some(user) = campaign_using(conn, id).await?
+                {
+                    return Err(Error::Conflict(format!(
+                        "template {id} is used by campaign {user}; its channel cannot change"
+                    )));
                 }
                 Ok(diesel::update(ct::content_templates.find(id))
                     .set((

@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod campaigns;
 mod customers;
+mod frequency_cap;
 mod grpc;
 mod records;
 mod segments;
