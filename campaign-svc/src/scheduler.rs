@@ -10,6 +10,7 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use marketing_core::db::PgPool;
 use marketing_core::models::CampaignRow;
 use marketing_core::schema::marketing_campaign::dsl as mc;
+use marketing_core::tracking::FrequencyCap;
 use tokio::sync::watch;
 
 use crate::error::Error;
@@ -93,6 +94,8 @@ pub struct Scheduler {
     interval: Duration,
     stale_sending: Duration,
     waker: RelayWaker,
+    /// The frequency cap scheduled triggers apply, as API triggers do.
+    frequency_cap: Option<FrequencyCap>,
 }
 
 impl Scheduler {
@@ -101,12 +104,14 @@ impl Scheduler {
         interval: Duration,
         stale_sending: Duration,
         waker: RelayWaker,
+        frequency_cap: Option<FrequencyCap>,
     ) -> Self {
         Scheduler {
             pool,
             interval,
             stale_sending,
             waker,
+            frequency_cap,
         }
     }
 
@@ -170,7 +175,7 @@ impl Scheduler {
                 let Some(campaign) = due else {
                     return Ok(false);
                 };
-                match trigger_locked(conn, &campaign, None).await {
+                match trigger_locked(conn, &campaign, None, self.frequency_cap).await {
                     Ok(_) => Ok(true),
                     Err(
                         Error::Conflict(reason)

@@ -58,6 +58,7 @@ impl Application {
             Duration::from_millis(config.scheduler_interval_ms.max(10)),
             Duration::from_secs(config.stale_sending_secs),
             service.relay_waker(),
+            service.settings().frequency_cap,
         );
         let (auth, generated) = Authenticator::from_config(config.api_tokens.as_deref());
         if let Some(token) = generated {

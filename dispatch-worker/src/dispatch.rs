@@ -16,7 +16,7 @@ use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
 use marketing_core::render::{CampaignVars, Content, Recipient, VariantContent};
-use marketing_core::tracking::Signer;
+use marketing_core::tracking::{FrequencyCap, Signer};
 use marketing_core::vocabulary::Channel;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -46,6 +46,9 @@ pub struct Dispatcher {
     providers: Providers,
     retry: Retry,
     concurrency: usize,
+    /// Checked again at send time: the trigger enforced it, but other messages may have gone
+    /// out since (or the cap was set after the trigger).
+    frequency_cap: Option<FrequencyCap>,
     /// Compiled contents by execution, then by variant (or the error that stops them).
     contents: Mutex<HashMap<Uuid, Arc<CompiledContents>>>,
     /// Signs the tracking and unsubscribe links of each message.
@@ -58,6 +61,7 @@ impl Dispatcher {
         providers: Providers,
         retry: Retry,
         concurrency: usize,
+        frequency_cap: Option<FrequencyCap>,
         signer: Signer,
     ) -> Self {
         Dispatcher {
@@ -65,6 +69,7 @@ impl Dispatcher {
             providers,
             retry,
             concurrency: concurrency.max(1),
+            frequency_cap,
             contents: Mutex::new(HashMap::new()),
             signer,
         }
@@ -114,7 +119,7 @@ impl Dispatcher {
             .collect();
         let claimed = {
             let mut conn = self.pool.get().await.context("database pool")?;
-            store::claim(&mut conn, &ids, &redelivered)
+            store::claim(&mut conn, &ids, &redelivered, self.frequency_cap)
                 .await
                 .context("claiming records")?
         };
@@ -258,6 +263,12 @@ impl Dispatcher {
         }
         if c.opted_out {
             return failed(format!("not sent: the customer opted out of {channel}"));
+        }
+        if let Some(cap) = self.frequency_cap.filter(|_| c.frequency_capped) {
+            return failed(format!(
+                "not sent: frequency cap reached ({} per {} h on {channel})",
+                cap.max, cap.window_hours
+            ));
         }
         let to = match channel {
             Channel::Sms => c.phone.clone(),

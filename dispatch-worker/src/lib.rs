@@ -40,6 +40,7 @@ pub async fn run(
             base: Duration::from_millis(config.retry_base_ms),
         },
         config.send_concurrency,
+        config.tracking.frequency_cap(),
         config.tracking.signer(),
     ));
     let settings = ConsumerSettings {

@@ -2,13 +2,21 @@
 
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, Bool, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use marketing_core::tracking::FrequencyCap;
 use uuid::Uuid;
 
 /// Moves `pending` records (and `sending` ones whose job came back after a worker died) to
 /// `sending`, and returns what sending them needs. A record another worker already claimed or
 /// finished is not returned, so a duplicate job never sends twice.
+///
+/// `frequency_capped`: with a cap (`$3` messages per `$4` hours; `$3` = 0: none), whether the
+/// customer was already sent `$3` other messages on the channel within the window. `EXISTS …
+/// OFFSET` stops at the `$3`-th and finds the customer's records on the channel through the
+/// `marketing_record (customer_id, channel, created_at)` index.
 const CLAIM_SQL: &str = "
 WITH claimed AS (
     UPDATE marketing_record r
@@ -21,7 +29,12 @@ SELECT cl.id, cl.campaign_id, cl.execution_id, cl.channel, cl.variant,
        c.name AS campaign_name, c.start_time, c.end_time, c.status = 'active' AND (c.end_time IS NULL OR c.end_time > now()) AS campaign_open,
        cu.name, cu.email, cu.phone, cu.push_token, cu.external_id, cu.locale, cu.time_zone, cu.birthday, cu.attributes,
        EXISTS (SELECT 1 FROM customer_opt_outs o
-               WHERE o.customer_id = cl.customer_id AND o.channel IN (cl.channel, 'all')) AS opted_out
+               WHERE o.customer_id = cl.customer_id AND o.channel IN (cl.channel, 'all')) AS opted_out,
+       $3 > 0 AND EXISTS (SELECT 1 FROM marketing_record m
+                          WHERE m.customer_id = cl.customer_id AND m.channel = cl.channel AND m.id <> cl.id
+                            AND m.status IN ('sent', 'delivered', 'opened', 'clicked')
+                            AND m.sent_at > now() - make_interval(hours => $4)
+                          OFFSET greatest($3 - 1, 0)) AS frequency_capped
 FROM claimed cl
 JOIN marketing_campaign c ON c.id = cl.campaign_id
 JOIN customers cu ON cu.id = cl.customer_id";
@@ -104,6 +117,8 @@ pub struct Claimed {
     pub attributes: serde_json::Value,
     #[diesel(sql_type = Bool)]
     pub opted_out: bool,
+    #[diesel(sql_type = Bool)]
+    pub frequency_capped: bool,
 }
 
 /// How a claimed record ended.
@@ -137,14 +152,20 @@ pub async fn contents(
         .await
 }
 
+/// Claims `ids` (and, of `redelivered`, those still `sending`); with a frequency `cap`, tells
+/// which customers already reached it.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
     redelivered: &[Uuid],
+    cap: Option<FrequencyCap>,
 ) -> diesel::QueryResult<Vec<Claimed>> {
+    let (max, hours) = cap.map_or((0, 1), |c| (c.max, c.window_hours));
     diesel::sql_query(CLAIM_SQL)
         .bind::<Array<SqlUuid>, _>(ids)
         .bind::<Array<SqlUuid>, _>(redelivered)
+        .bind::<Integer, _>(i32::try_from(max).unwrap_or(i32::MAX))
+        .bind::<Integer, _>(i32::try_from(hours).unwrap_or(i32::MAX))
         .load(conn)
         .await
 }

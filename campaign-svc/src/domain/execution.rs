@@ -7,11 +7,15 @@ use marketing_core::vocabulary::ExecutionType;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Customers matching the audience but not sent to, by reason.
+/// Customers matching the audience but not sent to, by reason; a customer counts under the
+/// first reason that applies, in field order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     pub opted_out: u64,
     pub no_address: u64,
+    /// Already at the frequency cap on the campaign's channel.
+    #[serde(default)]
+    pub frequency_capped: u64,
 }
 
 /// A message as it would be sent (simulation, preview).
@@ -52,8 +56,11 @@ impl TriggerOutcome {
             ExecutionType::Simulation => "Simulation finished",
         };
         format!(
-            "{what}: {} recipients; skipped {} opted out and {} without an address.",
-            self.planned, self.skipped.opted_out, self.skipped.no_address
+            "{what}: {} recipients; skipped {} opted out, {} without an address and {} over the frequency cap.",
+            self.planned,
+            self.skipped.opted_out,
+            self.skipped.no_address,
+            self.skipped.frequency_capped
         )
     }
 }

@@ -60,7 +60,7 @@ impl MarketingService {
                 Ok(vec![customer_sample(&mut conn, &campaign, &plan, c).await?])
             }
             PreviewTarget::FirstOfAudience(n) => {
-                audience_samples(&mut conn, &campaign, &plan, i64::from(n)).await
+                audience_samples(&mut conn, &campaign, &plan, i64::from(n), None).await
             }
         }
     }

@@ -16,6 +16,7 @@ use marketing_core::models::CampaignRow;
 use marketing_core::render::{CampaignVars, Content, MessageSource, Recipient, VariantContent};
 use marketing_core::schema::{campaign_executions::dsl as ce, marketing_campaign::dsl as mc};
 use marketing_core::segment::{self, Bind};
+use marketing_core::tracking::FrequencyCap;
 use marketing_core::vocabulary::{CampaignStatus, Channel, ExecutionType};
 use uuid::Uuid;
 
@@ -30,6 +31,10 @@ use crate::error::{Error, Result};
 /// How many rendered messages a simulation keeps.
 const SAMPLES: i64 = 5;
 
+/// First key of the advisory lock that serialises real triggers per channel while a frequency
+/// cap is set (the second key is `hashtext(channel)`). Arbitrary but fixed: "FCAP".
+const FREQUENCY_CAP_LOCK: i32 = 0x4643_4150;
+
 /// A recipient's A/B bucket, 0–99: a hash of campaign and customer ids, stable across retries.
 /// `$2` campaign; `a.id` the customer.
 const BUCKET: &str = "(('x' || substr(md5($2::text || a.id::text), 1, 8))::bit(32)::bigint % 100)";
@@ -43,30 +48,49 @@ fn variant_sql() -> String {
 }
 
 /// Customers matching the campaign's audience (tags and/or segment), with whether they can be
-/// reached on the channel and whether they opted out of it. `$1` channel, `$2` campaign, `$3`,
-/// `$4` variants; the audience's own conditions bind from `$5`.
-fn audience_cte(conditions: &str) -> String {
+/// reached on the channel, whether they opted out of it and whether they reached the frequency
+/// cap. `$1` channel, `$2` campaign, `$3`, `$4` variants; the audience's own conditions (and
+/// the cap's) bind from `$5` or `$6`.
+fn audience_cte(audience: &Audience) -> String {
     format!(
         "WITH audience AS (
             SELECT c.id,
                    NULLIF(btrim(CASE $1 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email
                                        ELSE c.push_token END), '') IS NOT NULL AS reachable,
                    EXISTS (SELECT 1 FROM customer_opt_outs o
-                           WHERE o.customer_id = c.id AND o.channel IN ($1, 'all')) AS opted_out
+                           WHERE o.customer_id = c.id AND o.channel IN ($1, 'all')) AS opted_out,
+                   {} AS capped
             FROM customers c
-            WHERE {conditions}
-        )"
+            WHERE {}
+        )",
+        audience.capped, audience.conditions
+    )
+}
+
+/// Whether audience customer `c` already has `$max` messages on channel `$1` within the last
+/// `$hours`: records created in the window that did not fail (pending ones count, so a campaign
+/// triggered a minute ago counts before its messages go out). `EXISTS … OFFSET max - 1` stops
+/// at the `max`-th record and, being a correlated subplan, is a range scan of the
+/// `marketing_record (customer_id, channel, created_at)` index per customer, never a scan of the
+/// table.
+fn capped_sql(max: usize, hours: usize) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM marketing_record m
+                 WHERE m.customer_id = c.id AND m.channel = $1 AND m.status <> 'failed'
+                   AND m.created_at > now() - make_interval(hours => ${hours})
+                 OFFSET ${max} - 1)"
     )
 }
 
 /// Freezes the audience: one `pending` record per recipient (with its variant), counted with
-/// the skipped. `$5` execution; the audience binds from `$6`.
-fn freeze_sql(conditions: &str) -> String {
+/// the skipped (a customer under the first reason that applies: opted out, no address, capped).
+/// `$5` execution; the audience binds from `$6`.
+fn freeze_sql(audience: &Audience) -> String {
     format!(
         "{}, created AS (
             INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant)
             SELECT uuid_v7(), $2, $5, a.id, $1, 'pending', {}
-            FROM audience a WHERE a.reachable AND NOT a.opted_out
+            FROM audience a WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
             RETURNING variant
         ), stats AS (
             INSERT INTO campaign_stats (execution_id, variant, campaign_id, channel, planned)
@@ -75,33 +99,35 @@ fn freeze_sql(conditions: &str) -> String {
         )
         SELECT (SELECT count(*) FROM created) AS planned,
                count(*) FILTER (WHERE a.opted_out) AS opted_out,
-               count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address
+               count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address,
+               count(*) FILTER (WHERE NOT a.opted_out AND a.reachable AND a.capped) AS frequency_capped
         FROM audience a",
-        audience_cte(conditions),
+        audience_cte(audience),
         variant_sql()
     )
 }
 
 /// The same counts without writing anything (simulation).
-fn count_sql(conditions: &str) -> String {
+fn count_sql(audience: &Audience) -> String {
     format!(
-        "{}SELECT count(*) FILTER (WHERE a.reachable AND NOT a.opted_out) AS planned,
+        "{}SELECT count(*) FILTER (WHERE a.reachable AND NOT a.opted_out AND NOT a.capped) AS planned,
                 count(*) FILTER (WHERE a.opted_out) AS opted_out,
-                count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address
+                count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address,
+                count(*) FILTER (WHERE NOT a.opted_out AND a.reachable AND a.capped) AS frequency_capped
          FROM audience a",
-        audience_cte(conditions)
+        audience_cte(audience)
     )
 }
 
 /// The first recipients (by id) with what rendering needs. `$5` limit.
-fn sample_sql(conditions: &str) -> String {
+fn sample_sql(audience: &Audience) -> String {
     format!(
         "{}SELECT c.id, c.name, c.email, c.phone, c.push_token, c.external_id, c.locale,
                 c.time_zone, c.birthday, c.attributes, {} AS variant
          FROM audience a JOIN customers c ON c.id = a.id
-         WHERE a.reachable AND NOT a.opted_out
+         WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
          ORDER BY c.id LIMIT $5",
-        audience_cte(conditions),
+        audience_cte(audience),
         variant_sql()
     )
 }
@@ -125,6 +151,18 @@ struct Counts {
     opted_out: i64,
     #[diesel(sql_type = BigInt)]
     no_address: i64,
+    #[diesel(sql_type = BigInt)]
+    frequency_capped: i64,
+}
+
+impl Counts {
+    fn skipped(&self) -> Skipped {
+        Skipped {
+            opted_out: self.opted_out as u64,
+            no_address: self.no_address as u64,
+            frequency_capped: self.frequency_capped as u64,
+        }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -307,18 +345,22 @@ impl Plan {
     }
 }
 
-/// The audience's conditions on `customers c`: tags (any of), segment rule, or both.
+/// The audience's conditions on `customers c`: tags (any of), segment rule, or both; and
+/// whether a customer reached the frequency cap.
 struct Audience {
     conditions: String,
+    /// SQL of [`capped_sql`], or `false` without a cap.
+    capped: String,
     binds: Vec<Bind>,
 }
 
 impl Audience {
-    /// Builds the conditions with binds numbered from `$first`.
+    /// Builds the conditions with binds numbered from `$first`, then the cap's.
     async fn of(
         conn: &mut AsyncPgConnection,
         campaign: &CampaignRow,
         first: usize,
+        cap: Option<FrequencyCap>,
     ) -> Result<Self> {
         let mut conditions = vec!["c.erased_at IS NULL".to_owned()];
         let mut binds = Vec::new();
@@ -344,8 +386,20 @@ impl Audience {
             conditions.push(format!("({})", compiled.sql));
             binds.extend(compiled.binds);
         }
+        let capped = match cap {
+            None => "false".to_owned(),
+            Some(cap) => {
+                let max = first + binds.len();
+                binds.push(Bind::Int(i32::try_from(cap.max).unwrap_or(i32::MAX)));
+                binds.push(Bind::Int(
+                    i32::try_from(cap.window_hours).unwrap_or(i32::MAX),
+                ));
+                capped_sql(max, max + 1)
+            }
+        };
         Ok(Audience {
             conditions: conditions.join(" AND "),
+            capped,
             binds,
         })
     }
@@ -365,16 +419,17 @@ fn base_query<'f>(
         .bind::<Array<Integer>, _>(plan.upto.clone())
 }
 
-/// Renders what the first `limit` recipients of the audience would get.
+/// Renders what the first `limit` recipients of the audience would get (leaving out those over
+/// `cap`, when given).
 pub(crate) async fn audience_samples(
     conn: &mut AsyncPgConnection,
     campaign: &CampaignRow,
     plan: &Plan,
     limit: i64,
+    cap: Option<FrequencyCap>,
 ) -> Result<Vec<Sample>> {
-    let audience = Audience::of(conn, campaign, 6).await?;
-    let query =
-        base_query(sample_sql(&audience.conditions), campaign, plan).bind::<BigInt, _>(limit);
+    let audience = Audience::of(conn, campaign, 6, cap).await?;
+    let query = base_query(sample_sql(&audience), campaign, plan).bind::<BigInt, _>(limit);
     let rows: Vec<SampleRow> = segment::bind_all(query, &audience.binds).load(conn).await?;
     rows.into_iter().map(|r| plan.render(campaign, r)).collect()
 }
@@ -407,17 +462,18 @@ impl MarketingService {
         kind: ExecutionType,
     ) -> Result<TriggerOutcome> {
         let mut conn = self.pool.get().await?;
+        let cap = self.settings().frequency_cap;
         let outcome = match kind {
             ExecutionType::Actual => {
                 conn.transaction::<_, Error, _>(async |conn| {
                     let campaign = find_for_update(conn, id).await?;
-                    trigger_locked(conn, &campaign, caller).await
+                    trigger_locked(conn, &campaign, caller, cap).await
                 })
                 .await?
             }
             ExecutionType::Simulation => {
                 let sample_unsubscribe = self.settings.signer.unsubscribe_url(Uuid::nil());
-                simulate(&mut conn, id, caller, sample_unsubscribe).await?
+                simulate(&mut conn, id, caller, cap, sample_unsubscribe).await?
             }
         };
         if kind == ExecutionType::Actual {
@@ -447,11 +503,13 @@ fn check_not_ended(campaign: &CampaignRow) -> Result<()> {
 }
 
 /// The real trigger, inside the caller's transaction with the campaign row locked: used by the
-/// API and by the scheduler, so a campaign is triggered once whoever gets there first.
+/// API and by the scheduler, so a campaign is triggered once whoever gets there first. With a
+/// frequency `cap`, customers who reached it get no record.
 pub(crate) async fn trigger_locked(
     conn: &mut AsyncPgConnection,
     campaign: &CampaignRow,
     caller: Option<Uuid>,
+    cap: Option<FrequencyCap>,
 ) -> Result<TriggerOutcome> {
     let status = stored_status(campaign)?;
     if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) {
@@ -462,7 +520,7 @@ pub(crate) async fn trigger_locked(
     }
     check_not_ended(campaign)?;
     let plan = Plan::resolve(conn, campaign).await?;
-    let audience = Audience::of(conn, campaign, 6).await?;
+    let audience = Audience::of(conn, campaign, 6, cap).await?;
     let execution_id = Uuid::now_v7();
     let now = Utc::now();
     diesel::insert_into(ce::campaign_executions)
@@ -478,15 +536,25 @@ pub(crate) async fn trigger_locked(
         ))
         .execute(conn)
         .await?;
-    let query = base_query(freeze_sql(&audience.conditions), campaign, &plan)
-        .bind::<SqlUuid, _>(execution_id);
+    if cap.is_some() {
+        // Two campaigns on the same channel triggered at once must not both pass a customer
+        // under the cap: each freeze reads the other's records only once they are committed.
+        // This transaction-scoped lock serialises real triggers per channel until commit. It is
+        // enough in READ COMMITTED because the freeze statement below takes its snapshot when
+        // it starts, after the lock was granted, i.e. after the trigger that held it committed
+        // (its records become visible before its locks are released), so the cap lookup sees
+        // them. Triggers on other channels, and simulations, do not wait.
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind::<Integer, _>(FREQUENCY_CAP_LOCK)
+            .bind::<Text, _>(plan.channel.as_str())
+            .execute(conn)
+            .await?;
+    }
+    let query = base_query(freeze_sql(&audience), campaign, &plan).bind::<SqlUuid, _>(execution_id);
     let counts: Counts = segment::bind_all(query, &audience.binds)
         .get_result(conn)
         .await?;
-    let skipped = Skipped {
-        opted_out: counts.opted_out as u64,
-        no_address: counts.no_address as u64,
-    };
+    let skipped = counts.skipped();
     diesel::update(ce::campaign_executions.find(execution_id))
         .set((
             ce::planned.eq(counts.planned),
@@ -503,7 +571,8 @@ pub(crate) async fn trigger_locked(
         .execute(conn)
         .await?;
     tracing::info!(campaign_id = %campaign.id, %execution_id, planned = counts.planned,
-        opted_out = counts.opted_out, no_address = counts.no_address, "campaign triggered");
+        opted_out = counts.opted_out, no_address = counts.no_address,
+        frequency_capped = counts.frequency_capped, "campaign triggered");
     Ok(TriggerOutcome {
         execution_id,
         kind: ExecutionType::Actual,
@@ -512,11 +581,13 @@ pub(crate) async fn trigger_locked(
     })
 }
 
-/// A dry run: same resolution and rendering, nothing sent, no status change, no records.
+/// A dry run: same resolution and rendering, nothing sent, no status change, no records (so
+/// it counts toward no frequency cap, though it counts who the cap leaves out).
 async fn simulate(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     caller: Option<Uuid>,
+    cap: Option<FrequencyCap>,
     sample_unsubscribe_url: String,
 ) -> Result<TriggerOutcome> {
     let campaign = super::campaigns::find(conn, id).await?;
@@ -526,16 +597,13 @@ async fn simulate(
     check_not_ended(&campaign)?;
     let mut plan = Plan::resolve(conn, &campaign).await?;
     plan.sample_unsubscribe_url = sample_unsubscribe_url;
-    let audience = Audience::of(conn, &campaign, 5).await?;
-    let query = base_query(count_sql(&audience.conditions), &campaign, &plan);
+    let audience = Audience::of(conn, &campaign, 5, cap).await?;
+    let query = base_query(count_sql(&audience), &campaign, &plan);
     let counts: Counts = segment::bind_all(query, &audience.binds)
         .get_result(conn)
         .await?;
-    let samples = audience_samples(conn, &campaign, &plan, SAMPLES).await?;
-    let skipped = Skipped {
-        opted_out: counts.opted_out as u64,
-        no_address: counts.no_address as u64,
-    };
+    let samples = audience_samples(conn, &campaign, &plan, SAMPLES, cap).await?;
+    let skipped = counts.skipped();
     let execution_id = Uuid::now_v7();
     let now = Utc::now();
     diesel::insert_into(ce::campaign_executions)

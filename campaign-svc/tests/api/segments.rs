@@ -113,7 +113,10 @@ async fn segments_are_checked_counted_and_become_a_campaigns_audience() {
         ))
         .await;
     assert_eq!(e["planned"], 2, "{e}");
-    assert_eq!(e["skipped"], json!({"opted_out": 1, "no_address": 1}));
+    assert_eq!(
+        e["skipped"],
+        json!({"opted_out": 1, "no_address": 1, "frequency_capped": 0})
+    );
     let (status, t) = app
         .post(
             &format!("/api/marketing/campaigns/{cid}/trigger"),

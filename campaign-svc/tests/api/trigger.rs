@@ -77,7 +77,10 @@ async fn actual_trigger_freezes_the_audience_and_publishes_one_job_per_record() 
         .await;
     assert_eq!(status, 200, "{e}");
     assert_eq!(e["planned"], 3);
-    assert_eq!(e["skipped"], json!({"opted_out": 2, "no_address": 1}));
+    assert_eq!(
+        e["skipped"],
+        json!({"opted_out": 2, "no_address": 1, "frequency_capped": 0})
+    );
     assert_eq!(e["execution_type"], "actual");
 
     // The relay publishes every record once the broker confirms (no worker runs here).
@@ -145,7 +148,10 @@ async fn simulation_renders_samples_and_changes_nothing() {
         .await;
     assert_eq!(e["execution_type"], "simulation");
     assert_eq!(e["planned"], 3);
-    assert_eq!(e["skipped"], json!({"opted_out": 2, "no_address": 1}));
+    assert_eq!(
+        e["skipped"],
+        json!({"opted_out": 2, "no_address": 1, "frequency_capped": 0})
+    );
     let samples = e["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 3);
     let bodies: Vec<&str> = samples

@@ -231,3 +231,62 @@ async fn the_provider_rate_limit_holds_sends_back() {
     );
     assert_eq!(vendor.delivered_count(), 60);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_frequency_cap_is_checked_again_at_send_time() {
+    // campaign-svc runs without a cap, so both campaigns get every customer; the worker caps at
+    // 1 sms per customer per 24 h.
+    let app = spawn_app().await;
+    let vendor = HttpVendor::start(VendorMode::Ok).await;
+    let ids = customers(&app, 4).await;
+    let earlier = send_campaign(&app, "sms", "earlier").await;
+    // Stand in for the earlier campaign's delivery without a worker: customer 0 was sent its
+    // sms an hour ago (within the window), customer 1 thirty hours ago (outside it), and the
+    // messages to customers 2 and 3 failed (a failure is not a message received). Their jobs
+    // find final records and are acked without sending.
+    app.sql(&format!(
+        "UPDATE marketing_record SET status = 'sent', sent_at = now() - interval '1 hour'
+         WHERE campaign_id = '{earlier}' AND customer_id = '{}'",
+        ids[0]
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE marketing_record SET status = 'delivered', sent_at = now() - interval '30 hours'
+         WHERE campaign_id = '{earlier}' AND customer_id = '{}'",
+        ids[1]
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE marketing_record SET status = 'failed', error_message = 'set-up'
+         WHERE campaign_id = '{earlier}' AND status = 'pending'"
+    ))
+    .await;
+    let campaign = send_campaign(&app, "sms", "now").await;
+    let mut args = sms_args(&vendor);
+    args.extend(["--frequency-cap".into(), "1".into()]);
+    let _w = start_worker(&app, &refs(&args));
+    wait_final(&app, &campaign, Duration::from_secs(30)).await;
+
+    assert_eq!(vendor.delivered_count(), 3, "customers 1, 2 and 3");
+    assert_eq!(app.records_with_status(&campaign, "sent").await, 3);
+    let (_, failed) = app
+        .get(&format!(
+            "/api/marketing/records?campaign_id={campaign}&status=failed"
+        ))
+        .await;
+    assert_eq!(failed["pagination"]["total"], 1);
+    let record = &failed["records"][0];
+    assert_eq!(record["customer_id"], ids[0].as_str());
+    assert_eq!(
+        record["error_message"],
+        "not sent: frequency cap reached (1 per 24 h on sms)"
+    );
+    // Counted as not sent in the campaign's statistics.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT sum(send_failed)::bigint AS n FROM campaign_stats WHERE campaign_id = '{campaign}'"
+        ))
+        .await,
+        1
+    );
+}
