@@ -139,7 +139,8 @@ fn ratio(n: u64, d: u64) -> Option<f64> {
 
 impl Figures {
     fn new(execution_id: Option<Uuid>, variant: Option<String>, c: Counts) -> Self {
-        // An open or click proves delivery even when no receipt came; keep the funnel monotone.
+        // The counters already count an open or click as delivery (and a click as an open);
+        // the max keeps the funnel monotone for figures counted before they did.
         let delivered = c.delivered.max(c.opened).max(c.clicked);
         let opened = c.opened.max(c.clicked);
         let attempted = c.sent + c.send_failed;

@@ -44,7 +44,9 @@ WITH ev AS (
     FROM ev
     WHERE ev.outcome = 'delivered' AND r.id = ev.record_id AND r.channel = $1
       AND r.delivered_at IS NULL AND r.status IN ('sent', 'delivered', 'opened', 'clicked')
-    RETURNING r.id, r.execution_id, r.variant
+    -- An open or click already counted the record as delivered.
+    RETURNING r.id, r.execution_id, r.variant,
+              (r.opened_at IS NULL AND r.clicked_at IS NULL) AS first_sign
 ), failed AS (
     UPDATE marketing_record r
     SET status = 'failed', updated_at = now(),
@@ -55,7 +57,8 @@ WITH ev AS (
       AND r.status IN ('sent', 'delivered')
     RETURNING r.id, r.execution_id, r.variant
 ), moved AS (
-    SELECT execution_id, COALESCE(variant, '') AS variant, 1 AS d, 0 AS f FROM delivered
+    SELECT execution_id, COALESCE(variant, '') AS variant, first_sign::int AS d, 0 AS f
+    FROM delivered
     UNION ALL
     SELECT execution_id, COALESCE(variant, ''), 0, 1 FROM failed
 ), stats AS (
