@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
 export API_TOKENS="${API_TOKENS:-dev-token}"
+# Local secrets (set real ones in production): link signing shared by both binaries, webhooks.
+export TRACKING_SECRET="${TRACKING_SECRET:-local-tracking-secret}"
+export WEBHOOK_SECRET="${WEBHOOK_SECRET:-dev-webhook-secret}"
 cargo build --locked --bins
 ./target/debug/campaign-svc &
 svc=$!
