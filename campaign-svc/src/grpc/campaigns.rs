@@ -289,33 +289,23 @@ impl CampaignService for GrpcApi {
     ) -> Result<Response<pb::CampaignStats>, Status> {
         let id = parse_uuid("id", &req.into_inner().id)?;
         let s = self.service.campaign_stats(id).await?;
-        let figures = |f: Figures| pb::StatsFigures {
-            variant: f.variant.unwrap_or_default(),
-            execution_id: f.execution_id.map(|e| e.to_string()).unwrap_or_default(),
-            converted: f.converted,
-            unsubscribed: f.unsubscribed,
-            planned: f.planned,
-            attempted: f.attempted,
-            sent: f.sent,
-            failed: f.failed,
-            delivered: f.delivered,
-            opened: f.opened,
-            clicked: f.clicked,
-            rates: Some(pb::Rates {
-                send_success: f.rates.send_success,
-                delivery: f.rates.delivery,
-                open: f.rates.open,
-                click: f.rates.click,
-                click_to_open: f.rates.click_to_open,
-                conversion: f.rates.conversion,
-            }),
-        };
         Ok(Response::new(pb::CampaignStats {
             campaign_id: s.campaign_id.to_string(),
             channel: s.channel,
-            totals: Some(figures(s.totals)),
-            by_variant: s.by_variant.into_iter().map(figures).collect(),
-            by_execution: s.by_execution.into_iter().map(figures).collect(),
+            totals: Some(figures_to_pb(s.totals)),
+            by_variant: s.by_variant.into_iter().map(figures_to_pb).collect(),
+            by_execution: s.by_execution.into_iter().map(figures_to_pb).collect(),
+        }))
+    }
+
+    async fn get_channel_stats(
+        &self,
+        req: Request<pb::GetChannelStatsRequest>,
+    ) -> Result<Response<pb::ChannelStats>, Status> {
+        let since = opt_time("since", req.into_inner().since)?;
+        let by_channel = self.service.channel_stats(since).await?;
+        Ok(Response::new(pb::ChannelStats {
+            by_channel: by_channel.into_iter().map(figures_to_pb).collect(),
         }))
     }
 
@@ -328,5 +318,30 @@ impl CampaignService for GrpcApi {
         Ok(Response::new(to_pb(
             self.service.archive_campaign(caller, id).await?,
         )))
+    }
+}
+
+fn figures_to_pb(f: Figures) -> pb::StatsFigures {
+    pb::StatsFigures {
+        variant: f.variant.unwrap_or_default(),
+        channel: f.channel.unwrap_or_default(),
+        execution_id: f.execution_id.map(|e| e.to_string()).unwrap_or_default(),
+        converted: f.converted,
+        unsubscribed: f.unsubscribed,
+        planned: f.planned,
+        attempted: f.attempted,
+        sent: f.sent,
+        failed: f.failed,
+        delivered: f.delivered,
+        opened: f.opened,
+        clicked: f.clicked,
+        rates: Some(pb::Rates {
+            send_success: f.rates.send_success,
+            delivery: f.rates.delivery,
+            open: f.rates.open,
+            click: f.rates.click,
+            click_to_open: f.rates.click_to_open,
+            conversion: f.rates.conversion,
+        }),
     }
 }

@@ -253,3 +253,23 @@ pub async fn stats(
     let id = parse_uuid("id", &id)?;
     Ok(Json(state.service.campaign_stats(id).await?))
 }
+
+#[derive(Serialize)]
+pub struct ChannelStatsReply {
+    by_channel: Vec<crate::service::stats::Figures>,
+}
+
+/// Every campaign's figures by channel; `?since=<RFC 3339>` limits them to executions triggered
+/// since then.
+pub async fn channel_stats(
+    State(state): State<RestState>,
+    query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<ChannelStatsReply>> {
+    let Query(params) = query.map_err(|e| Error::invalid("query", e.body_text()))?;
+    let since = query_str(&params, "since")
+        .map(|s| parse_time("since", s))
+        .transpose()?;
+    Ok(Json(ChannelStatsReply {
+        by_channel: state.service.channel_stats(since).await?,
+    }))
+}

@@ -44,6 +44,7 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         .route("/campaigns/{id}/trigger", post(campaigns::trigger))
         .route("/campaigns/{id}/preview", post(campaigns::preview))
         .route("/campaigns/{id}/stats", get(campaigns::stats))
+        .route("/stats", get(campaigns::channel_stats))
         .route("/templates", post(templates::create).get(templates::list))
         .route(
             "/templates/{id}",

@@ -97,6 +97,8 @@ impl From<&Row> for Counts {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Figures {
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
@@ -145,6 +147,7 @@ impl Figures {
         let opened = c.opened.max(c.clicked);
         let attempted = c.sent + c.send_failed;
         Figures {
+            channel: None,
             execution_id,
             variant,
             planned: c.planned,
@@ -178,7 +181,77 @@ pub struct CampaignStats {
     pub by_variant: Vec<Figures>,
 }
 
+/// Every campaign's counters by channel; `$1` only executions triggered since then (or all).
+const CHANNEL_STATS_SQL: &str = "
+SELECT s.channel, sum(s.planned)::bigint AS planned, sum(s.sent)::bigint AS sent,
+       sum(s.send_failed)::bigint AS send_failed, sum(s.delivered)::bigint AS delivered,
+       sum(s.delivery_failed)::bigint AS delivery_failed, sum(s.opened)::bigint AS opened,
+       sum(s.clicked)::bigint AS clicked, sum(s.converted)::bigint AS converted,
+       sum(s.unsubscribed)::bigint AS unsubscribed
+FROM campaign_stats s
+JOIN campaign_executions e ON e.id = s.execution_id
+WHERE $1::timestamptz IS NULL OR e.created_at >= $1
+GROUP BY s.channel
+ORDER BY s.channel";
+
+#[derive(QueryableByName)]
+struct ChannelRow {
+    #[diesel(sql_type = Text)]
+    channel: String,
+    #[diesel(sql_type = BigInt)]
+    planned: i64,
+    #[diesel(sql_type = BigInt)]
+    sent: i64,
+    #[diesel(sql_type = BigInt)]
+    send_failed: i64,
+    #[diesel(sql_type = BigInt)]
+    delivered: i64,
+    #[diesel(sql_type = BigInt)]
+    delivery_failed: i64,
+    #[diesel(sql_type = BigInt)]
+    opened: i64,
+    #[diesel(sql_type = BigInt)]
+    clicked: i64,
+    #[diesel(sql_type = BigInt)]
+    converted: i64,
+    #[diesel(sql_type = BigInt)]
+    unsubscribed: i64,
+}
+
 impl MarketingService {
+    /// Figures of every campaign by channel, for executions triggered since `since` (or all).
+    pub async fn channel_stats(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Figures>> {
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<ChannelRow> = diesel::sql_query(CHANNEL_STATS_SQL)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>, _>(since)
+            .load(&mut conn)
+            .await?;
+        let n = |v: i64| v.max(0) as u64;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let counts = Counts {
+                    planned: n(r.planned),
+                    sent: n(r.sent),
+                    send_failed: n(r.send_failed),
+                    delivered: n(r.delivered),
+                    delivery_failed: n(r.delivery_failed),
+                    opened: n(r.opened),
+                    clicked: n(r.clicked),
+                    converted: n(r.converted),
+                    unsubscribed: n(r.unsubscribed),
+                };
+                Figures {
+                    channel: Some(r.channel),
+                    ..Figures::new(None, None, counts)
+                }
+            })
+            .collect())
+    }
+
     pub async fn campaign_stats(&self, id: Uuid) -> Result<CampaignStats> {
         let mut conn = self.pool.get().await?;
         let campaign = super::campaigns::find(&mut conn, id).await?;

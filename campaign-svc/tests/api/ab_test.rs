@@ -139,6 +139,24 @@ async fn variants_split_the_audience_stably_and_show_in_records_and_stats() {
             .collect::<Vec<_>>(),
         vec![("A", a), ("B", b)]
     );
+
+    // Across campaigns, by channel; `since` limits to executions triggered since then.
+    let (status, all) = app.get("/api/marketing/stats").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["by_channel"][0]["channel"], "sms");
+    assert_eq!(all["by_channel"][0]["planned"], 1000);
+    let (_, later) = app.get("/api/marketing/stats?since=2100-01-01T00:00:00Z").await;
+    assert_eq!(later["by_channel"], json!([]));
+    let (status, err) = app.get("/api/marketing/stats?since=yesterday").await;
+    assert_eq!((status, err["error"]["field"].clone()), (400, json!("since")));
+    let channels = grpc
+        .get_channel_stats(authed(pb::GetChannelStatsRequest { since: None }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(channels.by_channel.len(), 1);
+    assert_eq!(channels.by_channel[0].channel, "sms");
+    assert_eq!(channels.by_channel[0].planned, 1000);
 }
 
 #[tokio::test(flavor = "multi_thread")]
