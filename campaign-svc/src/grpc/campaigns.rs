@@ -4,7 +4,9 @@ use crm_proto::v1 as pb;
 use crm_proto::v1::campaign_service_server::CampaignService;
 use tonic::{Request, Response, Status};
 
-use super::convert::{from_timestamp, opt_timestamp, page_request, pagination, timestamp};
+use super::convert::{
+    UpdateMask, from_timestamp, opt_timestamp, page_request, pagination, timestamp,
+};
 use super::{GrpcApi, caller};
 use crate::domain::campaign::{
     Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign,
@@ -12,7 +14,7 @@ use crate::domain::campaign::{
 use crate::domain::execution::Sample;
 use crate::domain::variant::VariantFields;
 use crate::domain::{parse_uuid, parse_word};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
 use crate::service::preview::PreviewTarget;
 use crate::service::stats::Figures;
@@ -104,22 +106,9 @@ const UPDATABLE: &[&str] = &[
 
 /// Follows AIP-134: with a mask, exactly the listed paths change (absent = cleared); without
 /// one, every field present in the message changes.
-fn update_fields(r: pb::UpdateCampaignRequest) -> Result<CampaignFields> {
-    let masked: Option<Vec<String>> = r.update_mask.map(|m| m.paths);
-    if let Some(bad) = masked
-        .iter()
-        .flatten()
-        .find(|p| !UPDATABLE.contains(&p.as_str()))
-    {
-        return Err(Error::invalid(
-            "update_mask",
-            format!("`{bad}` is not an updatable field"),
-        ));
-    }
-    let wants = |path: &str, present: bool| match &masked {
-        Some(paths) => paths.iter().any(|p| p == path),
-        None => present,
-    };
+fn update_fields(mut r: pb::UpdateCampaignRequest) -> Result<CampaignFields> {
+    let mask = UpdateMask::parse(r.update_mask.take(), UPDATABLE)?;
+    let wants = |path: &str, present: bool| mask.wants(path, present);
     let mut f = CampaignFields::default();
     if wants("name", r.name.is_some()) {
         f.name = Some(r.name.unwrap_or_default());

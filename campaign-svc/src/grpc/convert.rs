@@ -83,6 +83,39 @@ pub fn struct_to_json(s: Struct) -> serde_json::Value {
     )
 }
 
+/// An update's field mask (AIP-134): with a mask exactly the listed paths change (a listed path
+/// whose field is absent is cleared); without one, every field present in the message changes.
+pub struct UpdateMask(Option<Vec<String>>);
+
+impl UpdateMask {
+    /// Refuses paths that are not in `updatable`, naming `update_mask`.
+    pub fn parse(
+        mask: Option<prost_types::FieldMask>,
+        updatable: &[&str],
+    ) -> crate::error::Result<Self> {
+        let paths = mask.map(|m| m.paths);
+        if let Some(bad) = paths
+            .iter()
+            .flatten()
+            .find(|p| !updatable.contains(&p.as_str()))
+        {
+            return Err(crate::error::Error::invalid(
+                "update_mask",
+                format!("`{bad}` is not an updatable field"),
+            ));
+        }
+        Ok(UpdateMask(paths))
+    }
+
+    /// Whether the field at `path` changes, given whether the message carries it.
+    pub fn wants(&self, path: &str, present: bool) -> bool {
+        match &self.0 {
+            Some(paths) => paths.iter().any(|p| p == path),
+            None => present,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,11 @@ use crm_proto::v1::template_service_server::TemplateService;
 use tonic::{Request, Response, Status};
 
 use super::campaigns::sample_to_pb;
-use super::convert::{page_request, pagination, timestamp};
+use super::convert::{UpdateMask, page_request, pagination, timestamp};
 use super::{GrpcApi, caller};
 use crate::domain::template::{Template, TemplateFields};
 use crate::domain::{parse_uuid, parse_word};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::service::templates::{MAX_TEMPLATE_PAGE, TemplateFilter};
 
 fn to_pb(t: Template) -> pb::Template {
@@ -31,22 +31,9 @@ fn to_pb(t: Template) -> pb::Template {
 const UPDATABLE: &[&str] = &["name", "channel", "subject", "body", "html_body"];
 
 /// AIP-134, as for campaigns: with a mask exactly the listed paths change (absent = cleared).
-fn update_fields(r: pb::UpdateTemplateRequest) -> Result<TemplateFields> {
-    let masked: Option<Vec<String>> = r.update_mask.map(|m| m.paths);
-    if let Some(bad) = masked
-        .iter()
-        .flatten()
-        .find(|p| !UPDATABLE.contains(&p.as_str()))
-    {
-        return Err(Error::invalid(
-            "update_mask",
-            format!("`{bad}` is not an updatable field"),
-        ));
-    }
-    let wants = |path: &str, present: bool| match &masked {
-        Some(paths) => paths.iter().any(|p| p == path),
-        None => present,
-    };
+fn update_fields(mut r: pb::UpdateTemplateRequest) -> Result<TemplateFields> {
+    let mask = UpdateMask::parse(r.update_mask.take(), UPDATABLE)?;
+    let wants = |path: &str, present: bool| mask.wants(path, present);
     let mut f = TemplateFields::default();
     if wants("name", r.name.is_some()) {
         f.name = Some(r.name.unwrap_or_default());

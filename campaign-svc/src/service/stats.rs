@@ -22,12 +22,9 @@ FROM campaign_stats
 WHERE campaign_id = $1
 ORDER BY execution_id, variant";
 
+/// The counter columns both statistics queries select.
 #[derive(QueryableByName)]
-struct Row {
-    #[diesel(sql_type = SqlUuid)]
-    execution_id: Uuid,
-    #[diesel(sql_type = Text)]
-    variant: String,
+struct CounterColumns {
     #[diesel(sql_type = BigInt)]
     planned: i64,
     #[diesel(sql_type = BigInt)]
@@ -46,6 +43,16 @@ struct Row {
     converted: i64,
     #[diesel(sql_type = BigInt)]
     unsubscribed: i64,
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = SqlUuid)]
+    execution_id: Uuid,
+    #[diesel(sql_type = Text)]
+    variant: String,
+    #[diesel(embed)]
+    counts: CounterColumns,
 }
 
 /// Raw counters, summable.
@@ -76,8 +83,8 @@ impl std::ops::AddAssign for Counts {
     }
 }
 
-impl From<&Row> for Counts {
-    fn from(r: &Row) -> Self {
+impl From<&CounterColumns> for Counts {
+    fn from(r: &CounterColumns) -> Self {
         let n = |v: i64| v.max(0) as u64;
         Counts {
             planned: n(r.planned),
@@ -198,24 +205,8 @@ ORDER BY s.channel";
 struct ChannelRow {
     #[diesel(sql_type = Text)]
     channel: String,
-    #[diesel(sql_type = BigInt)]
-    planned: i64,
-    #[diesel(sql_type = BigInt)]
-    sent: i64,
-    #[diesel(sql_type = BigInt)]
-    send_failed: i64,
-    #[diesel(sql_type = BigInt)]
-    delivered: i64,
-    #[diesel(sql_type = BigInt)]
-    delivery_failed: i64,
-    #[diesel(sql_type = BigInt)]
-    opened: i64,
-    #[diesel(sql_type = BigInt)]
-    clicked: i64,
-    #[diesel(sql_type = BigInt)]
-    converted: i64,
-    #[diesel(sql_type = BigInt)]
-    unsubscribed: i64,
+    #[diesel(embed)]
+    counts: CounterColumns,
 }
 
 impl MarketingService {
@@ -229,21 +220,10 @@ impl MarketingService {
             .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>, _>(since)
             .load(&mut conn)
             .await?;
-        let n = |v: i64| v.max(0) as u64;
         Ok(rows
             .into_iter()
             .map(|r| {
-                let counts = Counts {
-                    planned: n(r.planned),
-                    sent: n(r.sent),
-                    send_failed: n(r.send_failed),
-                    delivered: n(r.delivered),
-                    delivery_failed: n(r.delivery_failed),
-                    opened: n(r.opened),
-                    clicked: n(r.clicked),
-                    converted: n(r.converted),
-                    unsubscribed: n(r.unsubscribed),
-                };
+                let counts = Counts::from(&r.counts);
                 Figures {
                     channel: Some(r.channel),
                     ..Figures::new(None, None, counts)
@@ -263,7 +243,7 @@ impl MarketingService {
         let mut executions: Vec<(Uuid, Counts)> = Vec::new();
         let mut variants: Vec<(String, Counts)> = Vec::new();
         for r in &rows {
-            let c = Counts::from(r);
+            let c = Counts::from(&r.counts);
             total += c;
             match executions.iter_mut().find(|(e, _)| *e == r.execution_id) {
                 Some((_, sum)) => *sum += c,

@@ -145,10 +145,15 @@ async fn variants_split_the_audience_stably_and_show_in_records_and_stats() {
     assert_eq!(status, 200, "{all}");
     assert_eq!(all["by_channel"][0]["channel"], "sms");
     assert_eq!(all["by_channel"][0]["planned"], 1000);
-    let (_, later) = app.get("/api/marketing/stats?since=2100-01-01T00:00:00Z").await;
+    let (_, later) = app
+        .get("/api/marketing/stats?since=2100-01-01T00:00:00Z")
+        .await;
     assert_eq!(later["by_channel"], json!([]));
     let (status, err) = app.get("/api/marketing/stats?since=yesterday").await;
-    assert_eq!((status, err["error"]["field"].clone()), (400, json!("since")));
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("since"))
+    );
     let channels = grpc
         .get_channel_stats(authed(pb::GetChannelStatsRequest { since: None }))
         .await

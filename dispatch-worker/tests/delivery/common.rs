@@ -50,6 +50,22 @@ pub fn start_worker_via(app: &TestApp, amqp: &str, extra: &[&str]) -> Worker {
     worker
 }
 
+/// A worker delivering e-mail to `smtp`.
+pub fn smtp_worker(app: &TestApp, smtp: &testkit::vendor::SmtpServer) -> Worker {
+    let port = smtp.addr.port().to_string();
+    start_worker(
+        app,
+        &[
+            "--email-provider",
+            "smtp",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &port,
+        ],
+    )
+}
+
 /// `n` customers tagged `bulk` with a phone, e-mail and push token; returns their ids.
 pub async fn customers(app: &TestApp, n: usize) -> Vec<String> {
     let mut ids = Vec::with_capacity(n);

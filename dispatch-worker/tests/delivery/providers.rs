@@ -6,7 +6,7 @@ use serde_json::json;
 use testkit::spawn_app;
 use testkit::vendor::{HttpVendor, SmtpServer, VendorMode};
 
-use crate::common::{customers, send_campaign, start_worker, wait_final};
+use crate::common::{customers, send_campaign, smtp_worker, start_worker, wait_final};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sms_reaches_the_vendor_once_per_recipient_personalised() {
@@ -107,18 +107,7 @@ async fn email_is_delivered_over_smtp() {
     let app = spawn_app().await;
     let smtp = SmtpServer::start().await;
     customers(&app, 3).await;
-    let port = smtp.addr.port().to_string();
-    let _w = start_worker(
-        &app,
-        &[
-            "--email-provider",
-            "smtp",
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            &port,
-        ],
-    );
+    let _w = smtp_worker(&app, &smtp);
     let campaign = send_campaign(&app, "email", "Dear {{ name }},\nour sale starts today.").await;
     wait_final(&app, &campaign, Duration::from_secs(30)).await;
     assert_eq!(app.records_with_status(&campaign, "sent").await, 3);
@@ -173,18 +162,7 @@ async fn an_email_template_arrives_with_its_subject_and_html_part() {
     let app = spawn_app().await;
     let smtp = SmtpServer::start().await;
     customers(&app, 2).await;
-    let port = smtp.addr.port().to_string();
-    let _w = start_worker(
-        &app,
-        &[
-            "--email-provider",
-            "smtp",
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            &port,
-        ],
-    );
+    let _w = smtp_worker(&app, &smtp);
     let (status, t) = app
         .post(
             "/api/marketing/templates",

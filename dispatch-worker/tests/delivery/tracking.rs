@@ -8,22 +8,7 @@ use serde_json::{Value, json};
 use testkit::vendor::SmtpServer;
 use testkit::{TestApp, spawn_app};
 
-use crate::common::{customers, start_worker, wait_final};
-
-fn smtp_worker(app: &TestApp, smtp: &SmtpServer) -> testkit::StopOnDrop {
-    let port = smtp.addr.port().to_string();
-    start_worker(
-        app,
-        &[
-            "--email-provider",
-            "smtp",
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            &port,
-        ],
-    )
-}
+use crate::common::{customers, smtp_worker, wait_final};
 
 async fn email_campaign(app: &TestApp, name: &str) -> String {
     let (status, t) = app
