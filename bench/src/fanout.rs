@@ -6,6 +6,9 @@
 //!    release binaries beside this one, `log` provider writing to /dev/null).
 //! 3. Triggers one campaign to all N and measures fan-out (trigger → every job confirmed) and
 //!    end-to-end delivery (trigger → every record final), and each process's peak RSS.
+//! 4. Once every record is final, times `GET /api/marketing/campaigns/{id}/stats` (500 sequential
+//!    calls over one keep-alive client, after 20 warm-up calls) against `GET /healthz` timed the
+//!    same way, and checks that the stats p99 stays under [`STATS_P99_LIMIT_MS`].
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -78,6 +81,64 @@ async fn raw_publish_rate(
         .await?;
     conn.close(200, "done".into()).await?;
     Ok(rate)
+}
+
+/// Calls timed per endpoint in the statistics latency check, after [`LATENCY_WARMUP`] untimed.
+const LATENCY_CALLS: usize = 500;
+const LATENCY_WARMUP: usize = 20;
+/// The statistics p99 the benchmark asserts (ms).
+const STATS_P99_LIMIT_MS: f64 = 50.0;
+
+/// Latency percentiles of sequential calls, in ms.
+struct Latency {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+/// Nearest-rank percentile `q` (0–1) of sorted samples.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Times `calls` sequential GETs of `url` over `http` (one keep-alive connection, reused), after
+/// `warmup` untimed ones; each call reads the whole body and must succeed. Returns the
+/// percentiles and the last body.
+async fn time_gets(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    warmup: usize,
+    calls: usize,
+) -> anyhow::Result<(Latency, Vec<u8>)> {
+    let get = |url: &str| {
+        let req = http.get(url);
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    };
+    let mut last = Vec::new();
+    for _ in 0..warmup {
+        let r = get(url).send().await?.error_for_status()?;
+        last = r.bytes().await?.to_vec();
+    }
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        let r = get(url).send().await?.error_for_status()?;
+        let body = r.bytes().await?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        last = body.to_vec();
+    }
+    samples.sort_by(f64::total_cmp);
+    let latency = Latency {
+        p50: percentile(&samples, 0.50),
+        p99: percentile(&samples, 0.99),
+        max: *samples.last().context("no samples")?,
+    };
+    Ok((latency, last))
 }
 
 /// Peak resident set size of a process, in MiB.
@@ -278,6 +339,48 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         finished.as_secs_f64(),
         e2e_rate / raw
     );
+
+    // Statistics latency, with every record final; /healthz timed the same way as the baseline.
+    let health = format!("http://127.0.0.1:{http_port}/healthz");
+    let (health_lat, _) = time_gets(&http, &health, None, LATENCY_WARMUP, LATENCY_CALLS).await?;
+    let (stats_lat, body) = time_gets(
+        &http,
+        &format!("{api}/campaigns/{id}/stats"),
+        Some(token),
+        LATENCY_WARMUP,
+        LATENCY_CALLS,
+    )
+    .await?;
+    let stats: serde_json::Value =
+        serde_json::from_slice(&body).context("stats response is not JSON")?;
+    let totals = &stats["totals"];
+    let total = |k: &str| {
+        totals[k]
+            .as_u64()
+            .with_context(|| format!("stats totals.{k}"))
+    };
+    let (planned, stats_sent, attempted) = (total("planned")?, total("sent")?, total("attempted")?);
+    println!(
+        "stats latency over {LATENCY_CALLS} calls: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
+         (healthz p50 {:.2} ms, p99 {:.2} ms); totals: planned {planned} sent {stats_sent} attempted {attempted}",
+        stats_lat.p50, stats_lat.p99, stats_lat.max, health_lat.p50, health_lat.p99
+    );
+    let covers = planned == n && attempted == n && stats_sent == sent as u64;
+    println!(
+        "{}: stats p99 {:.2} ms < {STATS_P99_LIMIT_MS} ms (p99 {:.1}× healthz p99)",
+        if stats_lat.p99 < STATS_P99_LIMIT_MS {
+            "PASS"
+        } else {
+            "FAIL"
+        },
+        stats_lat.p99,
+        stats_lat.p99 / health_lat.p99
+    );
+    println!(
+        "{}: stats totals cover all {n} records (planned {planned}, attempted {attempted}, sent {stats_sent} vs {sent} sent records)",
+        if covers { "PASS" } else { "FAIL" }
+    );
+
     for (name, child) in &mut procs.0 {
         if let Ok(Some(status)) = child.try_wait() {
             bail!("{name} exited during the run ({status}); the figures are not valid");

@@ -39,8 +39,12 @@ const FREQUENCY_CAP_LOCK: i32 = 0x4643_4150;
 /// `$2` campaign; `a.id` the customer.
 const BUCKET: &str = "(('x' || substr(md5($2::text || a.id::text), 1, 8))::bit(32)::bigint % 100)";
 
-/// The variant of bucket [`BUCKET`]: `$3` keys, `$4` cumulative upper bounds (none: NULL).
-fn variant_sql() -> String {
+/// The variant of bucket [`BUCKET`]: `$3` keys, `$4` cumulative upper bounds. Without variants a
+/// plain NULL, so a campaign without an A/B test pays nothing per recipient.
+fn variant_sql(has_variants: bool) -> String {
+    if !has_variants {
+        return "NULL::text".to_owned();
+    }
     format!(
         "(SELECT v.key FROM unnest($3::text[], $4::int[]) AS v(key, upto)
           WHERE {BUCKET} < v.upto ORDER BY v.upto LIMIT 1)"
@@ -85,7 +89,7 @@ fn capped_sql(max: usize, hours: usize) -> String {
 /// Freezes the audience: one `pending` record per recipient (with its variant), counted with
 /// the skipped (a customer under the first reason that applies: opted out, no address, capped).
 /// `$5` execution; the audience binds from `$6`.
-fn freeze_sql(audience: &Audience) -> String {
+fn freeze_sql(audience: &Audience, has_variants: bool) -> String {
     format!(
         "{}, created AS (
             INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant)
@@ -103,7 +107,7 @@ fn freeze_sql(audience: &Audience) -> String {
                count(*) FILTER (WHERE NOT a.opted_out AND a.reachable AND a.capped) AS frequency_capped
         FROM audience a",
         audience_cte(audience),
-        variant_sql()
+        variant_sql(has_variants)
     )
 }
 
@@ -120,7 +124,7 @@ fn count_sql(audience: &Audience) -> String {
 }
 
 /// The first recipients (by id) with what rendering needs. `$5` limit.
-fn sample_sql(audience: &Audience) -> String {
+fn sample_sql(audience: &Audience, has_variants: bool) -> String {
     format!(
         "{}SELECT c.id, c.name, c.email, c.phone, c.push_token, c.external_id, c.locale,
                 c.time_zone, c.birthday, c.attributes, {} AS variant
@@ -128,18 +132,18 @@ fn sample_sql(audience: &Audience) -> String {
          WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
          ORDER BY c.id LIMIT $5",
         audience_cte(audience),
-        variant_sql()
+        variant_sql(has_variants)
     )
 }
 
 /// One customer, whoever it is, with what rendering needs (preview). `$5` the customer.
-fn one_customer_sql() -> String {
+fn one_customer_sql(has_variants: bool) -> String {
     format!(
         "WITH a AS (SELECT $5::uuid AS id, $1::text AS channel)
          SELECT c.id, c.name, c.email, c.phone, c.push_token, c.external_id, c.locale,
                 c.time_zone, c.birthday, c.attributes, {} AS variant
          FROM a JOIN customers c ON c.id = a.id AND c.erased_at IS NULL",
-        variant_sql()
+        variant_sql(has_variants)
     )
 }
 
@@ -281,6 +285,10 @@ impl Plan {
             upto,
             sample_unsubscribe_url: String::new(),
         })
+    }
+
+    pub fn has_variants(&self) -> bool {
+        !self.keys.is_empty()
     }
 
     /// One content, no variants (a template's preview).
@@ -429,7 +437,7 @@ pub(crate) async fn audience_samples(
     cap: Option<FrequencyCap>,
 ) -> Result<Vec<Sample>> {
     let audience = Audience::of(conn, campaign, 6, cap).await?;
-    let query = base_query(sample_sql(&audience), campaign, plan).bind::<BigInt, _>(limit);
+    let query = base_query(sample_sql(&audience, plan.has_variants()), campaign, plan).bind::<BigInt, _>(limit);
     let rows: Vec<SampleRow> = segment::bind_all(query, &audience.binds).load(conn).await?;
     rows.into_iter().map(|r| plan.render(campaign, r)).collect()
 }
@@ -441,7 +449,7 @@ pub(crate) async fn customer_sample(
     plan: &Plan,
     customer_id: Uuid,
 ) -> Result<Sample> {
-    let row: SampleRow = base_query(one_customer_sql(), campaign, plan)
+    let row: SampleRow = base_query(one_customer_sql(plan.has_variants()), campaign, plan)
         .bind::<SqlUuid, _>(customer_id)
         .get_result(conn)
         .await
@@ -550,7 +558,7 @@ pub(crate) async fn trigger_locked(
             .execute(conn)
             .await?;
     }
-    let query = base_query(freeze_sql(&audience), campaign, &plan).bind::<SqlUuid, _>(execution_id);
+    let query = base_query(freeze_sql(&audience, plan.has_variants()), campaign, &plan).bind::<SqlUuid, _>(execution_id);
     let counts: Counts = segment::bind_all(query, &audience.binds)
         .get_result(conn)
         .await?;
