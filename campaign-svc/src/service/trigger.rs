@@ -437,7 +437,8 @@ pub(crate) async fn audience_samples(
     cap: Option<FrequencyCap>,
 ) -> Result<Vec<Sample>> {
     let audience = Audience::of(conn, campaign, 6, cap).await?;
-    let query = base_query(sample_sql(&audience, plan.has_variants()), campaign, plan).bind::<BigInt, _>(limit);
+    let query = base_query(sample_sql(&audience, plan.has_variants()), campaign, plan)
+        .bind::<BigInt, _>(limit);
     let rows: Vec<SampleRow> = segment::bind_all(query, &audience.binds).load(conn).await?;
     rows.into_iter().map(|r| plan.render(campaign, r)).collect()
 }
@@ -558,7 +559,8 @@ pub(crate) async fn trigger_locked(
             .execute(conn)
             .await?;
     }
-    let query = base_query(freeze_sql(&audience, plan.has_variants()), campaign, &plan).bind::<SqlUuid, _>(execution_id);
+    let query = base_query(freeze_sql(&audience, plan.has_variants()), campaign, &plan)
+        .bind::<SqlUuid, _>(execution_id);
     let counts: Counts = segment::bind_all(query, &audience.binds)
         .get_result(conn)
         .await?;
