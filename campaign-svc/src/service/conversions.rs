@@ -23,13 +23,16 @@ const COLUMNS: &str = "id, customer_id, record_id, campaign_id, kind, value_cent
 
 /// `$1` customer, `$2` occurred_at, `$3` window start.
 const LAST_TOUCH_SQL: &str = "
-SELECT id, customer_id, campaign_id FROM marketing_record
+SELECT id, customer_id, campaign_id, true AS reached FROM marketing_record
 WHERE customer_id = $1 AND sent_at BETWEEN $3 AND $2
   AND status IN ('sent', 'delivered', 'opened', 'clicked')
 ORDER BY sent_at DESC, id DESC
 LIMIT 1";
 
-const RECORD_SQL: &str = "SELECT id, customer_id, campaign_id FROM marketing_record WHERE id = $1";
+/// An explicitly named record, and whether its message reached the customer.
+const RECORD_SQL: &str = "SELECT id, customer_id, campaign_id,
+       status IN ('sent', 'delivered', 'opened', 'clicked') AS reached
+FROM marketing_record WHERE id = $1";
 
 /// Marks the record converted the first time only, and counts it. `$1` record, `$2` when.
 const COUNT_SQL: &str = "
@@ -49,6 +52,8 @@ struct Touch {
     customer_id: Uuid,
     #[diesel(sql_type = SqlUuid)]
     campaign_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    reached: bool,
 }
 
 /// A stored conversion, as both APIs return it.
@@ -103,6 +108,12 @@ impl MarketingService {
                             "record_id",
                             "the record belongs to another customer",
                         ));
+                    }
+                    // A message that was never sent (or failed) earned no conversion.
+                    if !touch.reached {
+                        return Err(Error::Conflict(format!(
+                            "record {id} was never delivered to the customer; report the conversion without record_id"
+                        )));
                     }
                     Some(touch)
                 }

@@ -105,6 +105,13 @@ async fn an_explicit_record_wins_and_must_be_the_customers() {
     )
     .await;
     assert_eq!(status, 404, "{e}");
+    // A message that never went out earned nothing: 409, nothing stored.
+    app.sql(&format!(
+        "UPDATE marketing_record SET status = 'failed' WHERE id = '{theirs}'"
+    ))
+    .await;
+    let (status, e) = report(&app, json!({"customer_id": ids[1], "record_id": theirs})).await;
+    assert_eq!(status, 409, "{e}");
     assert_eq!(app.count("SELECT count(*) AS n FROM conversions").await, 1);
 }
 
