@@ -559,6 +559,11 @@ pub(crate) async fn trigger_locked(
             .execute(conn)
             .await?;
     }
+    // The freeze's cost estimate is large enough for PostgreSQL to JIT-compile it, which costs
+    // about a second and gains nothing for one pass of inserts (measured on 300,000 records).
+    diesel::sql_query("SET LOCAL jit = off")
+        .execute(conn)
+        .await?;
     let query = base_query(freeze_sql(&audience, plan.has_variants()), campaign, &plan)
         .bind::<SqlUuid, _>(execution_id);
     let counts: Counts = segment::bind_all(query, &audience.binds)
