@@ -302,6 +302,25 @@ async fn a_template_in_use_cannot_be_deleted_or_mismatched() {
             .0,
         204
     );
+
+    // A template used by one variant of an A/B test is in use too.
+    let ab = create_template(
+        &app,
+        json!({"name": "B copy", "channel": "sms", "body": "B: [客户姓名]"}),
+    )
+    .await;
+    let ab_id = ab["id"].as_str().unwrap();
+    let mut body = campaign_body("A/B uses template");
+    body["content"] = json!("");
+    body["variants"] = json!([
+        {"weight": 50, "content": "A: [客户姓名]"},
+        {"weight": 50, "template_id": ab_id}
+    ]);
+    app.create_campaign(body).await;
+    let (status, err) = app
+        .delete(&format!("/api/marketing/templates/{ab_id}"))
+        .await;
+    assert_eq!(status, 409, "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
