@@ -82,7 +82,7 @@ fn one_trace_spans_request_publish_and_delivery() {
 
         let app = spawn_app().await;
         customers(&app, 3).await;
-        let args = worker_args(&app, &testkit::amqp_url(), &[]);
+        let args = worker_args(&app, &testkit::amqp_url(), &[] as &[&str]);
         let _worker = worker_process(
             &args,
             &[

@@ -8,7 +8,7 @@ use serde_json::json;
 use testkit::{TestApp, amqp_url, campaign_body, wait_until};
 
 /// Worker flags for the app's database and queues, plus `extra`.
-pub fn worker_args(app: &TestApp, amqp: &str, extra: &[&str]) -> Vec<String> {
+pub fn worker_args(app: &TestApp, amqp: &str, extra: &[impl AsRef<str>]) -> Vec<String> {
     let mut args: Vec<String> = [
         "dispatch-worker",
         "--database-url",
@@ -31,23 +31,35 @@ pub fn worker_args(app: &TestApp, amqp: &str, extra: &[&str]) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(|s| s.as_ref().to_owned()));
     args
 }
 
 /// A worker running inside the test process; stopped (gracefully) on drop.
 pub type Worker = testkit::StopOnDrop;
 
-pub fn start_worker(app: &TestApp, extra: &[&str]) -> Worker {
+pub fn start_worker(app: &TestApp, extra: &[impl AsRef<str>]) -> Worker {
     start_worker_via(app, &amqp_url(), extra)
 }
 
-pub fn start_worker_via(app: &TestApp, amqp: &str, extra: &[&str]) -> Worker {
+pub fn start_worker_via(app: &TestApp, amqp: &str, extra: &[impl AsRef<str>]) -> Worker {
     let config =
         Config::try_parse_from(worker_args(app, amqp, extra)).expect("worker config parses");
     let (worker, stopped) = testkit::stop_signal();
     tokio::spawn(dispatch_worker::run(config, stopped));
     worker
+}
+
+/// Worker flags sending SMS through the HTTP provider to `vendor`.
+pub fn sms_vendor(vendor: &testkit::vendor::HttpVendor) -> [String; 6] {
+    [
+        "--sms-provider".into(),
+        "http".into(),
+        "--sms-http-url".into(),
+        vendor.url(),
+        "--sms-http-token".into(),
+        vendor.token.clone(),
+    ]
 }
 
 /// A worker delivering e-mail to `smtp`.

@@ -5,7 +5,9 @@ use std::time::Duration;
 use testkit::vendor::{HttpVendor, VendorMode};
 use testkit::{TcpProxy, http_client, read, spawn_app, wait_until};
 
-use crate::common::{customers, send_campaign, wait_final, worker_args, worker_process};
+use crate::common::{
+    customers, send_campaign, sms_vendor, wait_final, worker_args, worker_process,
+};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -23,19 +25,7 @@ async fn readiness_follows_the_broker_and_metrics_count_deliveries() {
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let amqp = format!("amqp://guest:guest@{}/%2f", proxy.addr);
     let port = free_port();
-    let url = vendor.url();
-    let mut args = worker_args(
-        &app,
-        &amqp,
-        &[
-            "--sms-provider",
-            "http",
-            "--sms-http-url",
-            &url,
-            "--sms-http-token",
-            &vendor.token,
-        ],
-    );
+    let mut args = worker_args(&app, &amqp, &sms_vendor(&vendor));
     let addr = format!("127.0.0.1:{port}");
     let at = args.iter().position(|a| a == "--metrics-addr").unwrap();
     args[at + 1] = addr.clone();

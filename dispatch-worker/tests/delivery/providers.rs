@@ -6,25 +6,14 @@ use serde_json::json;
 use testkit::spawn_app;
 use testkit::vendor::{HttpVendor, SmtpServer, VendorMode};
 
-use crate::common::{customers, send_campaign, smtp_worker, start_worker, wait_final};
+use crate::common::{customers, send_campaign, sms_vendor, smtp_worker, start_worker, wait_final};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sms_reaches_the_vendor_once_per_recipient_personalised() {
     let app = spawn_app().await;
     let vendor = HttpVendor::start(VendorMode::Ok).await;
     let ids = customers(&app, 50).await;
-    let url = vendor.url();
-    let _w = start_worker(
-        &app,
-        &[
-            "--sms-provider",
-            "http",
-            "--sms-http-url",
-            &url,
-            "--sms-http-token",
-            &vendor.token,
-        ],
-    );
+    let _w = start_worker(&app, &sms_vendor(&vendor));
     let campaign = send_campaign(&app, "sms", "亲爱的[客户姓名]，双11好礼！").await;
     wait_final(&app, &campaign, Duration::from_secs(30)).await;
 
@@ -220,18 +209,7 @@ async fn each_recipient_gets_the_text_of_its_ab_variant() {
     let app = spawn_app().await;
     let vendor = HttpVendor::start(VendorMode::Ok).await;
     customers(&app, 200).await;
-    let url = vendor.url();
-    let _w = start_worker(
-        &app,
-        &[
-            "--sms-provider",
-            "http",
-            "--sms-http-url",
-            &url,
-            "--sms-http-token",
-            &vendor.token,
-        ],
-    );
+    let _w = start_worker(&app, &sms_vendor(&vendor));
     let mut body = testkit::campaign_body("A/B");
     body["target_tags"] = json!(["bulk"]);
     body["content"] = json!("");

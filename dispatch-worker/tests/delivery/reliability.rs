@@ -7,7 +7,7 @@ use testkit::vendor::{HttpVendor, VendorMode};
 use testkit::{TcpProxy, TestDb, TestQueues, spawn_app_with, wait_until};
 
 use crate::common::{
-    customers, send_campaign, start_worker_via, wait_final, worker_args, worker_process,
+    customers, send_campaign, sms_vendor, start_worker_via, wait_final, worker_args, worker_process,
 };
 
 const RECIPIENTS: usize = 20_000;
@@ -17,19 +17,7 @@ async fn a_worker_killed_mid_campaign_loses_and_doubles_nothing() {
     let app = testkit::spawn_app().await;
     let vendor = HttpVendor::start(VendorMode::Ok).await;
     customers(&app, RECIPIENTS).await;
-    let url = vendor.url();
-    let args = worker_args(
-        &app,
-        &testkit::amqp_url(),
-        &[
-            "--sms-provider",
-            "http",
-            "--sms-http-url",
-            &url,
-            "--sms-http-token",
-            &vendor.token,
-        ],
-    );
+    let args = worker_args(&app, &testkit::amqp_url(), &sms_vendor(&vendor));
     let spawn = || worker_process(&args, &[]);
     let mut first = spawn();
     let campaign = send_campaign(&app, "sms", "亲爱的[客户姓名]").await;
@@ -86,19 +74,7 @@ async fn dropped_broker_connections_heal_without_losing_or_doubling() {
     .await;
     let vendor = HttpVendor::start(VendorMode::Ok).await;
     customers(&app, RECIPIENTS).await;
-    let url = vendor.url();
-    let _w = start_worker_via(
-        &app,
-        &proxied,
-        &[
-            "--sms-provider",
-            "http",
-            "--sms-http-url",
-            &url,
-            "--sms-http-token",
-            &vendor.token,
-        ],
-    );
+    let _w = start_worker_via(&app, &proxied, &sms_vendor(&vendor));
     let campaign = send_campaign(&app, "sms", "hello").await;
     let execution = app
         .count(&format!(
@@ -139,19 +115,7 @@ async fn sigterm_finishes_the_batch_in_hand_and_leaves_nothing_half_done() {
     let app = testkit::spawn_app().await;
     let vendor = HttpVendor::start(VendorMode::Ok).await;
     customers(&app, 5_000).await;
-    let url = vendor.url();
-    let args = worker_args(
-        &app,
-        &testkit::amqp_url(),
-        &[
-            "--sms-provider",
-            "http",
-            "--sms-http-url",
-            &url,
-            "--sms-http-token",
-            &vendor.token,
-        ],
-    );
+    let args = worker_args(&app, &testkit::amqp_url(), &sms_vendor(&vendor));
     let spawn = || worker_process(&args, &[]);
     let mut first = spawn();
     let campaign = send_campaign(&app, "sms", "hello").await;
