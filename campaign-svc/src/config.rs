@@ -55,12 +55,17 @@ pub struct Config {
     #[arg(long, env = "PUBLISH_TIMEOUT_SECS", default_value_t = 30)]
     pub publish_timeout_secs: u64,
 
+    /// Audience customers a trigger writes records for per transaction; the relay publishes
+    /// each chunk while the next one is written.
+    #[arg(long, env = "FREEZE_CHUNK", default_value_t = 10_000)]
+    pub freeze_chunk: i64,
+
     /// Records the relay reads and publishes per page.
     #[arg(long, env = "RELAY_PAGE_SIZE", default_value_t = 5000)]
     pub relay_page_size: i64,
 
-    /// Seconds a replica's claim on publishing an execution lasts without progress; after that
-    /// another replica resumes the fan-out.
+    /// Seconds a replica's claim on freezing or publishing an execution lasts without progress;
+    /// after that another replica resumes the trigger's freeze or the fan-out.
     #[arg(long, env = "RELAY_LEASE_SECS", default_value_t = 15)]
     pub relay_lease_secs: u64,
 

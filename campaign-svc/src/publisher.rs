@@ -16,8 +16,8 @@ pub struct Publisher {
     url: String,
     topology: Topology,
     window: usize,
-    /// Longest a page may take to be published and confirmed; a connection that died silently
-    /// can leave confirms pending forever, so the page is then published again.
+    /// Longest wait for one confirm; a connection that died silently can leave confirms pending
+    /// forever, so the jobs are then published again.
     timeout: std::time::Duration,
     link: Option<(Connection, Channel)>,
 }
@@ -57,68 +57,106 @@ impl Publisher {
         Ok(ch)
     }
 
-    /// Publishes every job and returns once the broker confirmed all of them. On error some may
-    /// have been published: the caller publishes the batch again (consumers are idempotent).
-    pub async fn publish(&mut self, jobs: &[SendJob], headers: FieldTable) -> anyhow::Result<()> {
-        let timeout = self.timeout;
-        let result = match tokio::time::timeout(timeout, self.publish_inner(jobs, headers)).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("no publisher confirms within {timeout:?}")),
-        };
-        match &result {
-            Ok(()) => metrics::counter!("relay_jobs_published_total").increment(jobs.len() as u64),
-            Err(_) => metrics::counter!("relay_publish_errors_total").increment(1),
-        }
-        if result.is_err()
-            && let Some((conn, _)) = self.link.take()
-        {
+    /// A pipeline of confirmed publishes on the current connection (connecting when there is
+    /// none).
+    pub async fn pipeline<T>(&mut self) -> anyhow::Result<Pipeline<T>> {
+        let ch = self.channel().await?;
+        Ok(Pipeline {
+            ch,
+            queue: self.topology.send_queue.clone(),
+            window: self.window,
+            timeout: self.timeout,
+            in_flight: VecDeque::with_capacity(self.window),
+        })
+    }
+
+    /// Drops the connection after a failure; the next pipeline reconnects.
+    pub async fn reset(&mut self) {
+        metrics::counter!("relay_publish_errors_total").increment(1);
+        if let Some((conn, _)) = self.link.take() {
             // Closing a connection that died silently may never complete: bound it.
             let close = conn.close(320, "publish failed".into());
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), close).await;
         }
-        result
-    }
-
-    async fn publish_inner(&mut self, jobs: &[SendJob], headers: FieldTable) -> anyhow::Result<()> {
-        let ch = self.channel().await?;
-        // Seconds since the epoch: workers report queue lag from it.
-        let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let mut in_flight: VecDeque<PublisherConfirm> = VecDeque::with_capacity(self.window);
-        for job in jobs {
-            let payload = serde_json::to_vec(job)?;
-            let properties = BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_content_type("application/json".into())
-                .with_message_id(job.record_id.to_string().into())
-                .with_timestamp(now)
-                .with_headers(headers.clone());
-            let confirm = ch
-                .basic_publish(
-                    "".into(),
-                    self.topology.send_queue.as_str().into(),
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..Default::default()
-                    },
-                    &payload,
-                    properties,
-                )
-                .await
-                .context("publishing a send job")?;
-            in_flight.push_back(confirm);
-            if in_flight.len() >= self.window
-                && let Some(oldest) = in_flight.pop_front()
-            {
-                confirmed(oldest).await?;
-            }
-        }
-        for confirm in in_flight {
-            confirmed(confirm).await?;
-        }
-        Ok(())
     }
 }
 
+/// Publishes send jobs one after the other with up to `window` confirms in flight, across as
+/// many pages as the caller feeds it: the window never drains between pages. A job may carry a
+/// mark (the end of a page); a mark is handed back once its job and every job before it were
+/// confirmed, since the broker confirms a channel's messages in order and they are awaited in
+/// order. On any error some jobs may have been published: the caller starts again from its
+/// last confirmed mark (consumers are idempotent).
+pub struct Pipeline<T> {
+    ch: Channel,
+    queue: String,
+    window: usize,
+    /// Longest wait for one confirm: a connection that died silently can leave confirms pending
+    /// forever.
+    timeout: std::time::Duration,
+    in_flight: VecDeque<(PublisherConfirm, Option<T>)>,
+}
+
+impl<T> Pipeline<T> {
+    /// Publishes `job`; with a full window, first waits for the oldest confirm. Marks confirmed
+    /// meanwhile are pushed to `confirmed`.
+    pub async fn publish(
+        &mut self,
+        job: &SendJob,
+        headers: &FieldTable,
+        mark: Option<T>,
+        confirmed: &mut Vec<T>,
+    ) -> anyhow::Result<()> {
+        while self.in_flight.len() >= self.window {
+            self.settle_oldest(confirmed).await?;
+        }
+        let payload = serde_json::to_vec(job)?;
+        // Seconds since the epoch: workers report queue lag from it.
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(job.record_id.to_string().into())
+            .with_timestamp(now)
+            .with_headers(headers.clone());
+        let confirm = self
+            .ch
+            .basic_publish(
+                "".into(),
+                self.queue.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &payload,
+                properties,
+            )
+            .await
+            .context("publishing a send job")?;
+        self.in_flight.push_back((confirm, mark));
+        Ok(())
+    }
+
+    /// Waits for every confirm in flight.
+    pub async fn drain(&mut self, confirmed: &mut Vec<T>) -> anyhow::Result<()> {
+        while !self.in_flight.is_empty() {
+            self.settle_oldest(confirmed).await?;
+        }
+        Ok(())
+    }
+
+    async fn settle_oldest(&mut self, marks: &mut Vec<T>) -> anyhow::Result<()> {
+        let Some((confirm, mark)) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let timeout = self.timeout;
+        tokio::time::timeout(timeout, confirmed(confirm))
+            .await
+            .map_err(|_| anyhow::anyhow!("no publisher confirm within {timeout:?}"))??;
+        marks.extend(mark);
+        Ok(())
+    }
+}
 async fn confirmed(confirm: PublisherConfirm) -> anyhow::Result<()> {
     match confirm.await.context("waiting for a publisher confirm")? {
         Confirmation::Ack(None) => Ok(()),

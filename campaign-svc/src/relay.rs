@@ -1,25 +1,30 @@
 //! The outbox relay: publishes the records a trigger wrote (the outbox) to RabbitMQ.
 //!
-//! Each execution's records are published in id order; after the broker confirms a page, the
-//! execution's cursor (`published_upto`) moves past it. A lease (`relay_owner`,
+//! A trigger writes an execution's records in chunks, in customer id order (see
+//! [`crate::service::freeze`]); the relay publishes each chunk as soon as it is committed, in
+//! the same order, and after the broker confirms a page the execution's cursor
+//! (`published_upto`, a customer id) moves past it. Since a chunk commits whole and the next one
+//! only holds larger customer ids, no record ever becomes visible behind the cursor. Confirms
+//! stay in flight across pages (the window never drains between them). A lease (`relay_owner`,
 //! `relay_lease_until`) lets one campaign-svc replica publish an execution at a time; when the
 //! owner dies, the lease runs out and another replica resumes from the cursor. A crash between
-//! confirm and cursor update publishes at most one page twice, which workers absorb (a record is
-//! claimed before it is sent). Nothing is skipped: the cursor only moves after confirms.
+//! confirm and cursor update publishes at most the pages in flight twice, which workers absorb
+//! (a record is claimed before it is sent). Nothing is skipped: the cursor only moves after
+//! confirms. The relay also resumes freezes whose replica died (their lease ran out).
 
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Uuid as SqlUuid};
+use diesel::sql_types::{Bool, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
 use marketing_core::schema::campaign_executions::dsl as ce;
 use tokio::sync::watch;
-use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::publisher::Publisher;
+use crate::publisher::{Pipeline, Publisher};
+use crate::service::MarketingService;
 use crate::service::trigger::RelayWaker;
 
 /// Relay settings.
@@ -34,6 +39,7 @@ pub struct RelaySettings {
 }
 
 pub struct Relay {
+    service: MarketingService,
     pool: PgPool,
     publisher: Publisher,
     settings: RelaySettings,
@@ -41,16 +47,24 @@ pub struct Relay {
     waker: RelayWaker,
 }
 
+/// A page row: a pending record after the cursor (none when the page is empty), and whether
+/// the execution's audience was fully frozen, both as of the same snapshot.
 #[derive(QueryableByName)]
-struct PendingJob {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    campaign_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    customer_id: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    channel: String,
+struct PageRow {
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    customer_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    channel: Option<String>,
+    #[diesel(sql_type = Bool)]
+    frozen: bool,
+}
+
+/// A page of jobs, and whether nothing more can come after it (the freeze was done when read).
+struct Page {
+    jobs: Vec<SendJob>,
+    frozen: bool,
 }
 
 /// Records written by triggers but not yet confirmed by the broker.
@@ -63,25 +77,38 @@ struct Unpublished {
     n: i64,
 }
 
-/// Pages through the (campaign_id, id) index; a campaign has one real execution.
-const PAGE_SQL: &str = "SELECT id, campaign_id, customer_id, channel FROM marketing_record
-    WHERE campaign_id = $1 AND ($2::uuid IS NULL OR id > $2) AND status = 'pending'
-      AND execution_id = $4
-    ORDER BY id LIMIT $3";
+/// Pages through the (campaign_id, customer_id) index in customer order; a campaign has one
+/// real execution. Always one row at least: the freeze's state, with the records if any.
+const PAGE_SQL: &str = "SELECT r.id, r.customer_id, r.channel, e.materialize_done AS frozen
+    FROM campaign_executions e
+    LEFT JOIN LATERAL (
+        SELECT id, customer_id, channel FROM marketing_record
+        WHERE campaign_id = $1 AND ($2::uuid IS NULL OR customer_id > $2) AND status = 'pending'
+          AND execution_id = $4
+        ORDER BY customer_id LIMIT $3) r ON true
+    WHERE e.id = $4";
+
+/// Freezes whose replica stopped renewing the lease: taken over here.
+const STALE_FREEZES_SQL: &str = "UPDATE campaign_executions
+    SET materialize_lease_until = now() + make_interval(secs => $1)
+    WHERE execution_type = 'actual' AND NOT materialize_done AND materialize_lease_until < now()
+    RETURNING id";
+
+#[derive(QueryableByName)]
+struct StaleFreeze {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
 
 impl Relay {
-    pub fn new(
-        pool: PgPool,
-        publisher: Publisher,
-        settings: RelaySettings,
-        waker: RelayWaker,
-    ) -> Self {
+    pub fn new(service: MarketingService, publisher: Publisher, settings: RelaySettings) -> Self {
         Relay {
-            pool,
+            pool: service.pool().clone(),
+            waker: service.relay_waker(),
+            service,
             publisher,
             settings,
             owner: Uuid::new_v4(),
-            waker,
         }
     }
 
@@ -111,6 +138,7 @@ impl Relay {
 
     /// One look for unpublished executions; `true` when it published something.
     async fn pass(&mut self) -> anyhow::Result<bool> {
+        self.resume_freezes().await?;
         let executions: Vec<Uuid> = {
             let mut conn = self.pool.get().await?;
             ce::campaign_executions
@@ -198,25 +226,88 @@ impl Relay {
         Ok(updated == 1)
     }
 
-    /// Publishes one execution from its cursor to the end, reading the next page while the
-    /// current one is being confirmed. `true` when it published anything.
+    /// Resumes, in the background, the freezes a dead replica left half-way.
+    async fn resume_freezes(&self) -> anyhow::Result<()> {
+        let stale: Vec<StaleFreeze> = {
+            let mut conn = self.pool.get().await?;
+            diesel::sql_query(STALE_FREEZES_SQL)
+                .bind::<diesel::sql_types::Double, _>(self.settings.lease.as_secs_f64())
+                .load(&mut conn)
+                .await?
+        };
+        for StaleFreeze { id } in stale {
+            tracing::warn!(execution = %id, "resuming a freeze left half-way");
+            let service = self.service.clone();
+            tokio::spawn(async move {
+                if let Err(e) = service.freeze(id).await {
+                    tracing::warn!(execution = %id, error = %e, "resuming a freeze failed; retried after the lease");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Publishes one execution from its cursor to the end of its audience (waiting for chunks
+    /// still being frozen), reading the next page while the current one is published. `true`
+    /// when it published anything.
     async fn publish_execution(&mut self, execution: Uuid) -> anyhow::Result<bool> {
-        let Some((campaign, mut cursor, trace)) = self.claim(execution).await? else {
+        let Some((campaign, cursor, trace)) = self.claim(execution).await? else {
             tracing::debug!(%execution, "execution leased by another replica");
             return Ok(false);
         };
         tracing::debug!(%execution, ?cursor, "publishing execution");
+        let result = match self.publisher.pipeline().await {
+            Ok(pipe) => {
+                self.publish_from(pipe, execution, campaign, cursor, trace)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.publisher.reset().await;
+        }
+        result
+    }
+
+    async fn publish_from(
+        &self,
+        mut pipe: Pipeline<(Uuid, i64)>,
+        execution: Uuid,
+        campaign: Uuid,
+        mut cursor: Option<Uuid>,
+        trace: Option<String>,
+    ) -> anyhow::Result<bool> {
         let size = self.settings.page_size;
-        let mut jobs = page(&self.pool, size, campaign, execution, cursor).await?;
-        let mut published = false;
-        loop {
-            let Some(last) = jobs.last().map(|j| j.record_id) else {
-                // Nothing after the cursor: the execution is fully published.
-                self.advance(execution, cursor, 0, true).await?;
-                tracing::info!(%execution, "execution fully published");
-                return Ok(published);
-            };
+        let read = |after: Option<Uuid>| {
             let pool = self.pool.clone();
+            tokio::spawn(async move { page(&pool, size, campaign, execution, after).await })
+        };
+        let mut next = read(cursor);
+        let mut published = false;
+        let mut marks = Vec::new();
+        loop {
+            let Page { jobs, frozen } = next.await??;
+            let Some(last) = jobs.last().map(|j| j.customer_id) else {
+                pipe.drain(&mut marks).await?;
+                if !self.advance_marks(execution, &mut marks, &mut cursor).await? {
+                    return Ok(published);
+                }
+                if frozen {
+                    // Nothing after the cursor and nothing more to come: fully published.
+                    self.advance(execution, cursor, 0, true).await?;
+                    tracing::info!(%execution, "execution fully published");
+                    return Ok(published);
+                }
+                // The freeze is still writing: wait for its next chunk, keeping the lease.
+                if !self.advance(execution, cursor, 0, false).await? {
+                    return Ok(published);
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(200), self.waker.notified())
+                    .await;
+                next = read(cursor);
+                continue;
+            };
+            next = read(Some(last));
             // One span per page, in the trace of the request that triggered the execution; its
             // context travels to the workers in each message's headers.
             let span = tracing::info_span!("relay.publish", %execution, records = jobs.len());
@@ -224,50 +315,70 @@ impl Relay {
                 marketing_core::telemetry::set_parent_traceparent(&span, tp);
             }
             let headers = span.in_scope(marketing_core::telemetry::amqp_trace_headers);
-            let (sent, next) = tokio::join!(
-                self.publisher.publish(&jobs, headers).instrument(span),
-                page(&pool, size, campaign, execution, Some(last))
-            );
-            sent?;
-            tracing::debug!(%execution, records = jobs.len(), "page published");
+            let count = jobs.len() as i64;
+            for (i, job) in jobs.iter().enumerate() {
+                let mark = (i + 1 == jobs.len()).then_some((last, count));
+                pipe.publish(job, &headers, mark, &mut marks).await?;
+            }
             published = true;
-            if !self
-                .advance(execution, Some(last), jobs.len() as i64, false)
-                .await?
-            {
-                tracing::warn!(%execution, "relay lease lost; another replica continues");
+            if !self.advance_marks(execution, &mut marks, &mut cursor).await? {
                 return Ok(published);
             }
-            cursor = Some(last);
-            jobs = next?;
         }
+    }
+
+    /// Moves the cursor past every page whose confirms all arrived; `false` when the lease was
+    /// lost (another replica continues).
+    async fn advance_marks(
+        &self,
+        execution: Uuid,
+        marks: &mut Vec<(Uuid, i64)>,
+        cursor: &mut Option<Uuid>,
+    ) -> anyhow::Result<bool> {
+        let Some(&(upto, _)) = marks.last() else {
+            return Ok(true);
+        };
+        let count: i64 = marks.drain(..).map(|(_, n)| n).sum();
+        metrics::counter!("relay_jobs_published_total").increment(count as u64);
+        *cursor = Some(upto);
+        tracing::debug!(%execution, records = count, "pages confirmed");
+        let kept = self.advance(execution, Some(upto), count, false).await?;
+        if !kept {
+            tracing::warn!(%execution, "relay lease lost; another replica continues");
+        }
+        Ok(kept)
     }
 }
 
-/// Up to `size` pending records of `execution` after the cursor, in id order, as send jobs.
+/// Up to `size` pending records of `execution` after customer `after`, in customer order, as
+/// send jobs.
 async fn page(
     pool: &PgPool,
     size: i64,
     campaign: Uuid,
     execution: Uuid,
     after: Option<Uuid>,
-) -> anyhow::Result<Vec<SendJob>> {
+) -> anyhow::Result<Page> {
     let mut conn = pool.get().await?;
-    let rows: Vec<PendingJob> = diesel::sql_query(PAGE_SQL)
+    let rows: Vec<PageRow> = diesel::sql_query(PAGE_SQL)
         .bind::<SqlUuid, _>(campaign)
         .bind::<Nullable<SqlUuid>, _>(after)
         .bind::<diesel::sql_types::BigInt, _>(size)
         .bind::<SqlUuid, _>(execution)
         .load(&mut conn)
         .await?;
-    Ok(rows
+    let frozen = <[PageRow]>::first(&rows).is_some_and(|r| r.frozen);
+    let jobs = rows
         .into_iter()
-        .map(|r| SendJob {
-            record_id: r.id,
-            campaign_id: r.campaign_id,
-            execution_id: execution,
-            customer_id: r.customer_id,
-            channel: r.channel,
+        .filter_map(|r| {
+            Some(SendJob {
+                record_id: r.id?,
+                campaign_id: campaign,
+                execution_id: execution,
+                customer_id: r.customer_id?,
+                channel: r.channel?,
+            })
         })
-        .collect())
+        .collect();
+    Ok(Page { jobs, frozen })
 }

@@ -10,11 +10,11 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use marketing_core::db::PgPool;
 use marketing_core::models::CampaignRow;
 use marketing_core::schema::marketing_campaign::dsl as mc;
-use marketing_core::tracking::FrequencyCap;
 use tokio::sync::watch;
 
 use crate::error::Error;
-use crate::service::trigger::{RelayWaker, trigger_locked};
+use crate::service::MarketingService;
+use crate::service::trigger::trigger_locked;
 
 /// Completes finished campaigns in one statement: a campaign is done when its execution is fully
 /// published and every record is final (per the execution's counters), or when its `end_time`
@@ -93,25 +93,17 @@ pub struct Scheduler {
     pool: PgPool,
     interval: Duration,
     stale_sending: Duration,
-    waker: RelayWaker,
-    /// The frequency cap scheduled triggers apply, as API triggers do.
-    frequency_cap: Option<FrequencyCap>,
+    /// Triggers as the API does (same frequency cap, same freeze).
+    service: MarketingService,
 }
 
 impl Scheduler {
-    pub fn new(
-        pool: PgPool,
-        interval: Duration,
-        stale_sending: Duration,
-        waker: RelayWaker,
-        frequency_cap: Option<FrequencyCap>,
-    ) -> Self {
+    pub fn new(service: MarketingService, interval: Duration, stale_sending: Duration) -> Self {
         Scheduler {
-            pool,
+            pool: service.pool().clone(),
             interval,
             stale_sending,
-            waker,
-            frequency_cap,
+            service,
         }
     }
 
@@ -173,10 +165,13 @@ impl Scheduler {
                     .await
                     .optional()?;
                 let Some(campaign) = due else {
-                    return Ok(false);
+                    return Ok(None);
                 };
-                match trigger_locked(conn, &campaign, None, self.frequency_cap).await {
-                    Ok(_) => Ok(true),
+                let settings = self.service.settings();
+                match trigger_locked(conn, &campaign, None, settings.frequency_cap, settings.lease)
+                    .await
+                {
+                    Ok(execution) => Ok(Some(Some(execution))),
                     Err(
                         Error::Conflict(reason)
                         | Error::InvalidArgument {
@@ -192,16 +187,26 @@ impl Scheduler {
                             ))
                             .execute(conn)
                             .await?;
-                        Ok(true)
+                        Ok(Some(None))
                     }
                     Err(e) => Err(e),
                 }
             })
             .await
             .map_err(|e| anyhow::anyhow!("triggering a due campaign: {e:?}"))?;
-        if outcome {
-            self.waker.notify_one();
+        let Some(triggered) = outcome else {
+            return Ok(false);
+        };
+        if let Some(execution) = triggered {
+            // Frozen in the background so that other due campaigns start at once; if this
+            // replica dies half-way, another one's relay resumes the freeze after the lease.
+            let service = self.service.clone();
+            tokio::spawn(async move {
+                if let Err(e) = service.freeze(execution).await {
+                    tracing::warn!(%execution, error = %e, "freezing a scheduled campaign failed; it resumes after the lease");
+                }
+            });
         }
-        Ok(outcome)
+        Ok(true)
     }
 }

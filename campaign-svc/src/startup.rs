@@ -44,21 +44,18 @@ impl Application {
             Duration::from_secs(config.publish_timeout_secs.max(1)),
         );
         let relay = Relay::new(
-            pool.clone(),
+            service.clone(),
             publisher,
             RelaySettings {
                 page_size: config.relay_page_size.max(1),
                 lease: Duration::from_secs(config.relay_lease_secs.max(1)),
                 poll: Duration::from_secs(1),
             },
-            service.relay_waker(),
         );
         let scheduler = Scheduler::new(
-            pool,
+            service.clone(),
             Duration::from_millis(config.scheduler_interval_ms.max(10)),
             Duration::from_secs(config.stale_sending_secs),
-            service.relay_waker(),
-            service.settings().frequency_cap,
         );
         let (auth, generated) = Authenticator::from_config(config.api_tokens.as_deref());
         if let Some(token) = generated {

@@ -72,6 +72,9 @@ diesel::table! {
         failed_count -> Int8,
         trace_context -> Nullable<Text>,
         contents -> Jsonb,
+        materialized_upto -> Nullable<Uuid>,
+        materialize_done -> Bool,
+        materialize_lease_until -> Nullable<Timestamptz>,
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod campaigns;
 pub mod conversions;
 pub mod customers;
+pub mod freeze;
 pub mod preview;
 pub mod records;
 pub mod segments;
@@ -31,6 +32,10 @@ pub struct Settings {
     pub webhook_secret: Option<String>,
     /// How far back a conversion looks for the campaign that reached the customer.
     pub conversion_window: chrono::Duration,
+    /// Audience customers considered per freeze chunk (one transaction each).
+    pub freeze_chunk: i64,
+    /// How long a replica's hold on freezing or publishing an execution lasts without progress.
+    pub lease: chrono::Duration,
 }
 
 impl Settings {
@@ -40,6 +45,8 @@ impl Settings {
             frequency_cap: config.tracking.frequency_cap(),
             webhook_secret: config.webhook_secret.clone().filter(|s| !s.is_empty()),
             conversion_window: chrono::Duration::hours(i64::from(config.conversion_window_hours)),
+            freeze_chunk: config.freeze_chunk.max(1),
+            lease: chrono::Duration::seconds(config.relay_lease_secs.max(1) as i64),
         }
     }
 }

@@ -33,7 +33,7 @@ const SAMPLES: i64 = 5;
 
 /// First key of the advisory lock that serialises real triggers per channel while a frequency
 /// cap is set (the second key is `hashtext(channel)`). Arbitrary but fixed: "FCAP".
-const FREQUENCY_CAP_LOCK: i32 = 0x4643_4150;
+pub(crate) const FREQUENCY_CAP_LOCK: i32 = 0x4643_4150;
 
 /// A recipient's A/B bucket, 0–99: a hash of campaign and customer ids, stable across retries.
 /// `$2` campaign; `a.id` the customer.
@@ -41,7 +41,7 @@ const BUCKET: &str = "(('x' || substr(md5($2::text || a.id::text), 1, 8))::bit(3
 
 /// The variant of bucket [`BUCKET`]: `$3` keys, `$4` cumulative upper bounds. Without variants a
 /// plain NULL, so a campaign without an A/B test pays nothing per recipient.
-fn variant_sql(has_variants: bool) -> String {
+pub(crate) fn variant_sql(has_variants: bool) -> String {
     if !has_variants {
         return "NULL::text".to_owned();
     }
@@ -55,7 +55,7 @@ fn variant_sql(has_variants: bool) -> String {
 /// reached on the channel, whether they opted out of it and whether they reached the frequency
 /// cap. `$1` channel, `$2` campaign, `$3`, `$4` variants; the audience's own conditions (and
 /// the cap's) bind from `$5` or `$6`.
-fn audience_cte(audience: &Audience) -> String {
+pub(crate) fn audience_cte(audience: &Audience, tail: &str) -> String {
     format!(
         "WITH audience AS (
             SELECT c.id,
@@ -65,7 +65,7 @@ fn audience_cte(audience: &Audience) -> String {
                            WHERE o.customer_id = c.id AND o.channel IN ($1, 'all')) AS opted_out,
                    {} AS capped
             FROM customers c
-            WHERE {}
+            WHERE {} {tail}
         )",
         audience.capped, audience.conditions
     )
@@ -86,31 +86,6 @@ fn capped_sql(max: usize, hours: usize) -> String {
     )
 }
 
-/// Freezes the audience: one `pending` record per recipient (with its variant), counted with
-/// the skipped (a customer under the first reason that applies: opted out, no address, capped).
-/// `$5` execution; the audience binds from `$6`.
-fn freeze_sql(audience: &Audience, has_variants: bool) -> String {
-    format!(
-        "{}, created AS (
-            INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant)
-            SELECT uuid_v7(), $2, $5, a.id, $1, 'pending', {}
-            FROM audience a WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
-            RETURNING variant
-        ), stats AS (
-            INSERT INTO campaign_stats (execution_id, variant, campaign_id, channel, planned)
-            SELECT $5, COALESCE(variant, ''), $2, $1, count(*) FROM created GROUP BY variant
-            RETURNING 1
-        )
-        SELECT (SELECT count(*) FROM created) AS planned,
-               count(*) FILTER (WHERE a.opted_out) AS opted_out,
-               count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address,
-               count(*) FILTER (WHERE NOT a.opted_out AND a.reachable AND a.capped) AS frequency_capped
-        FROM audience a",
-        audience_cte(audience),
-        variant_sql(has_variants)
-    )
-}
-
 /// The same counts without writing anything (simulation).
 fn count_sql(audience: &Audience) -> String {
     format!(
@@ -119,7 +94,7 @@ fn count_sql(audience: &Audience) -> String {
                 count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address,
                 count(*) FILTER (WHERE NOT a.opted_out AND a.reachable AND a.capped) AS frequency_capped
          FROM audience a",
-        audience_cte(audience)
+        audience_cte(audience, "")
     )
 }
 
@@ -131,7 +106,7 @@ fn sample_sql(audience: &Audience, has_variants: bool) -> String {
          FROM audience a JOIN customers c ON c.id = a.id
          WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
          ORDER BY c.id LIMIT $5",
-        audience_cte(audience),
+        audience_cte(audience, ""),
         variant_sql(has_variants)
     )
 }
@@ -355,16 +330,16 @@ impl Plan {
 
 /// The audience's conditions on `customers c`: tags (any of), segment rule, or both; and
 /// whether a customer reached the frequency cap.
-struct Audience {
+pub(crate) struct Audience {
     conditions: String,
     /// SQL of [`capped_sql`], or `false` without a cap.
     capped: String,
-    binds: Vec<Bind>,
+    pub(crate) binds: Vec<Bind>,
 }
 
 impl Audience {
     /// Builds the conditions with binds numbered from `$first`, then the cap's.
-    async fn of(
+    pub(crate) async fn of(
         conn: &mut AsyncPgConnection,
         campaign: &CampaignRow,
         first: usize,
@@ -419,12 +394,29 @@ fn base_query<'f>(
     campaign: &CampaignRow,
     plan: &Plan,
 ) -> BoxedSqlQuery<'f, Pg, SqlQuery> {
+    base_binds(
+        sql,
+        plan.channel,
+        campaign.id,
+        plan.keys.clone(),
+        plan.upto.clone(),
+    )
+}
+
+/// `$1` channel, `$2` campaign, `$3` variant keys, `$4` their cumulative bucket bounds.
+pub(crate) fn base_binds<'f>(
+    sql: String,
+    channel: Channel,
+    campaign: Uuid,
+    keys: Vec<String>,
+    upto: Vec<i32>,
+) -> BoxedSqlQuery<'f, Pg, SqlQuery> {
     diesel::sql_query(sql)
         .into_boxed()
-        .bind::<Text, _>(plan.channel.as_str().to_owned())
-        .bind::<SqlUuid, _>(campaign.id)
-        .bind::<Array<Text>, _>(plan.keys.clone())
-        .bind::<Array<Integer>, _>(plan.upto.clone())
+        .bind::<Text, _>(channel.as_str().to_owned())
+        .bind::<SqlUuid, _>(campaign)
+        .bind::<Array<Text>, _>(keys)
+        .bind::<Array<Integer>, _>(upto)
 }
 
 /// Renders what the first `limit` recipients of the audience would get (leaving out those over
@@ -463,7 +455,8 @@ pub(crate) async fn customer_sample(
 pub type RelayWaker = Arc<tokio::sync::Notify>;
 
 impl MarketingService {
-    /// Triggers a campaign for real (`actual`) or as a dry run (`simulation`).
+    /// Triggers a campaign for real (`actual`) or as a dry run (`simulation`). A real trigger
+    /// returns once every record is written (the relay publishes them as they are written).
     pub async fn trigger_campaign(
         &self,
         caller: Option<Uuid>,
@@ -472,23 +465,28 @@ impl MarketingService {
     ) -> Result<TriggerOutcome> {
         let mut conn = self.pool.get().await?;
         let cap = self.settings().frequency_cap;
-        let outcome = match kind {
+        match kind {
             ExecutionType::Actual => {
-                conn.transaction::<_, Error, _>(async |conn| {
-                    let campaign = find_for_update(conn, id).await?;
-                    trigger_locked(conn, &campaign, caller, cap).await
-                })
-                .await?
+                let execution = conn
+                    .transaction::<_, Error, _>(async |conn| {
+                        let campaign = find_for_update(conn, id).await?;
+                        trigger_locked(conn, &campaign, caller, cap, self.settings.lease).await
+                    })
+                    .await?;
+                drop(conn);
+                self.relay_waker.notify_one();
+                // Its own task: a client that hangs up does not stop the freeze half-way (a
+                // replica would resume it after the lease, but later).
+                let service = self.clone();
+                tokio::spawn(async move { service.freeze(execution).await })
+                    .await
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("freezing the audience: {e}")))?
             }
             ExecutionType::Simulation => {
                 let sample_unsubscribe = self.settings.signer.unsubscribe_url(Uuid::nil());
-                simulate(&mut conn, id, caller, cap, sample_unsubscribe).await?
+                simulate(&mut conn, id, caller, cap, sample_unsubscribe).await
             }
-        };
-        if kind == ExecutionType::Actual {
-            self.relay_waker.notify_one();
         }
-        Ok(outcome)
     }
 
     pub async fn get_execution(&self, id: Uuid) -> Result<Execution> {
@@ -512,14 +510,17 @@ fn check_not_ended(campaign: &CampaignRow) -> Result<()> {
 }
 
 /// The real trigger, inside the caller's transaction with the campaign row locked: used by the
-/// API and by the scheduler, so a campaign is triggered once whoever gets there first. With a
-/// frequency `cap`, customers who reached it get no record.
+/// API and by the scheduler, so a campaign is triggered once whoever gets there first. Checks
+/// that the campaign can be sent, records the execution (with its content frozen) and makes the
+/// campaign `active`; the caller then writes the records with
+/// [`MarketingService::freeze`](super::MarketingService::freeze) once this transaction commits.
 pub(crate) async fn trigger_locked(
     conn: &mut AsyncPgConnection,
     campaign: &CampaignRow,
     caller: Option<Uuid>,
     cap: Option<FrequencyCap>,
-) -> Result<TriggerOutcome> {
+    lease: chrono::Duration,
+) -> Result<Uuid> {
     let status = stored_status(campaign)?;
     if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) {
         return Err(Error::Conflict(format!(
@@ -529,7 +530,8 @@ pub(crate) async fn trigger_locked(
     }
     check_not_ended(campaign)?;
     let plan = Plan::resolve(conn, campaign).await?;
-    let audience = Audience::of(conn, campaign, 6, cap).await?;
+    // Refuses an audience that cannot be built (none set, segment gone) before anything is written.
+    Audience::of(conn, campaign, 9, cap).await?;
     let execution_id = Uuid::now_v7();
     let now = Utc::now();
     diesel::insert_into(ce::campaign_executions)
@@ -542,38 +544,9 @@ pub(crate) async fn trigger_locked(
             ce::created_at.eq(now),
             ce::trace_context.eq(marketing_core::telemetry::current_traceparent()),
             ce::contents.eq(to_json(&plan.contents)?),
-        ))
-        .execute(conn)
-        .await?;
-    if cap.is_some() {
-        // Two campaigns on the same channel triggered at once must not both pass a customer
-        // under the cap: each freeze reads the other's records only once they are committed.
-        // This transaction-scoped lock serialises real triggers per channel until commit. It is
-        // enough in READ COMMITTED because the freeze statement below takes its snapshot when
-        // it starts, after the lock was granted, i.e. after the trigger that held it committed
-        // (its records become visible before its locks are released), so the cap lookup sees
-        // them. Triggers on other channels, and simulations, do not wait.
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-            .bind::<Integer, _>(FREQUENCY_CAP_LOCK)
-            .bind::<Text, _>(plan.channel.as_str())
-            .execute(conn)
-            .await?;
-    }
-    // The freeze's cost estimate is large enough for PostgreSQL to JIT-compile it, which costs
-    // about a second and gains nothing for one pass of inserts (measured on 300,000 records).
-    diesel::sql_query("SET LOCAL jit = off")
-        .execute(conn)
-        .await?;
-    let query = base_query(freeze_sql(&audience, plan.has_variants()), campaign, &plan)
-        .bind::<SqlUuid, _>(execution_id);
-    let counts: Counts = segment::bind_all(query, &audience.binds)
-        .get_result(conn)
-        .await?;
-    let skipped = counts.skipped();
-    diesel::update(ce::campaign_executions.find(execution_id))
-        .set((
-            ce::planned.eq(counts.planned),
-            ce::skipped.eq(to_json(skipped)?),
+            ce::skipped.eq(to_json(Skipped::default())?),
+            ce::materialize_done.eq(false),
+            ce::materialize_lease_until.eq(Some(now + lease)),
         ))
         .execute(conn)
         .await?;
@@ -585,15 +558,8 @@ pub(crate) async fn trigger_locked(
         ))
         .execute(conn)
         .await?;
-    tracing::info!(campaign_id = %campaign.id, %execution_id, planned = counts.planned,
-        opted_out = counts.opted_out, no_address = counts.no_address,
-        frequency_capped = counts.frequency_capped, "campaign triggered");
-    Ok(TriggerOutcome {
-        execution_id,
-        kind: ExecutionType::Actual,
-        planned: counts.planned as u64,
-        skipped,
-    })
+    tracing::info!(campaign_id = %campaign.id, %execution_id, "campaign triggered");
+    Ok(execution_id)
 }
 
 /// A dry run: same resolution and rendering, nothing sent, no status change, no records (so

@@ -1,0 +1,251 @@
+//! Freezing a triggered campaign's audience into `pending` records, chunk by chunk.
+//!
+//! A chunk is the next customers of the audience in customer id order (set-based: one
+//! `INSERT … SELECT` per chunk), written in one transaction that also adds to the execution's
+//! counts and moves its cursor (`materialized_upto`); the last chunk sets `materialize_done`.
+//! The relay publishes each chunk as soon as it commits, so the broker works while the next
+//! chunk is written. Each chunk holds the execution row locked and renews a lease; when a
+//! replica dies half-way, the relay of another one resumes from the cursor once the lease ran out.
+//!
+//! The audience is the customers matching the campaign's targeting when their chunk is written,
+//! among those that existed at the trigger (`created_at` up to the execution's): a customer
+//! re-tagged, opting out or erased during the seconds the freeze takes follows the change.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use marketing_core::schema::campaign_executions::dsl as ce;
+use marketing_core::segment;
+use marketing_core::tracking::FrequencyCap;
+use marketing_core::vocabulary::{CampaignStatus, Channel, ExecutionType};
+use uuid::Uuid;
+
+use super::MarketingService;
+use super::campaigns::stored_status;
+use super::trigger::{Audience, FREQUENCY_CAP_LOCK, audience_cte, base_binds, variant_sql};
+use crate::domain::execution::{Skipped, TriggerOutcome};
+use crate::domain::variant::{buckets, stored};
+use crate::error::{Error, Result};
+
+/// One chunk: `$5` execution, `$6` cursor (last customer of the previous chunk), `$7` chunk
+/// size, `$8` the trigger's time; the audience binds from `$9`. Counts what it wrote and
+/// skipped (a customer under the first reason that applies: opted out, no address, capped),
+/// how many customers it considered and the last of them.
+fn chunk_sql(audience: &Audience, has_variants: bool) -> String {
+    format!(
+        "{}, created AS (
+            INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant)
+            SELECT uuid_v7(), $2, $5, a.id, $1, 'pending', {}
+            FROM audience a WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
+            ORDER BY a.id
+            RETURNING variant
+        ), stats AS (
+            INSERT INTO campaign_stats (execution_id, variant, campaign_id, channel, planned)
+            SELECT $5, COALESCE(variant, ''), $2, $1, count(*) FROM created GROUP BY variant
+            ON CONFLICT (execution_id, variant)
+                DO UPDATE SET planned = campaign_stats.planned + EXCLUDED.planned
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM created) AS planned,
+               count(*) FILTER (WHERE a.opted_out) AS opted_out,
+               count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address,
+               count(*) FILTER (WHERE NOT a.opted_out AND a.reachable AND a.capped) AS frequency_capped,
+               count(*) AS considered,
+               (SELECT l.id FROM audience l ORDER BY l.id DESC LIMIT 1) AS last
+        FROM audience a",
+        audience_cte(
+            audience,
+            "AND c.created_at <= $8 AND ($6::uuid IS NULL OR c.id > $6) ORDER BY c.id LIMIT $7"
+        ),
+        variant_sql(has_variants)
+    )
+}
+
+#[derive(QueryableByName)]
+struct ChunkCounts {
+    #[diesel(sql_type = BigInt)]
+    planned: i64,
+    #[diesel(sql_type = BigInt)]
+    opted_out: i64,
+    #[diesel(sql_type = BigInt)]
+    no_address: i64,
+    #[diesel(sql_type = BigInt)]
+    frequency_capped: i64,
+    #[diesel(sql_type = BigInt)]
+    considered: i64,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    last: Option<Uuid>,
+}
+
+/// The locked execution row a chunk continues from.
+#[derive(Queryable)]
+struct Progress {
+    campaign_id: Uuid,
+    upto: Option<Uuid>,
+    done: bool,
+    planned: i64,
+    skipped: serde_json::Value,
+    created_at: DateTime<Utc>,
+}
+
+impl Progress {
+    fn outcome(&self, execution: Uuid, skipped: Skipped) -> TriggerOutcome {
+        TriggerOutcome {
+            execution_id: execution,
+            kind: ExecutionType::Actual,
+            planned: self.planned.max(0) as u64,
+            skipped,
+        }
+    }
+}
+
+impl MarketingService {
+    /// Writes the records of a triggered execution, chunk by chunk, from wherever it stands;
+    /// returns the execution's totals once its audience is fully frozen.
+    pub(crate) async fn freeze(&self, execution: Uuid) -> Result<TriggerOutcome> {
+        let mut conn = self.pool.get().await?;
+        let settings = &self.settings;
+        loop {
+            let step = conn
+                .transaction::<_, Error, _>(async |conn| {
+                    freeze_chunk(
+                        conn,
+                        execution,
+                        settings.freeze_chunk,
+                        settings.lease,
+                        settings.frequency_cap,
+                    )
+                    .await
+                })
+                .await?;
+            self.relay_waker.notify_one();
+            if let Some(outcome) = step {
+                return Ok(outcome);
+            }
+        }
+    }
+}
+
+/// Writes the next chunk of `execution`; `Some` with the totals once nothing is left.
+async fn freeze_chunk(
+    conn: &mut AsyncPgConnection,
+    execution: Uuid,
+    chunk: i64,
+    lease: chrono::Duration,
+    cap: Option<FrequencyCap>,
+) -> Result<Option<TriggerOutcome>> {
+    let progress: Progress = ce::campaign_executions
+        .find(execution)
+        .for_update()
+        .select((
+            ce::campaign_id,
+            ce::materialized_upto,
+            ce::materialize_done,
+            ce::planned,
+            ce::skipped,
+            ce::created_at,
+        ))
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| Error::not_found("execution", execution))?;
+    let skipped: Skipped = serde_json::from_value(progress.skipped.clone()).unwrap_or_default();
+    if progress.done {
+        return Ok(Some(progress.outcome(execution, skipped)));
+    }
+    let campaign = super::campaigns::find(conn, progress.campaign_id).await?;
+    if matches!(
+        stored_status(&campaign)?,
+        CampaignStatus::Completed | CampaignStatus::Archived
+    ) {
+        // Ended (its end_time passed) while being frozen: nothing more to write.
+        finish(conn, execution, progress.upto, 0, skipped, true, lease).await?;
+        return Ok(Some(progress.outcome(execution, skipped)));
+    }
+    let channel = campaign.type_.parse::<Channel>().map_err(|e| {
+        Error::Internal(anyhow::anyhow!("campaign {}: stored type {e}", campaign.id))
+    })?;
+    let (keys, upto) = buckets(&stored(&campaign.variants)?);
+    let has_variants = !keys.is_empty();
+    let audience = Audience::of(conn, &campaign, 9, cap).await?;
+    if cap.is_some() {
+        // Two campaigns on the same channel frozen at once must not both pass a customer under
+        // the cap: each chunk reads the other's records only once they are committed. This
+        // transaction-scoped lock serialises chunks of real triggers per channel until commit.
+        // It is enough in READ COMMITTED because the chunk statement below takes its snapshot
+        // when it starts, after the lock was granted, i.e. after the chunk that held it
+        // committed (its records become visible before its locks are released), so the cap
+        // lookup sees them. Triggers on other channels, and simulations, do not wait.
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind::<Integer, _>(FREQUENCY_CAP_LOCK)
+            .bind::<Text, _>(channel.as_str())
+            .execute(conn)
+            .await?;
+    }
+    // A large chunk's cost estimate is high enough for PostgreSQL to JIT-compile it, which costs
+    // about a second and gains nothing for one pass of inserts.
+    diesel::sql_query("SET LOCAL jit = off")
+        .execute(conn)
+        .await?;
+    let query = base_binds(
+        chunk_sql(&audience, has_variants),
+        channel,
+        campaign.id,
+        keys,
+        upto,
+    )
+    .bind::<SqlUuid, _>(execution)
+    .bind::<Nullable<SqlUuid>, _>(progress.upto)
+    .bind::<BigInt, _>(chunk)
+    .bind::<Timestamptz, _>(progress.created_at);
+    let counts: ChunkCounts = segment::bind_all(query, &audience.binds)
+        .get_result(conn)
+        .await?;
+    let skipped = Skipped {
+        opted_out: skipped.opted_out + counts.opted_out as u64,
+        no_address: skipped.no_address + counts.no_address as u64,
+        frequency_capped: skipped.frequency_capped + counts.frequency_capped as u64,
+    };
+    let done = counts.considered < chunk;
+    let cursor = counts.last.or(progress.upto);
+    finish(conn, execution, cursor, counts.planned, skipped, done, lease).await?;
+    if !done {
+        return Ok(None);
+    }
+    let planned = progress.planned + counts.planned;
+    tracing::info!(campaign_id = %campaign.id, %execution, planned,
+        opted_out = skipped.opted_out, no_address = skipped.no_address,
+        frequency_capped = skipped.frequency_capped, "audience frozen");
+    Ok(Some(TriggerOutcome {
+        execution_id: execution,
+        kind: ExecutionType::Actual,
+        planned: planned.max(0) as u64,
+        skipped,
+    }))
+}
+
+/// Records a chunk on the execution: counts, cursor, whether the freeze is done; renews the lease.
+async fn finish(
+    conn: &mut AsyncPgConnection,
+    execution: Uuid,
+    cursor: Option<Uuid>,
+    planned: i64,
+    skipped: Skipped,
+    done: bool,
+    lease: chrono::Duration,
+) -> Result<()> {
+    let skipped = serde_json::to_value(skipped)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("encoding skipped counts: {e}")))?;
+    diesel::update(ce::campaign_executions.find(execution))
+        .set((
+            ce::planned.eq(ce::planned + planned),
+            ce::skipped.eq(skipped),
+            ce::materialized_upto.eq(cursor),
+            ce::materialize_done.eq(done),
+            ce::materialize_lease_until.eq(Some(Utc::now() + lease)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
