@@ -95,6 +95,10 @@ pub struct Scheduler {
     stale_sending: Duration,
     /// Triggers as the API does (same frequency cap, same freeze).
     service: MarketingService,
+    /// When stale `sending` records were last looked for: that scan reads every record of the
+    /// active campaigns, so it runs every tenth of the grace period (at most once a minute),
+    /// not every tick.
+    stale_checked: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Scheduler {
@@ -104,6 +108,7 @@ impl Scheduler {
             interval,
             stale_sending,
             service,
+            stale_checked: std::sync::Mutex::new(None),
         }
     }
 
@@ -123,16 +128,17 @@ impl Scheduler {
     pub async fn tick(&self) -> anyhow::Result<()> {
         while self.trigger_one_due().await? {}
         let mut conn = self.pool.get().await?;
-        let stale: Stale = diesel::sql_query(STALE_SENDING_SQL)
-            .bind::<diesel::sql_types::Double, _>(self.stale_sending.as_secs_f64())
-            .get_result(&mut conn)
-            .await?;
-        let stale = stale.n;
-        if stale > 0 {
-            tracing::warn!(
-                records = stale,
-                "failed records whose delivery was never confirmed"
-            );
+        if self.stale_check_due() {
+            let stale: Stale = diesel::sql_query(STALE_SENDING_SQL)
+                .bind::<diesel::sql_types::Double, _>(self.stale_sending.as_secs_f64())
+                .get_result(&mut conn)
+                .await?;
+            if stale.n > 0 {
+                tracing::warn!(
+                    records = stale.n,
+                    "failed records whose delivery was never confirmed"
+                );
+            }
         }
         let done: Completed = diesel::sql_query(COMPLETE_SQL)
             .get_result(&mut conn)
@@ -145,6 +151,22 @@ impl Scheduler {
             );
         }
         Ok(())
+    }
+
+    /// Whether to look for stale `sending` records now (and then not before a tenth of the grace
+    /// period, capped at a minute, has passed).
+    fn stale_check_due(&self) -> bool {
+        let every = (self.stale_sending / 10).min(Duration::from_secs(60));
+        let now = std::time::Instant::now();
+        let mut last = self
+            .stale_checked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_some_and(|t| now.duration_since(t) < every) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     /// Triggers the most overdue scheduled campaign, each in its own transaction; `false` when

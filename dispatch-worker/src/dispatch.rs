@@ -41,6 +41,10 @@ enum Verdict {
 
 type CompiledContents = Result<HashMap<Option<String>, Arc<Content>>, String>;
 
+/// How long the outcomes of a batch already sent are retried before the batch is given up (its
+/// jobs then come back and are sent again).
+const WRITE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct Dispatcher {
     pool: PgPool,
     providers: Providers,
@@ -140,12 +144,7 @@ impl Dispatcher {
             .iter()
             .map(|(id, o, _, _)| (*id, o.clone()))
             .collect();
-        {
-            let mut conn = self.pool.get().await.context("database pool")?;
-            store::write(&mut conn, &outcomes)
-                .await
-                .context("writing outcomes")?;
-        }
+        self.write_outcomes(&outcomes).await?;
         let dead: HashSet<Uuid> = results
             .iter()
             .filter(|(_, _, v, _)| *v == Verdict::DeadLetter)
@@ -180,6 +179,32 @@ impl Dispatcher {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Writes the outcomes of messages already handed to providers. A failure here would bring
+    /// the jobs back and send them again, so transient database errors (a dropped connection,
+    /// a restart, a deadlock victim) are retried for up to [`WRITE_RETRY_FOR`]. Retrying is
+    /// safe: the write only moves records still `sending`, and counts only what it moved.
+    async fn write_outcomes(&self, outcomes: &[(Uuid, Outcome)]) -> anyhow::Result<()> {
+        let give_up = std::time::Instant::now() + WRITE_RETRY_FOR;
+        let mut backoff = std::time::Duration::from_millis(50);
+        loop {
+            let attempt = async {
+                let mut conn = self.pool.get().await.context("database pool")?;
+                store::write(&mut conn, outcomes)
+                    .await
+                    .context("writing outcomes")
+            };
+            match attempt.await {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() + backoff < give_up => {
+                    tracing::warn!(error = %format!("{e:#}"), records = outcomes.len(), "writing outcomes failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Compiles the frozen content of every execution in `claimed` not yet in the cache.

@@ -4,7 +4,7 @@
 -- A chunk is the next customers of the audience in customer id order, written in one
 -- transaction that also moves `materialized_upto` (the last customer considered) and adds to the
 -- execution's counts. `materialize_done` is set by the last chunk. Whoever writes a chunk holds
--- the execution row locked, so concurrent materialisers (the trigger and a replica resuming it
+-- an advisory lock on the execution, so concurrent materialisers (the trigger and a replica resuming it
 -- after a crash, see `materialize_lease_until`) take turns and never write a customer twice.
 ALTER TABLE campaign_executions
     ADD COLUMN materialized_upto UUID,

@@ -4,8 +4,8 @@
 //! `INSERT … SELECT` per chunk), written in one transaction that also adds to the execution's
 //! counts and moves its cursor (`materialized_upto`); the last chunk sets `materialize_done`.
 //! The relay publishes each chunk as soon as it commits, so the broker works while the next
-//! chunk is written. Each chunk holds the execution row locked and renews a lease; when a
-//! replica dies half-way, the relay of another one resumes from the cursor once the lease ran out.
+//! chunk is written. Each chunk holds an advisory lock on the execution (so concurrent freezers
+//! take turns and never write a customer twice) and renews a lease; when a replica dies half-way, the relay of another one resumes from the cursor once the lease ran out.
 //!
 //! The audience is the customers matching the campaign's targeting when their chunk is written,
 //! among those that existed at the trigger (`created_at` up to the execution's): a customer
@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use marketing_core::schema::campaign_executions::dsl as ce;
 use marketing_core::segment;
@@ -28,10 +28,13 @@ use crate::domain::execution::{Skipped, TriggerOutcome};
 use crate::domain::variant::{buckets, stored};
 use crate::error::{Error, Result};
 
+/// Seed of the advisory lock key a freezer holds on an execution (arbitrary but fixed: "FRZE").
+const FREEZE_LOCK: i64 = 0x4652_5a45;
+
 /// One chunk: `$5` execution, `$6` cursor (last customer of the previous chunk), `$7` chunk
-/// size, `$8` the trigger's time; the audience binds from `$9`. Counts what it wrote and
-/// skipped (a customer under the first reason that applies: opted out, no address, capped),
-/// how many customers it considered and the last of them.
+/// size, `$8` the trigger's time; the audience binds from `$9`. Counts what it wrote (by
+/// variant) and skipped (a customer under the first reason that applies: opted out, no address,
+/// capped), how many customers it considered and the last of them.
 fn chunk_sql(audience: &Audience, has_variants: bool) -> String {
     format!(
         "{}, created AS (
@@ -40,19 +43,17 @@ fn chunk_sql(audience: &Audience, has_variants: bool) -> String {
             FROM audience a WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
             ORDER BY a.id
             RETURNING variant
-        ), stats AS (
-            INSERT INTO campaign_stats (execution_id, variant, campaign_id, channel, planned)
-            SELECT $5, COALESCE(variant, ''), $2, $1, count(*) FROM created GROUP BY variant
-            ON CONFLICT (execution_id, variant)
-                DO UPDATE SET planned = campaign_stats.planned + EXCLUDED.planned
-            RETURNING 1
+        ), per_variant AS (
+            SELECT COALESCE(variant, '') AS variant, count(*) AS n FROM created GROUP BY 1
         )
         SELECT (SELECT count(*) FROM created) AS planned,
                count(*) FILTER (WHERE a.opted_out) AS opted_out,
                count(*) FILTER (WHERE NOT a.opted_out AND NOT a.reachable) AS no_address,
                count(*) FILTER (WHERE NOT a.opted_out AND a.reachable AND a.capped) AS frequency_capped,
                count(*) AS considered,
-               (SELECT l.id FROM audience l ORDER BY l.id DESC LIMIT 1) AS last
+               (SELECT l.id FROM audience l ORDER BY l.id DESC LIMIT 1) AS last,
+               ARRAY(SELECT variant FROM per_variant ORDER BY variant) AS variants,
+               ARRAY(SELECT n FROM per_variant ORDER BY variant) AS variant_planned
         FROM audience a",
         audience_cte(
             audience,
@@ -76,7 +77,16 @@ struct ChunkCounts {
     considered: i64,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     last: Option<Uuid>,
+    #[diesel(sql_type = Array<Text>)]
+    variants: Vec<String>,
+    #[diesel(sql_type = Array<BigInt>)]
+    variant_planned: Vec<i64>,
 }
+
+/// Adds a chunk's records to the per-variant statistics.
+const PLANNED_SQL: &str = "INSERT INTO campaign_stats (execution_id, variant, campaign_id, channel, planned)
+    SELECT $1, v.variant, $2, $3, v.n FROM unnest($4::text[], $5::bigint[]) AS v(variant, n)
+    ON CONFLICT (execution_id, variant) DO UPDATE SET planned = campaign_stats.planned + EXCLUDED.planned";
 
 /// The locked execution row a chunk continues from.
 #[derive(Queryable)]
@@ -135,9 +145,16 @@ async fn freeze_chunk(
     lease: chrono::Duration,
     cap: Option<FrequencyCap>,
 ) -> Result<Option<TriggerOutcome>> {
+    // Freezers of one execution take turns through this lock rather than the execution row's:
+    // workers and the relay update that row's counters all the time and must not wait for a
+    // whole chunk. The progress read after it is the last chunk's, committed.
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, $2))")
+        .bind::<SqlUuid, _>(execution)
+        .bind::<BigInt, _>(FREEZE_LOCK)
+        .execute(conn)
+        .await?;
     let progress: Progress = ce::campaign_executions
         .find(execution)
-        .for_update()
         .select((
             ce::campaign_id,
             ce::materialized_upto,
@@ -209,7 +226,17 @@ async fn freeze_chunk(
     };
     let done = counts.considered < chunk;
     let cursor = counts.last.or(progress.upto);
+    // The execution row before the statistics rows: the order workers, the relay and the
+    // scheduler lock them in too, so these counters never deadlock.
     finish(conn, execution, cursor, counts.planned, skipped, done, lease).await?;
+    diesel::sql_query(PLANNED_SQL)
+        .bind::<SqlUuid, _>(execution)
+        .bind::<SqlUuid, _>(campaign.id)
+        .bind::<Text, _>(channel.as_str())
+        .bind::<Array<Text>, _>(&counts.variants)
+        .bind::<Array<BigInt>, _>(&counts.variant_planned)
+        .execute(conn)
+        .await?;
     if !done {
         return Ok(None);
     }

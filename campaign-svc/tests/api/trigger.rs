@@ -430,8 +430,9 @@ async fn records_whose_worker_never_reported_back_are_failed_after_the_grace_per
          WHERE id = (SELECT id FROM marketing_record WHERE campaign_id = '{id}' ORDER BY id DESC LIMIT 1)"
     ))
     .await;
+    // The scheduler looks for stale records every tenth of the grace period (6 s here).
     wait_until(
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "the stale record to fail",
         || async { app.records_with_status(id, "failed").await == 1 },
     )
