@@ -6,6 +6,7 @@ mod bad_input;
 mod campaigns;
 mod conversions;
 mod customers;
+mod freeze;
 mod frequency_cap;
 mod grpc;
 mod reached;
