@@ -78,12 +78,15 @@ struct Unpublished {
 }
 
 /// Pages through the (campaign_id, customer_id) index in customer order; a campaign has one
-/// real execution. Always one row at least: the freeze's state, with the records if any.
+/// real execution. Always one row at least: the freeze's state, with the records if any. (The
+/// cursor is compared without an `IS NULL OR`, which would keep a generic plan from starting the
+/// index scan at the cursor and make every page re-read the campaign from its start.)
 const PAGE_SQL: &str = "SELECT r.id, r.customer_id, r.channel, e.materialize_done AS frozen
     FROM campaign_executions e
     LEFT JOIN LATERAL (
         SELECT id, customer_id, channel FROM marketing_record
-        WHERE campaign_id = $1 AND ($2::uuid IS NULL OR customer_id > $2) AND status = 'pending'
+        WHERE campaign_id = $1 AND customer_id > COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)
+          AND status = 'pending'
           AND execution_id = $4
         ORDER BY customer_id LIMIT $3) r ON true
     WHERE e.id = $4";

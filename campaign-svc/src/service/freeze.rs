@@ -31,10 +31,11 @@ use crate::error::{Error, Result};
 /// Seed of the advisory lock key a freezer holds on an execution (arbitrary but fixed: "FRZE").
 const FREEZE_LOCK: i64 = 0x4652_5a45;
 
-/// One chunk: `$5` execution, `$6` cursor (last customer of the previous chunk), `$7` chunk
-/// size, `$8` the trigger's time; the audience binds from `$9`. Counts what it wrote (by
-/// variant) and skipped (a customer under the first reason that applies: opted out, no address,
-/// capped), how many customers it considered and the last of them.
+/// One chunk: `$5` execution, `$6` cursor (last customer of the previous chunk; compared
+/// without `IS NULL OR` so that the scan starts at it whatever the plan), `$7` chunk size, `$8`
+/// the trigger's time; the audience binds from `$9`. Counts what it wrote (by variant) and
+/// skipped (a customer under the first reason that applies: opted out, no address, capped), how
+/// many customers it considered and the last of them.
 fn chunk_sql(audience: &Audience, has_variants: bool) -> String {
     format!(
         "{}, created AS (
@@ -57,7 +58,8 @@ fn chunk_sql(audience: &Audience, has_variants: bool) -> String {
         FROM audience a",
         audience_cte(
             audience,
-            "AND c.created_at <= $8 AND ($6::uuid IS NULL OR c.id > $6) ORDER BY c.id LIMIT $7"
+            "AND c.created_at <= $8 AND c.id > COALESCE($6, '00000000-0000-0000-0000-000000000000'::uuid)
+             ORDER BY c.id LIMIT $7"
         ),
         variant_sql(has_variants)
     )
