@@ -55,16 +55,19 @@ pub struct Config {
     #[arg(long, env = "QUEUE_PREFIX", default_value = "marketing")]
     pub queue_prefix: String,
 
-    /// Consumers (AMQP channels) per worker process, each processing one batch at a time.
-    #[arg(long, env = "CONSUMERS", default_value_t = 2)]
+    /// Consumers (AMQP channels) per worker process, each processing one batch at a time. One
+    /// is best for the `log` sink and fast vendors (larger batches, fewer database statements);
+    /// more help when a vendor is slow and the database is not the limit.
+    #[arg(long, env = "CONSUMERS", default_value_t = 1)]
     pub consumers: usize,
 
     /// Unacknowledged jobs the broker may push to each consumer.
-    #[arg(long, env = "PREFETCH", default_value_t = 200)]
+    #[arg(long, env = "PREFETCH", default_value_t = 300)]
     pub prefetch: u16,
 
-    /// Jobs claimed and written back per database round trip.
-    #[arg(long, env = "BATCH_SIZE", default_value_t = 100)]
+    /// Jobs claimed and written back per database round trip (half the prefetch, so the next
+    /// batch is already on its way while one is processed).
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 150)]
     pub batch_size: usize,
 
     /// Milliseconds to wait for a batch to fill before processing what arrived.
