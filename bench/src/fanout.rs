@@ -1,7 +1,8 @@
 //! Fan-out mode: a whole campaign on this machine, with the broker's raw rate as the baseline.
 //!
 //! 1. Measures the broker's raw confirmed-publish rate: persistent messages of a send job's size
-//!    to a quorum queue, one channel, the same window of confirms in flight as the relay.
+//!    to a quorum queue, one channel, the same window of confirms in flight as the relay; again
+//!    after the campaign, and uses the mean of the two (the box is shared and drifts).
 //! 2. Seeds N customers into a fresh database, starts campaign-svc and W dispatch-workers (the
 //!    release binaries beside this one, `log` provider writing to /dev/null).
 //! 3. Triggers one campaign to all N and measures fan-out (trigger → every job confirmed) and
@@ -195,8 +196,11 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     );
 
     let baseline_count = args.baseline_messages.unwrap_or(n).max(1);
-    let raw = raw_publish_rate(&args.amqp_url, baseline_count, args.window, &payload).await?;
-    println!("baseline: raw confirmed publish of {baseline_count} messages: {raw:.0} msg/s");
+    let raw_before =
+        raw_publish_rate(&args.amqp_url, baseline_count, args.window, &payload).await?;
+    println!(
+        "baseline (before): raw confirmed publish of {baseline_count} messages: {raw_before:.0} msg/s"
+    );
 
     let db_name = format!("bench_{}", uuid::Uuid::new_v4().simple());
     let base = args
@@ -299,7 +303,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let published = scalar(
             &mut conn,
-            &format!("SELECT published_count AS n FROM campaign_executions WHERE id = '{execution}'"),
+            &format!(
+                "SELECT published_count AS n FROM campaign_executions WHERE id = '{execution}'"
+            ),
         )
         .await?;
         if fanned_out.is_none() && published as u64 >= n {
@@ -317,6 +323,11 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         }
     };
     let fanned_out = fanned_out.context("fan-out time")?;
+    // The baseline again, right after the campaign (the services idle): this box is shared and
+    // its speed drifts, so the ratios use the mean of the two.
+    let raw_after = raw_publish_rate(&args.amqp_url, baseline_count, args.window, &payload).await?;
+    let raw = (raw_before + raw_after) / 2.0;
+    println!("baseline (after): {raw_after:.0} msg/s; baseline used: mean {raw:.0} msg/s");
     // The records themselves, counted once at the end: every one final, every one sent.
     let sent = scalar(&mut conn, &format!(
         "SELECT count(*) AS n FROM marketing_record WHERE campaign_id = '{id}' AND status = 'sent'"

@@ -50,8 +50,8 @@ pub struct Config {
     #[arg(long, env = "PUBLISH_WINDOW", default_value_t = 2000)]
     pub publish_window: usize,
 
-    /// Seconds a page may take to be published and confirmed before it is published again on a
-    /// new connection.
+    /// Seconds to wait for a publisher confirm; when one does not arrive in time, the relay
+    /// publishes again from its cursor on a new connection.
     #[arg(long, env = "PUBLISH_TIMEOUT_SECS", default_value_t = 30)]
     pub publish_timeout_secs: u64,
 

@@ -292,7 +292,10 @@ impl Relay {
             let Page { jobs, frozen } = next.await??;
             let Some(last) = jobs.last().map(|j| j.customer_id) else {
                 pipe.drain(&mut marks).await?;
-                if !self.advance_marks(execution, &mut marks, &mut cursor).await? {
+                if !self
+                    .advance_marks(execution, &mut marks, &mut cursor)
+                    .await?
+                {
                     return Ok(published);
                 }
                 if frozen {
@@ -301,12 +304,15 @@ impl Relay {
                     tracing::info!(%execution, "execution fully published");
                     return Ok(published);
                 }
-                // The freeze is still writing: wait for its next chunk, keeping the lease.
+                // The freeze is still writing: wait for its next chunk, keeping the lease. If
+                // its replica died, the freeze is resumed here (after its lease), or this wait
+                // would never end.
                 if !self.advance(execution, cursor, 0, false).await? {
                     return Ok(published);
                 }
-                let _ = tokio::time::timeout(Duration::from_millis(200), self.waker.notified())
-                    .await;
+                self.resume_freezes().await?;
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(200), self.waker.notified()).await;
                 next = read(cursor);
                 continue;
             };
@@ -324,7 +330,10 @@ impl Relay {
                 pipe.publish(job, &headers, mark, &mut marks).await?;
             }
             published = true;
-            if !self.advance_marks(execution, &mut marks, &mut cursor).await? {
+            if !self
+                .advance_marks(execution, &mut marks, &mut cursor)
+                .await?
+            {
                 return Ok(published);
             }
         }

@@ -190,8 +190,14 @@ impl Scheduler {
                     return Ok(None);
                 };
                 let settings = self.service.settings();
-                match trigger_locked(conn, &campaign, None, settings.frequency_cap, settings.lease)
-                    .await
+                match trigger_locked(
+                    conn,
+                    &campaign,
+                    None,
+                    settings.frequency_cap,
+                    settings.lease,
+                )
+                .await
                 {
                     Ok(execution) => Ok(Some(Some(execution))),
                     Err(

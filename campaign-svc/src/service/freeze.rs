@@ -230,7 +230,16 @@ async fn freeze_chunk(
     let cursor = counts.last.or(progress.upto);
     // The execution row before the statistics rows: the order workers, the relay and the
     // scheduler lock them in too, so these counters never deadlock.
-    finish(conn, execution, cursor, counts.planned, skipped, done, lease).await?;
+    finish(
+        conn,
+        execution,
+        cursor,
+        counts.planned,
+        skipped,
+        done,
+        lease,
+    )
+    .await?;
     diesel::sql_query(PLANNED_SQL)
         .bind::<SqlUuid, _>(execution)
         .bind::<SqlUuid, _>(campaign.id)

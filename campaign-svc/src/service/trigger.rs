@@ -1,6 +1,7 @@
-//! Triggering a campaign: resolve the audience set-based in PostgreSQL, freeze it as one
-//! `pending` record per recipient (one statement), and record the execution. The relay then
-//! publishes the records; a simulation resolves and renders the same way but writes no records.
+//! Triggering a campaign: check it, record the execution and make the campaign active (one
+//! transaction), then freeze the audience set-based in PostgreSQL as one `pending` record per
+//! recipient, in chunks the relay publishes as they commit (see [`super::freeze`]). A simulation
+//! resolves and renders the same way but writes no records.
 
 use std::sync::Arc;
 

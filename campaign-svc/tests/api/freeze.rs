@@ -12,8 +12,10 @@ use testkit::{TestApp, queue_depth, wait_until};
 async fn customers(app: &TestApp, n: usize, opted_out: usize, no_phone: usize, others: usize) {
     let mut list = Vec::new();
     for i in 0..n {
-        list.push(json!({"external_id": format!("vip-{i}"), "name": format!("客户{i}"),
-                         "phone": format!("+86138{i:08}"), "tags": ["VIP"]}));
+        list.push(
+            json!({"external_id": format!("vip-{i}"), "name": format!("客户{i}"),
+                         "phone": format!("+86138{i:08}"), "tags": ["VIP"]}),
+        );
     }
     for i in 0..no_phone {
         list.push(json!({"external_id": format!("nophone-{i}"), "email": format!("n{i}@example.com"), "tags": ["VIP"]}));
@@ -23,7 +25,10 @@ async fn customers(app: &TestApp, n: usize, opted_out: usize, no_phone: usize, o
     }
     list.reverse();
     let (status, out) = app
-        .post("/api/marketing/customers/bulk", json!({ "customers": list }))
+        .post(
+            "/api/marketing/customers/bulk",
+            json!({ "customers": list }),
+        )
         .await;
     assert_eq!(status, 200, "{out}");
     app.sql(&format!(
@@ -35,8 +40,10 @@ async fn customers(app: &TestApp, n: usize, opted_out: usize, no_phone: usize, o
 
 async fn sms_campaign(app: &TestApp) -> String {
     let c = app
-        .create_campaign(json!({"name": "chunked", "type": "sms", "target_tags": ["VIP"],
-                                "content": "您好 {{ name }}"}))
+        .create_campaign(
+            json!({"name": "chunked", "type": "sms", "target_tags": ["VIP"],
+                                "content": "您好 {{ name }}"}),
+        )
         .await;
     c["id"].as_str().unwrap().to_owned()
 }
@@ -110,7 +117,8 @@ async fn a_freeze_left_half_way_by_a_dead_replica_is_resumed_by_another() {
     let id = sms_campaign(&app).await;
     // What a replica leaves when it dies after its first chunk of 8 (its own chunk size): the
     // campaign active, the execution with its content, 8 records, the counts and cursor of that
-    // chunk, and a lease that ran out.
+    // chunk, and a lease that runs out in 2 s. By then this replica's relay is already
+    // publishing the execution and waiting for more chunks: it must resume the freeze itself.
     let execution = uuid::Uuid::now_v7();
     app.sql(&format!(
         "UPDATE marketing_campaign SET status = 'active', actual_start_time = now() WHERE id = '{id}'"
@@ -121,7 +129,7 @@ async fn a_freeze_left_half_way_by_a_dead_replica_is_resumed_by_another() {
                                           materialize_done, materialize_lease_until, materialized_upto)
          VALUES ('{execution}', '{id}', 'actual', 'running', 8,
                  '[{{\"body\": \"您好 {{{{ name }}}}\"}}]',
-                 false, now() - interval '1 minute',
+                 false, now() + interval '2 seconds',
                  (SELECT id FROM customers WHERE 'VIP' = ANY(tags) ORDER BY id OFFSET 7 LIMIT 1))"
     ))
     .await;
