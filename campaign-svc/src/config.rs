@@ -55,8 +55,8 @@ pub struct Config {
     #[arg(long, env = "PUBLISH_TIMEOUT_SECS", default_value_t = 30)]
     pub publish_timeout_secs: u64,
 
-    /// Audience customers a trigger writes records for per transaction; the relay publishes
-    /// each chunk while the next one is written.
+    /// Audience customers a trigger writes records for per transaction (1 to 1,000,000); the
+    /// relay publishes each chunk while the next one is written.
     #[arg(long, env = "FREEZE_CHUNK", default_value_t = 10_000)]
     pub freeze_chunk: i64,
 

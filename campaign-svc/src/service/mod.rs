@@ -45,7 +45,7 @@ impl Settings {
             frequency_cap: config.tracking.frequency_cap(),
             webhook_secret: config.webhook_secret.clone().filter(|s| !s.is_empty()),
             conversion_window: chrono::Duration::hours(i64::from(config.conversion_window_hours)),
-            freeze_chunk: config.freeze_chunk.max(1),
+            freeze_chunk: config.freeze_chunk.clamp(1, 1_000_000),
             lease: chrono::Duration::seconds(config.relay_lease_secs.max(1) as i64),
         }
     }

@@ -532,7 +532,7 @@ pub(crate) async fn trigger_locked(
     check_not_ended(campaign)?;
     let plan = Plan::resolve(conn, campaign).await?;
     // Refuses an audience that cannot be built (none set, segment gone) before anything is written.
-    Audience::of(conn, campaign, 9, cap).await?;
+    Audience::of(conn, campaign, 11, cap).await?;
     let execution_id = Uuid::now_v7();
     let now = Utc::now();
     diesel::insert_into(ce::campaign_executions)
