@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::MarketingService;
 use super::campaigns::stored_status;
-use super::trigger::{Audience, FREQUENCY_CAP_LOCK, audience_cte, base_binds, variant_sql};
+use super::trigger::{Audience, Counts, FREQUENCY_CAP_LOCK, audience_cte, base_binds, variant_sql};
 use crate::domain::execution::{Skipped, TriggerOutcome};
 use crate::domain::variant::{buckets, stored};
 use crate::error::{Error, Result};
@@ -93,14 +93,8 @@ impl RecordIds {
 
 #[derive(QueryableByName)]
 struct ChunkCounts {
-    #[diesel(sql_type = BigInt)]
-    planned: i64,
-    #[diesel(sql_type = BigInt)]
-    opted_out: i64,
-    #[diesel(sql_type = BigInt)]
-    no_address: i64,
-    #[diesel(sql_type = BigInt)]
-    frequency_capped: i64,
+    #[diesel(embed)]
+    counts: Counts,
     #[diesel(sql_type = BigInt)]
     considered: i64,
     #[diesel(sql_type = Nullable<SqlUuid>)]
@@ -116,7 +110,7 @@ const PLANNED_SQL: &str = "INSERT INTO campaign_stats (execution_id, variant, ca
     SELECT $1, v.variant, $2, $3, v.n FROM unnest($4::text[], $5::bigint[]) AS v(variant, n)
     ON CONFLICT (execution_id, variant) DO UPDATE SET planned = campaign_stats.planned + EXCLUDED.planned";
 
-/// The locked execution row a chunk continues from.
+/// Where the execution's freeze stands (read under the freeze's advisory lock).
 #[derive(Queryable)]
 struct Progress {
     campaign_id: Uuid,
@@ -251,10 +245,11 @@ async fn freeze_chunk(
     let counts: ChunkCounts = segment::bind_all(query, &audience.binds)
         .get_result(conn)
         .await?;
+    let more = counts.counts.skipped();
     let skipped = Skipped {
-        opted_out: skipped.opted_out + counts.opted_out as u64,
-        no_address: skipped.no_address + counts.no_address as u64,
-        frequency_capped: skipped.frequency_capped + counts.frequency_capped as u64,
+        opted_out: skipped.opted_out + more.opted_out,
+        no_address: skipped.no_address + more.no_address,
+        frequency_capped: skipped.frequency_capped + more.frequency_capped,
     };
     let done = counts.considered < chunk;
     let cursor = counts.last.or(progress.upto);
@@ -264,7 +259,7 @@ async fn freeze_chunk(
         conn,
         execution,
         cursor,
-        counts.planned,
+        counts.counts.planned,
         skipped,
         done,
         lease,
@@ -281,7 +276,7 @@ async fn freeze_chunk(
     if !done {
         return Ok(None);
     }
-    let planned = progress.planned + counts.planned;
+    let planned = progress.planned + counts.counts.planned;
     tracing::info!(campaign_id = %campaign.id, %execution, planned,
         opted_out = skipped.opted_out, no_address = skipped.no_address,
         frequency_capped = skipped.frequency_capped, "audience frozen");

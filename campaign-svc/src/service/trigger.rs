@@ -123,10 +123,11 @@ fn one_customer_sql(has_variants: bool) -> String {
     )
 }
 
+/// Recipients and skipped customers by reason, as the audience statements count them.
 #[derive(QueryableByName)]
-struct Counts {
+pub(crate) struct Counts {
     #[diesel(sql_type = BigInt)]
-    planned: i64,
+    pub(crate) planned: i64,
     #[diesel(sql_type = BigInt)]
     opted_out: i64,
     #[diesel(sql_type = BigInt)]
@@ -136,7 +137,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn skipped(&self) -> Skipped {
+    pub(crate) fn skipped(&self) -> Skipped {
         Skipped {
             opted_out: self.opted_out as u64,
             no_address: self.no_address as u64,

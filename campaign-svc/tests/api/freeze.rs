@@ -38,6 +38,25 @@ async fn customers(app: &TestApp, n: usize, opted_out: usize, no_phone: usize, o
     .await;
 }
 
+/// Waits until the execution counts `n` jobs published and the queue holds them, then checks
+/// that no more arrive (no job published twice; no worker runs in these tests).
+async fn published_once(app: &TestApp, execution: &str, n: u64) {
+    let queue = app.queues.topology().send_queue;
+    wait_until(Duration::from_secs(15), "every job published", || async {
+        app.get(&format!("/api/marketing/executions/{execution}"))
+            .await
+            .1["published"]
+            == n
+    })
+    .await;
+    wait_until(Duration::from_secs(5), "every job in the queue", || async {
+        u64::from(queue_depth(&queue).await) == n
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(u64::from(queue_depth(&queue).await), n);
+}
+
 async fn sms_campaign(app: &TestApp) -> String {
     let c = app
         .create_campaign(
@@ -84,21 +103,8 @@ async fn an_audience_frozen_in_many_chunks_gets_one_record_and_one_job_per_recip
     );
     assert_eq!(app.records_with_status(&id, "pending").await, 35);
 
-    let queue = app.queues.topology().send_queue;
-    wait_until(Duration::from_secs(15), "35 jobs published", || async {
-        app.get(&format!("/api/marketing/executions/{execution}"))
-            .await
-            .1["published"]
-            == 35
-    })
-    .await;
     // Exactly one job per record: nothing published twice across chunk and page boundaries.
-    wait_until(Duration::from_secs(5), "35 jobs in the queue", || async {
-        queue_depth(&queue).await == 35
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(queue_depth(&queue).await, 35);
+    published_once(&app, &execution, 35).await;
 
     let (_, stats) = app
         .get(&format!("/api/marketing/campaigns/{id}/stats"))
@@ -178,16 +184,5 @@ async fn a_freeze_left_half_way_by_a_dead_replica_is_resumed_by_another() {
     assert_eq!(stats["totals"]["planned"], 30, "{stats}");
 
     // And the relay published all of them, once.
-    let queue = app.queues.topology().send_queue;
-    wait_until(Duration::from_secs(15), "30 jobs published", || async {
-        app.get(&format!("/api/marketing/executions/{execution}"))
-            .await
-            .1["published"]
-            == 30
-    })
-    .await;
-    wait_until(Duration::from_secs(5), "30 jobs in the queue", || async {
-        queue_depth(&queue).await == 30
-    })
-    .await;
+    published_once(&app, &execution.to_string(), 30).await;
 }
