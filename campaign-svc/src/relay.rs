@@ -21,6 +21,7 @@ use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
 use marketing_core::schema::campaign_executions::dsl as ce;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::publisher::{Pipeline, Publisher};
@@ -325,10 +326,15 @@ impl Relay {
             }
             let headers = span.in_scope(marketing_core::telemetry::amqp_trace_headers);
             let count = jobs.len() as i64;
-            for (i, job) in jobs.iter().enumerate() {
-                let mark = (i + 1 == jobs.len()).then_some((last, count));
-                pipe.publish(job, &headers, mark, &mut marks).await?;
+            async {
+                for (i, job) in jobs.iter().enumerate() {
+                    let mark = (i + 1 == jobs.len()).then_some((last, count));
+                    pipe.publish(job, &headers, mark, &mut marks).await?;
+                }
+                anyhow::Ok(())
             }
+            .instrument(span)
+            .await?;
             published = true;
             if !self
                 .advance_marks(execution, &mut marks, &mut cursor)
