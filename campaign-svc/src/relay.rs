@@ -3,10 +3,10 @@
 //! A trigger writes an execution's records in chunks, in customer id order (see
 //! [`crate::service::freeze`]); the relay publishes each chunk as soon as it is committed, in
 //! the same order, and after the broker confirms a page the execution's cursor
-//! (`published_upto`, a customer id) moves past it. Since a chunk commits whole and the next one
+//! (`publish_cursor`, a customer id) moves past it. Since a chunk commits whole and the next one
 //! only holds larger customer ids, no record ever becomes visible behind the cursor. Confirms
-//! stay in flight across pages (the window never drains between them). A lease (`relay_owner`,
-//! `relay_lease_until`) lets one campaign-svc replica publish an execution at a time; when the
+//! stay in flight across pages (the window never drains between them). A lease (`publisher`,
+//! `publisher_lease_until`) lets one campaign-svc replica publish an execution at a time; when the
 //! owner dies, the lease runs out and another replica resumes from the cursor. A crash between
 //! confirm and cursor update publishes at most the pages in flight twice, which workers absorb
 //! (a record is claimed before it is sent). Nothing is skipped: the cursor only moves after
@@ -184,17 +184,17 @@ impl Relay {
                 .find(execution)
                 .filter(ce::publish_done.eq(false))
                 .filter(
-                    ce::relay_owner
+                    ce::publisher
                         .is_null()
-                        .or(ce::relay_owner.eq(self.owner))
-                        .or(ce::relay_lease_until.lt(now)),
+                        .or(ce::publisher.eq(self.owner))
+                        .or(ce::publisher_lease_until.lt(now)),
                 ),
         )
         .set((
-            ce::relay_owner.eq(self.owner),
-            ce::relay_lease_until.eq(now + lease),
+            ce::publisher.eq(self.owner),
+            ce::publisher_lease_until.eq(now + lease),
         ))
-        .returning((ce::campaign_id, ce::published_upto, ce::trace_context))
+        .returning((ce::campaign_id, ce::publish_cursor, ce::trace_context))
         .get_result::<(Uuid, Option<Uuid>, Option<String>)>(&mut conn)
         .await
         .optional()?;
@@ -216,14 +216,14 @@ impl Relay {
         let updated = diesel::update(
             ce::campaign_executions
                 .find(execution)
-                .filter(ce::relay_owner.eq(self.owner)),
+                .filter(ce::publisher.eq(self.owner)),
         )
         .set((
-            ce::published_upto.eq(upto),
+            ce::publish_cursor.eq(upto),
             ce::published_count.eq(ce::published_count + count),
             ce::publish_done.eq(done),
-            ce::relay_owner.eq(owner),
-            ce::relay_lease_until.eq(now + lease),
+            ce::publisher.eq(owner),
+            ce::publisher_lease_until.eq(now + lease),
         ))
         .execute(&mut conn)
         .await?;

@@ -15,7 +15,15 @@ ALTER TABLE campaign_executions
 -- (campaign_id, customer_id) unique index), so a record never becomes visible behind the cursor.
 -- Executions still being published restart from the beginning: records already sent are not
 -- pending any more and are skipped, jobs published twice are acked without sending.
+--
+-- The cursor and the lease are renamed so that a previous release's relay, still running during
+-- a rolling update, fails at its next statement instead of reading a customer id as a record id
+-- (it would skip records) or declaring a half-frozen execution published. Its replica keeps
+-- serving the API; the new replicas publish everything.
 UPDATE campaign_executions SET published_upto = NULL WHERE NOT publish_done;
+ALTER TABLE campaign_executions RENAME COLUMN published_upto TO publish_cursor;
+ALTER TABLE campaign_executions RENAME COLUMN relay_owner TO publisher;
+ALTER TABLE campaign_executions RENAME COLUMN relay_lease_until TO publisher_lease_until;
 
 -- Records reference campaigns, executions and customers that are never deleted (campaigns are
 -- archived, customers erased in place), and only the freeze statement inserts them, from those
