@@ -117,12 +117,19 @@ impl Drop for TestQueues {
                     .await
                     .ok()?;
                 let ch = conn.create_channel().await.ok()?;
-                for q in [&t.send_queue, &t.dead_letter_queue] {
-                    let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
+                // Twice: an app told to stop a moment ago may still be (re)connecting, and
+                // connecting declares the queues again.
+                for pass in 0..2 {
+                    if pass > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    }
+                    for q in [&t.send_queue, &t.dead_letter_queue] {
+                        let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
+                    }
+                    let _ = ch
+                        .exchange_delete(t.dead_letter_exchange.as_str().into(), Default::default())
+                        .await;
                 }
-                let _ = ch
-                    .exchange_delete(t.dead_letter_exchange.as_str().into(), Default::default())
-                    .await;
                 let _ = conn.close(200, "test done".into()).await;
                 Some(())
             })
@@ -132,12 +139,14 @@ impl Drop for TestQueues {
 }
 
 pub struct TestApp {
+    /// First, so that it drops first: the app stops before its queues and database go (fields
+    /// drop in order), or its relay could declare the queues again after they were deleted.
+    _running: StopOnDrop,
     pub base: String,
     pub grpc_addr: SocketAddr,
     pub http: reqwest::Client,
     pub queues: TestQueues,
     pub db: TestDb,
-    _running: StopOnDrop,
 }
 
 /// Stops whatever waits on the future [`stop_signal`] returned with it, when dropped.
@@ -214,12 +223,12 @@ pub async fn spawn_app_with(
     let (running, stopped) = stop_signal();
     tokio::spawn(app.run(stopped));
     TestApp {
+        _running: running,
         base,
         grpc_addr,
         http: http_client(),
         queues,
         db,
-        _running: running,
     }
 }
 
