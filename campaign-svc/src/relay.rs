@@ -241,12 +241,7 @@ impl Relay {
         };
         for StaleFreeze { id } in stale {
             tracing::warn!(execution = %id, "resuming a freeze left half-way");
-            let service = self.service.clone();
-            tokio::spawn(async move {
-                if let Err(e) = service.freeze(id).await {
-                    tracing::warn!(execution = %id, error = %e, "resuming a freeze failed; retried after the lease");
-                }
-            });
+            self.service.freeze_in_background(id);
         }
         Ok(())
     }

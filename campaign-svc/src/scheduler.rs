@@ -228,12 +228,7 @@ impl Scheduler {
         if let Some(execution) = triggered {
             // Frozen in the background so that other due campaigns start at once; if this
             // replica dies half-way, another one's relay resumes the freeze after the lease.
-            let service = self.service.clone();
-            tokio::spawn(async move {
-                if let Err(e) = service.freeze(execution).await {
-                    tracing::warn!(%execution, error = %e, "freezing a scheduled campaign failed; it resumes after the lease");
-                }
-            });
+            self.service.freeze_in_background(execution);
         }
         Ok(true)
     }

@@ -159,6 +159,19 @@ impl MarketingService {
     }
 }
 
+impl MarketingService {
+    /// [`freeze`](Self::freeze) as a task of its own; a failure is logged, and the relay of
+    /// some replica resumes the freeze once its lease ran out.
+    pub(crate) fn freeze_in_background(&self, execution: Uuid) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = service.freeze(execution).await {
+                tracing::warn!(%execution, error = %e, "freezing the audience failed; it resumes after the lease");
+            }
+        });
+    }
+}
+
 /// Writes the next chunk of `execution`; `Some` with the totals once nothing is left.
 async fn freeze_chunk(
     conn: &mut AsyncPgConnection,
