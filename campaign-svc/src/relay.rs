@@ -321,15 +321,9 @@ impl Relay {
             }
             let headers = span.in_scope(marketing_core::telemetry::amqp_trace_headers);
             let count = jobs.len() as i64;
-            async {
-                for (i, job) in jobs.iter().enumerate() {
-                    let mark = (i + 1 == jobs.len()).then_some((last, count));
-                    pipe.publish(job, &headers, mark, &mut marks).await?;
-                }
-                anyhow::Ok(())
-            }
-            .instrument(span)
-            .await?;
+            pipe.publish_page(&jobs, &headers, Some((last, count)), &mut marks)
+                .instrument(span)
+                .await?;
             published = true;
             if !self
                 .advance_marks(execution, &mut marks, &mut cursor)

@@ -24,6 +24,11 @@ pub struct SendJob {
     pub channel: String,
 }
 
+/// Publishes handed to lapin's I/O thread at once (by the relay and the benchmark's baseline):
+/// a publish completes once that thread wrote it, so awaiting them one at a time costs two
+/// thread hand-offs per message.
+pub const PUBLISH_BATCH: usize = 128;
+
 /// Names of the queues and exchanges under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {

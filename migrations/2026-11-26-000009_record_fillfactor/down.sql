@@ -1,0 +1,1 @@
+ALTER TABLE marketing_record SET (fillfactor = 70);
