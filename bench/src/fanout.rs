@@ -1,8 +1,9 @@
 //! Fan-out mode: a whole campaign on this machine, with the broker's raw rate as the baseline.
 //!
 //! 1. Measures the broker's raw confirmed-publish rate: persistent messages of a send job's size
-//!    to a quorum queue, one channel, the same window of confirms in flight as the relay; again
-//!    after the campaign, and uses the mean of the two (the box is shared and drifts).
+//!    to a quorum queue, one channel, the same window of confirms in flight and the same batches
+//!    of publishes handed to lapin as the relay; again after the campaign, and uses the mean of
+//!    the two (the box is shared and drifts).
 //! 2. Seeds N customers into a fresh database, starts campaign-svc and W dispatch-workers (the
 //!    release binaries beside this one, `log` provider writing to /dev/null).
 //! 3. Triggers one campaign to all N and measures fan-out (trigger → every job confirmed) and
@@ -23,7 +24,7 @@ use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use marketing_core::jobs::{PUBLISH_BATCH, SendJob};
+use marketing_core::jobs::SendJob;
 
 use crate::{FanoutArgs, scalar};
 
@@ -32,6 +33,7 @@ async fn raw_publish_rate(
     url: &str,
     count: u64,
     window: usize,
+    batch: usize,
     payload: &[u8],
 ) -> anyhow::Result<f64> {
     let conn = lapin::Connection::connect(url, Default::default()).await?;
@@ -55,7 +57,7 @@ async fn raw_publish_rate(
     let start = Instant::now();
     // Publishes are handed to lapin's I/O thread in batches, as the relay does: awaiting each
     // one alone measured the client's thread hand-offs (a fifth slower), not the broker.
-    let batch = PUBLISH_BATCH.min(window).max(1) as u64;
+    let batch = batch.min(window).max(1) as u64;
     let mut in_flight = VecDeque::with_capacity(window);
     let mut i = 0;
     while i < count {
@@ -203,10 +205,17 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     );
 
     let baseline_count = args.baseline_messages.unwrap_or(n).max(1);
-    let raw_before =
-        raw_publish_rate(&args.amqp_url, baseline_count, args.window, &payload).await?;
+    let raw_before = raw_publish_rate(
+        &args.amqp_url,
+        baseline_count,
+        args.window,
+        args.baseline_batch,
+        &payload,
+    )
+    .await?;
     println!(
-        "baseline (before): raw confirmed publish of {baseline_count} messages: {raw_before:.0} msg/s"
+        "baseline (before): raw confirmed publish of {baseline_count} messages, {} confirms in flight, {} publishes at a time: {raw_before:.0} msg/s",
+        args.window, args.baseline_batch
     );
 
     let db_name = format!("bench_{}", uuid::Uuid::new_v4().simple());
@@ -340,7 +349,14 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let fanned_out = fanned_out.context("fan-out time")?;
     // The baseline again, right after the campaign (the services idle): this box is shared and
     // its speed drifts, so the ratios use the mean of the two.
-    let raw_after = raw_publish_rate(&args.amqp_url, baseline_count, args.window, &payload).await?;
+    let raw_after = raw_publish_rate(
+        &args.amqp_url,
+        baseline_count,
+        args.window,
+        args.baseline_batch,
+        &payload,
+    )
+    .await?;
     let raw = (raw_before + raw_after) / 2.0;
     println!("baseline (after): {raw_after:.0} msg/s; baseline used: mean {raw:.0} msg/s");
     // The records themselves, counted once at the end: every one final, every one sent.

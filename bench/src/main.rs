@@ -61,6 +61,10 @@ pub struct FanoutArgs {
     /// Confirms in flight, for the baseline and the relay alike.
     #[arg(long, default_value_t = 2000)]
     window: usize,
+    /// Publishes the baseline hands lapin at once; the relay uses 128 (1: one publish awaited at
+    /// a time, how earlier releases measured the baseline, about a quarter lower).
+    #[arg(long, default_value_t = marketing_core::jobs::PUBLISH_BATCH)]
+    baseline_batch: usize,
     /// PostgreSQL server URL (its `postgres` database); a fresh database is made beside it.
     #[arg(long, default_value = DEFAULT_ADMIN_URL)]
     database_admin_url: String,
