@@ -70,6 +70,10 @@ pub struct FanoutArgs {
     database_admin_url: String,
     #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     amqp_url: String,
+    /// Start the workers only once every job is confirmed: the fan-out then has the machine to
+    /// itself, as when the workers run elsewhere (the default runs them throughout).
+    #[arg(long)]
+    workers_after_fanout: bool,
     /// Keep the benchmark database afterwards.
     #[arg(long)]
     keep: bool,

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text, Uuid as SqlUuid};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
 use marketing_core::schema::campaign_executions::dsl as ce;
@@ -81,7 +81,8 @@ struct Unpublished {
 /// Pages through the (campaign_id, customer_id) index in customer order; a campaign has one
 /// real execution. Always one row at least: the freeze's state, with the records if any. (The
 /// cursor is compared without an `IS NULL OR`, which would keep a generic plan from starting the
-/// index scan at the cursor and make every page re-read the campaign from its start.)
+/// index scan at the cursor and make every page re-read the campaign from its start.) It runs
+/// with sorting disabled, see [`page`].
 const PAGE_SQL: &str = "SELECT r.id, r.customer_id, r.channel, e.materialize_done AS frozen
     FROM campaign_executions e
     LEFT JOIN LATERAL (
@@ -367,12 +368,23 @@ async fn page(
     after: Option<Uuid>,
 ) -> anyhow::Result<Page> {
     let mut conn = pool.get().await?;
-    let rows: Vec<PageRow> = diesel::sql_query(PAGE_SQL)
-        .bind::<SqlUuid, _>(campaign)
-        .bind::<Nullable<SqlUuid>, _>(after)
-        .bind::<diesel::sql_types::BigInt, _>(size)
-        .bind::<SqlUuid, _>(execution)
-        .load(&mut conn)
+    let rows: Vec<PageRow> = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            // Right after a freeze the table's statistics still describe it without the new
+            // records, and PostgreSQL then reads every record after the cursor and sorts them
+            // for the page (330 ms a page at 1,000,000 records, most of the relay's time). With
+            // sorting off it can only walk the index from the cursor: 3.7 ms a page.
+            diesel::sql_query("SET LOCAL enable_sort = off")
+                .execute(conn)
+                .await?;
+            diesel::sql_query(PAGE_SQL)
+                .bind::<SqlUuid, _>(campaign)
+                .bind::<Nullable<SqlUuid>, _>(after)
+                .bind::<diesel::sql_types::BigInt, _>(size)
+                .bind::<SqlUuid, _>(execution)
+                .load(conn)
+                .await
+        })
         .await?;
     let frozen = <[PageRow]>::first(&rows).is_some_and(|r| r.frozen);
     let jobs = rows
