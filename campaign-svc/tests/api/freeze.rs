@@ -72,6 +72,8 @@ async fn an_audience_frozen_in_many_chunks_gets_one_record_and_one_job_per_recip
     let app = testkit::spawn_app_with(testkit::TestDb::new(), testkit::TestQueues::new(), |c| {
         c.freeze_chunk = 4;
         c.relay_page_size = 3;
+        // Fewer confirms in flight than a page: publishes go out in batches cut by the window.
+        c.publish_window = 2;
     })
     .await;
     // 40 VIPs (5 opted out) + 3 VIPs without a phone + 6 others: 49 customers, 43 considered.
