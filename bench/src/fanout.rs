@@ -29,19 +29,14 @@ use marketing_core::jobs::SendJob;
 use crate::{FanoutArgs, scalar};
 
 /// The broker's confirmed-publish rate for `count` messages like `payload` (messages/s).
-async fn raw_publish_rate(
-    url: &str,
-    count: u64,
-    window: usize,
-    batch: usize,
-    payload: &[u8],
-) -> anyhow::Result<f64> {
+async fn raw_publish_rate(args: &FanoutArgs, count: u64, payload: &[u8]) -> anyhow::Result<f64> {
+    let (url, window, batch) = (&args.amqp_url, args.window, args.baseline_batch);
     let conn = lapin::Connection::connect(url, Default::default()).await?;
     let ch = conn.create_channel().await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let queue = format!("bench_baseline_{}", uuid::Uuid::new_v4().simple());
-    let mut args = FieldTable::default();
-    args.insert(
+    let mut queue_args = FieldTable::default();
+    queue_args.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
@@ -51,7 +46,7 @@ async fn raw_publish_rate(
             durable: true,
             ..Default::default()
         },
-        args,
+        queue_args,
     )
     .await?;
     let start = Instant::now();
@@ -205,14 +200,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     );
 
     let baseline_count = args.baseline_messages.unwrap_or(n).max(1);
-    let raw_before = raw_publish_rate(
-        &args.amqp_url,
-        baseline_count,
-        args.window,
-        args.baseline_batch,
-        &payload,
-    )
-    .await?;
+    let raw_before = raw_publish_rate(&args, baseline_count, &payload).await?;
     println!(
         "baseline (before): raw confirmed publish of {baseline_count} messages, {} confirms in flight, {} publishes at a time: {raw_before:.0} msg/s",
         args.window, args.baseline_batch
@@ -358,14 +346,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let fanned_out = fanned_out.context("fan-out time")?;
     // The baseline again, right after the campaign (the services idle): this box is shared and
     // its speed drifts, so the ratios use the mean of the two.
-    let raw_after = raw_publish_rate(
-        &args.amqp_url,
-        baseline_count,
-        args.window,
-        args.baseline_batch,
-        &payload,
-    )
-    .await?;
+    let raw_after = raw_publish_rate(&args, baseline_count, &payload).await?;
     let raw = (raw_before + raw_after) / 2.0;
     println!("baseline (after): {raw_after:.0} msg/s; baseline used: mean {raw:.0} msg/s");
     // The records themselves, counted once at the end: every one final, every one sent.
