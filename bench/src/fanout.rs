@@ -231,36 +231,30 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
 
     let http_port = free_port()?;
     let token = "bench-token";
-    // Each process names its database sessions, so `pg_stat_activity` tells whose CPU a
-    // backend spends.
-    let svc = Command::new(bin_dir.join("campaign-svc"))
-        .env(
-            "DATABASE_URL",
-            format!("{db_url}?application_name=campaign-svc"),
-        )
-        .env("AMQP_URL", &args.amqp_url)
-        .env("QUEUE_PREFIX", &prefix)
+    // A service process on the benchmark's database and queues; each names its database
+    // sessions, so `pg_stat_activity` tells whose CPU a backend spends.
+    let service = |binary: &str, name: &str| {
+        let mut command = Command::new(bin_dir.join(binary));
+        command
+            .env("DATABASE_URL", format!("{db_url}?application_name={name}"))
+            .env("AMQP_URL", &args.amqp_url)
+            .env("QUEUE_PREFIX", &prefix)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        command
+    };
+    let svc = service("campaign-svc", "campaign-svc")
         .env("API_TOKENS", token)
         .env("HTTP_ADDR", format!("127.0.0.1:{http_port}"))
         .env("GRPC_ADDR", format!("127.0.0.1:{}", free_port()?))
         .env("PUBLISH_WINDOW", args.window.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .spawn()?;
     let mut procs = Procs(vec![("campaign-svc".into(), svc)]);
     let spawn_workers = |procs: &mut Procs| -> anyhow::Result<()> {
         for i in 0..args.workers {
-            let w = Command::new(bin_dir.join("dispatch-worker"))
-                .env(
-                    "DATABASE_URL",
-                    format!("{db_url}?application_name=dispatch-worker-{i}"),
-                )
-                .env("AMQP_URL", &args.amqp_url)
-                .env("QUEUE_PREFIX", &prefix)
+            let w = service("dispatch-worker", &format!("dispatch-worker-{i}"))
                 .env("LOG_SINK_PATH", "/dev/null")
                 .env("METRICS_ADDR", format!("127.0.0.1:{}", free_port()?))
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
                 .spawn()?;
             procs.0.push((format!("dispatch-worker #{i}"), w));
         }
