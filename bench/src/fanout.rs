@@ -7,7 +7,8 @@
 //! 2. Seeds N customers into a fresh database, starts campaign-svc and W dispatch-workers (the
 //!    release binaries beside this one, `log` provider writing to /dev/null).
 //! 3. Triggers one campaign to all N and measures fan-out (trigger → every job confirmed) and
-//!    end-to-end delivery (trigger → every record final), and each process's peak RSS.
+//!    end-to-end delivery (trigger → every record final), each process's peak RSS, and the CPU
+//!    time each component spent per message over that span (see [`cpu`]).
 //! 4. Once every record is final, times `GET /api/marketing/campaigns/{id}/stats` (500 sequential
 //!    calls over one keep-alive client, after 20 warm-up calls) against `GET /healthz` timed the
 //!    same way, and checks that the stats p99 stays under [`STATS_P99_LIMIT_MS`].
@@ -26,10 +27,33 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use marketing_core::jobs::SendJob;
 
-use crate::{FanoutArgs, scalar};
+use crate::{FanoutArgs, cpu, scalar};
 
-/// The broker's confirmed-publish rate for `count` messages like `payload` (messages/s).
-async fn raw_publish_rate(args: &FanoutArgs, count: u64, payload: &[u8]) -> anyhow::Result<f64> {
+/// The broker's confirmed-publish rate for `count` messages like `payload`.
+struct Baseline {
+    /// Messages per second.
+    rate: f64,
+    /// CPU per message (µs) of the broker and of the publishing client, when `/proc` tells.
+    cpu: Option<(f64, f64)>,
+}
+
+impl Baseline {
+    fn describe(&self) -> String {
+        match self.cpu {
+            Some((broker, client)) => format!(
+                "{:.0} msg/s (CPU per message: broker {broker:.1} µs, publisher {client:.1} µs)",
+                self.rate
+            ),
+            None => format!("{:.0} msg/s", self.rate),
+        }
+    }
+}
+
+async fn raw_publish_rate(
+    args: &FanoutArgs,
+    count: u64,
+    payload: &[u8],
+) -> anyhow::Result<Baseline> {
     let (url, window, batch) = (&args.amqp_url, args.window, args.baseline_batch);
     let conn = lapin::Connection::connect(url, Default::default()).await?;
     let ch = conn.create_channel().await?;
@@ -49,6 +73,7 @@ async fn raw_publish_rate(args: &FanoutArgs, count: u64, payload: &[u8]) -> anyh
         queue_args,
     )
     .await?;
+    let cpu_before = cpu::broker_and_self();
     let start = Instant::now();
     // Publishes are handed to lapin's I/O thread in batches, as the relay does: awaiting each
     // one alone measured the client's thread hand-offs (a fifth slower), not the broker.
@@ -82,10 +107,14 @@ async fn raw_publish_rate(args: &FanoutArgs, count: u64, payload: &[u8]) -> anyh
         c.await?;
     }
     let rate = count as f64 / start.elapsed().as_secs_f64();
+    let per_msg = |s: f64| s * 1e6 / count as f64;
+    let cpu = cpu_before
+        .zip(cpu::broker_and_self())
+        .map(|((b0, c0), (b1, c1))| (per_msg(b1 - b0), per_msg(c1 - c0)));
     ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await?;
     conn.close(200, "done".into()).await?;
-    Ok(rate)
+    Ok(Baseline { rate, cpu })
 }
 
 /// Calls timed per endpoint in the statistics latency check, after [`LATENCY_WARMUP`] untimed.
@@ -202,8 +231,10 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let baseline_count = args.baseline_messages.unwrap_or(n).max(1);
     let raw_before = raw_publish_rate(&args, baseline_count, &payload).await?;
     println!(
-        "baseline (before): raw confirmed publish of {baseline_count} messages, {} confirms in flight, {} publishes at a time: {raw_before:.0} msg/s",
-        args.window, args.baseline_batch
+        "baseline (before): raw confirmed publish of {baseline_count} messages, {} confirms in flight, {} publishes at a time: {}",
+        args.window,
+        args.baseline_batch,
+        raw_before.describe()
     );
 
     let db_name = format!("bench_{}", uuid::Uuid::new_v4().simple());
@@ -289,6 +320,10 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         .await?;
     let id = campaign["id"].as_str().context("campaign id")?.to_owned();
 
+    let pids = |procs: &Procs| -> Vec<(String, u32)> {
+        procs.0.iter().map(|(n, c)| (n.clone(), c.id())).collect()
+    };
+    let cpu_before = cpu::snapshot(&mut conn, &db_name, &pids(&procs)).await;
     let start = Instant::now();
     let trigger: serde_json::Value = http
         .post(format!("{api}/campaigns/{id}/trigger"))
@@ -337,12 +372,16 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
             bail!("the campaign did not finish within 30 minutes");
         }
     };
+    let cpu_after = cpu::snapshot(&mut conn, &db_name, &pids(&procs)).await;
     let fanned_out = fanned_out.context("fan-out time")?;
     // The baseline again, right after the campaign (the services idle): this box is shared and
     // its speed drifts, so the ratios use the mean of the two.
     let raw_after = raw_publish_rate(&args, baseline_count, &payload).await?;
-    let raw = (raw_before + raw_after) / 2.0;
-    println!("baseline (after): {raw_after:.0} msg/s; baseline used: mean {raw:.0} msg/s");
+    let raw = (raw_before.rate + raw_after.rate) / 2.0;
+    println!(
+        "baseline (after): {}; baseline used: mean {raw:.0} msg/s",
+        raw_after.describe()
+    );
     // The records themselves, counted once at the end: every one final, every one sent.
     let sent = scalar(&mut conn, &format!(
         "SELECT count(*) AS n FROM marketing_record WHERE campaign_id = '{id}' AND status = 'sent'"
@@ -376,6 +415,11 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         "end-to-end (trigger → all records final, {sent} sent): {:.1}s = {e2e_rate:.0}/s = {:.2}× raw",
         finished.as_secs_f64(),
         e2e_rate / raw
+    );
+
+    println!(
+        "CPU per message, µs (trigger → all records final): {}",
+        cpu::report(&cpu_before, &cpu_after, n, finished.as_secs_f64())
     );
 
     // Statistics latency, with every record final; /healthz timed the same way as the baseline.

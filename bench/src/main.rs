@@ -17,6 +17,7 @@
 //!
 //! `bench --recipients …` (no subcommand) is the same as `bench fanout --recipients …`.
 
+mod cpu;
 mod fanout;
 mod segments;
 
