@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
+use lapin::message::Delivery;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use marketing_core::jobs::{Topology, connect};
@@ -98,18 +99,43 @@ async fn session(
             .context("the consumer was cancelled")?
             .context("receiving a job")?;
         let mut batch = vec![first];
-        let deadline = Instant::now() + s.batch_wait;
-        while batch.len() < s.batch_size {
-            match tokio::time::timeout_at(deadline, consumer.next()).await {
-                Ok(Some(Ok(d))) => batch.push(d),
-                Ok(Some(Err(e))) => {
+        fill(&mut consumer, &mut batch, s.batch_size, s.batch_wait).await;
+        dispatcher.process(&ch, batch).await?;
+    }
+}
+
+/// How often a filling batch takes what has arrived: per tick, not per job, so the worker's
+/// threads are not woken for each delivery.
+const FILL_TICK: Duration = Duration::from_millis(1);
+
+/// Adds to `batch` what arrives within `wait`, up to `size` jobs. Jobs already received are taken
+/// at once; the rest are collected every [`FILL_TICK`] rather than awaited one by one: waiting on
+/// each delivery woke a worker thread per job, and those thread switches were a quarter of the
+/// worker's CPU (bench, `perf`).
+async fn fill(
+    consumer: &mut lapin::Consumer,
+    batch: &mut Vec<Delivery>,
+    size: usize,
+    wait: Duration,
+) {
+    let deadline = Instant::now() + wait;
+    loop {
+        while batch.len() < size {
+            match consumer.next().now_or_never() {
+                Some(Some(Ok(d))) => batch.push(d),
+                Some(Some(Err(e))) => {
                     tracing::warn!(error = %e, "consumer error while filling a batch");
-                    break;
+                    return;
                 }
-                Ok(None) | Err(_) => break,
+                // Nothing more yet; or the consumer ended, which the next receive reports.
+                Some(None) | None => break,
             }
         }
-        dispatcher.process(&ch, batch).await?;
+        let now = Instant::now();
+        if batch.len() >= size || now >= deadline {
+            return;
+        }
+        tokio::time::sleep_until(deadline.min(now + FILL_TICK)).await;
     }
 }
 
