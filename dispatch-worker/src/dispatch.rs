@@ -3,12 +3,19 @@
 //! before the write brings the job back, the record is re-claimed and re-sent with the same
 //! idempotency key; a crash after the write brings back a job whose record is final, which is
 //! acked without sending.
+//!
+//! First deliveries are claimed by locking their records in a transaction that stays open while
+//! they are sent and commits with their outcomes, so a duplicate job waits for the batch and then
+//! finds its record final. Redelivered jobs (their worker died) are claimed durably (`sending`,
+//! one more attempt) before sending, so a job that keeps killing workers leaves a trace once the
+//! broker dead-letters it. See [`store::claim`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager as _};
 use futures::StreamExt as _;
 use lapin::Channel as AmqpChannel;
 use lapin::message::Delivery;
@@ -115,19 +122,33 @@ impl Dispatcher {
                 }
             }
         }
-        let ids: Vec<Uuid> = jobs.iter().map(|(_, j, _)| j.record_id).collect();
-        let redelivered: Vec<Uuid> = jobs
-            .iter()
-            .filter(|(_, _, r)| *r)
-            .map(|(_, j, _)| j.record_id)
-            .collect();
-        let claimed = {
-            let mut conn = self.pool.get().await.context("database pool")?;
-            store::claim(&mut conn, &ids, &redelivered, self.frequency_cap)
-                .await
-                .context("claiming records")?
+        let (retried, fresh): (Vec<&(u64, SendJob, bool)>, Vec<&(u64, SendJob, bool)>) =
+            jobs.iter().partition(|(_, _, redelivered)| *redelivered);
+        let ids = |jobs: &[&(u64, SendJob, bool)]| -> Vec<Uuid> {
+            jobs.iter().map(|(_, j, _)| j.record_id).collect()
         };
-        self.load_contents(&claimed).await?;
+        let mut conn = self.pool.get().await.context("database pool")?;
+        // Jobs that came back are claimed durably before anything is sent (so a job a worker
+        // keeps crashing on leaves a trace); first deliveries by a lock in the transaction that
+        // writes their outcome.
+        let mut claimed = store::claim(&mut conn, &ids(&retried), true, self.frequency_cap)
+            .await
+            .context("claiming redelivered records")?;
+        AnsiTransactionManager::begin_transaction(&mut *conn)
+            .await
+            .context("beginning the batch's transaction")?;
+        let locked = async {
+            let locked = store::claim(&mut conn, &ids(&fresh), false, self.frequency_cap)
+                .await
+                .context("claiming records")?;
+            claimed.extend(locked);
+            self.load_contents(&mut conn, &claimed).await
+        }
+        .await;
+        if let Err(e) = locked {
+            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
+            return Err(e);
+        }
         let results: Vec<(Uuid, Outcome, Verdict, &'static str)> = futures::stream::iter(claimed)
             .map(|c| {
                 let span = tracing::info_span!("deliver", record_id = %c.id, channel = %c.channel);
@@ -139,12 +160,27 @@ impl Dispatcher {
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        self.providers.flush().await?;
+        if let Err(e) = self.providers.flush().await {
+            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
+            return Err(e);
+        }
         let outcomes: Vec<(Uuid, Outcome)> = results
             .iter()
             .map(|(id, o, _, _)| (*id, o.clone()))
             .collect();
-        self.write_outcomes(&outcomes).await?;
+        let committed = async {
+            store::write(&mut conn, &outcomes).await?;
+            AnsiTransactionManager::commit_transaction(&mut *conn).await
+        }
+        .await;
+        if let Err(e) = committed {
+            // The messages went out: their outcomes must still be written before the jobs are
+            // acked, on a new connection (the locks went with the transaction).
+            tracing::warn!(error = %e, records = outcomes.len(), "writing outcomes failed; retrying");
+            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
+            drop(conn);
+            self.write_outcomes(&outcomes).await?;
+        }
         let dead: HashSet<Uuid> = results
             .iter()
             .filter(|(_, _, v, _)| *v == Verdict::DeadLetter)
@@ -183,8 +219,9 @@ impl Dispatcher {
 
     /// Writes the outcomes of messages already handed to providers. A failure here would bring
     /// the jobs back and send them again, so transient database errors (a dropped connection,
-    /// a restart, a deadlock victim) are retried for up to [`WRITE_RETRY_FOR`]. Retrying is
-    /// safe: the write only moves records still `sending`, and counts only what it moved.
+    /// a restart, a deadlock victim) are retried for up to [`WRITE_RETRY_FOR`], each attempt on
+    /// its own connection (the batch's transaction and its locks are gone). Retrying is safe: the
+    /// write only moves records not yet final, and counts only what it moved.
     async fn write_outcomes(&self, outcomes: &[(Uuid, Outcome)]) -> anyhow::Result<()> {
         let give_up = std::time::Instant::now() + WRITE_RETRY_FOR;
         let mut backoff = std::time::Duration::from_millis(50);
@@ -208,7 +245,11 @@ impl Dispatcher {
     }
 
     /// Compiles the frozen content of every execution in `claimed` not yet in the cache.
-    async fn load_contents(&self, claimed: &[Claimed]) -> anyhow::Result<()> {
+    async fn load_contents(
+        &self,
+        conn: &mut AsyncPgConnection,
+        claimed: &[Claimed],
+    ) -> anyhow::Result<()> {
         let missing: Vec<Uuid> = {
             let cache = self
                 .contents
@@ -226,12 +267,9 @@ impl Dispatcher {
         if missing.is_empty() {
             return Ok(());
         }
-        let rows = {
-            let mut conn = self.pool.get().await.context("database pool")?;
-            store::contents(&mut conn, &missing)
-                .await
-                .context("loading execution contents")?
-        };
+        let rows = store::contents(conn, &missing)
+            .await
+            .context("loading execution contents")?;
         let mut cache = self
             .contents
             .lock()

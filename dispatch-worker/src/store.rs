@@ -13,46 +13,79 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketing_core::tracking::FrequencyCap;
 use uuid::Uuid;
 
-/// Moves `pending` records (and `sending` ones whose job came back after a worker died) to
-/// `sending`, and returns what sending them needs. A record another worker already claimed or
-/// finished is not returned, so a duplicate job never sends twice.
+/// What sending a claimed record needs, selected from the `claimed` CTE (the record's ids) with
+/// its campaign and customer.
 ///
-/// `frequency_capped`: with a cap (`$3` messages per `$4` hours; `$3` = 0: none), whether the
-/// customer was already sent `$3` other messages on the channel within the window. `EXISTS …
-/// OFFSET` stops at the `$3`-th and finds the customer's records on the channel through the
+/// `frequency_capped`: with a cap (`$2` messages per `$3` hours; `$2` = 0: none), whether the
+/// customer was already sent `$2` other messages on the channel within the window. `EXISTS …
+/// OFFSET` stops at the `$2`-th and finds the customer's records on the channel through the
 /// `marketing_record (customer_id, channel, created_at)` index.
-const CLAIM_SQL: &str = "
-WITH claimed AS (
-    UPDATE marketing_record r
-    SET status = 'sending', claimed_at = now(), attempts = r.attempts + 1, updated_at = now()
-    WHERE r.id = ANY($1)
-      AND (r.status = 'pending' OR (r.status = 'sending' AND r.id = ANY($2)))
-    RETURNING r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel, r.variant
-)
+macro_rules! claimed_details {
+    () => {
+        "
 SELECT cl.id, cl.campaign_id, cl.execution_id, cl.channel, cl.variant,
        c.name AS campaign_name, c.start_time, c.end_time, c.status = 'active' AND (c.end_time IS NULL OR c.end_time > now()) AS campaign_open,
        cu.name, cu.email, cu.phone, cu.push_token, cu.external_id, cu.locale, cu.time_zone, cu.birthday, cu.attributes,
        EXISTS (SELECT 1 FROM customer_opt_outs o
                WHERE o.customer_id = cl.customer_id AND o.channel IN (cl.channel, 'all')) AS opted_out,
-       $3 > 0 AND EXISTS (SELECT 1 FROM marketing_record m
+       $2 > 0 AND EXISTS (SELECT 1 FROM marketing_record m
                           WHERE m.customer_id = cl.customer_id AND m.channel = cl.channel AND m.id <> cl.id
                             AND m.status IN ('sent', 'delivered', 'opened', 'clicked')
-                            AND m.sent_at > now() - make_interval(hours => $4)
-                          OFFSET greatest($3 - 1, 0)) AS frequency_capped
+                            AND m.sent_at > now() - make_interval(hours => $3)
+                          OFFSET greatest($2 - 1, 0)) AS frequency_capped
 FROM claimed cl
 JOIN marketing_campaign c ON c.id = cl.campaign_id
-JOIN customers cu ON cu.id = cl.customer_id";
+JOIN customers cu ON cu.id = cl.customer_id"
+    };
+}
+
+/// Claims the records of first deliveries by locking them (`FOR NO KEY UPDATE`) in the batch's
+/// transaction, which stays open while they are sent and commits with their final statuses
+/// ([`write`]): one row version per record instead of two (a durable `sending` update per
+/// record was a third of the database time a message cost). Only `pending` records are claimed;
+/// a duplicate job whose record another worker holds waits for that transaction and then finds
+/// the record final (or `pending` again if that worker died, and sends it). Ids in order, so
+/// two workers never wait on each other in a cycle.
+const LOCK_SQL: &str = concat!(
+    "
+WITH claimed AS (
+    SELECT r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel, r.variant
+    FROM marketing_record r
+    WHERE r.id = ANY($1) AND r.status = 'pending'
+    ORDER BY r.id
+    FOR NO KEY UPDATE OF r
+)",
+    claimed_details!()
+);
+
+/// Claims the records of redelivered jobs durably, committed before sending: moves them
+/// (`pending`, or `sending` when a worker died holding them) to `sending` and counts the
+/// attempt. A job a worker keeps crashing on is dead-lettered by the broker after repeated
+/// deliveries; its record, left `sending`, is then failed by campaign-svc's stale-record sweep.
+const CLAIM_SQL: &str = concat!(
+    "
+WITH claimed AS (
+    UPDATE marketing_record r
+    SET status = 'sending', claimed_at = now(), attempts = r.attempts + 1, updated_at = now()
+    WHERE r.id = ANY($1) AND r.status IN ('pending', 'sending')
+    RETURNING r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel, r.variant
+)",
+    claimed_details!()
+);
 
 /// Writes final statuses of claimed records and adds them to their executions' counters and
-/// statistics, in one statement.
+/// statistics, in one statement. A record is written only while not final, so a write retried
+/// after a lost connection, or racing a duplicate, counts each record once.
 const WRITE_SQL: &str = "
 WITH written AS (
     UPDATE marketing_record r
     SET status = v.status, sent_at = v.sent_at, provider_message_id = v.provider_message_id,
-        error_message = v.error_message, updated_at = now()
+        error_message = v.error_message, updated_at = now(),
+        attempts = r.attempts + (r.status = 'pending')::int,
+        claimed_at = CASE WHEN r.status = 'pending' THEN now() ELSE r.claimed_at END
     FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
          AS v(id, status, sent_at, provider_message_id, error_message)
-    WHERE r.id = v.id AND r.status = 'sending'
+    WHERE r.id = v.id AND r.status IN ('pending', 'sending')
     RETURNING r.execution_id, r.status, r.variant
 ), stats AS (
     UPDATE campaign_stats s
@@ -156,25 +189,25 @@ pub async fn contents(
         .await
 }
 
-/// Claims `ids` (and, of `redelivered`, those still `sending`); with a frequency `cap`, tells
-/// which customers already reached it.
+/// Claims the records of `fresh` jobs (first deliveries) by locking them, and durably those of
+/// `redelivered` ones (see [`LOCK_SQL`] and [`CLAIM_SQL`]); with a frequency `cap`, tells which
+/// customers already reached it. Locks only hold inside a transaction: the caller opens it
+/// before and commits it with [`write`].
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
-    redelivered: &[Uuid],
+    redelivered: bool,
     cap: Option<FrequencyCap>,
 ) -> diesel::QueryResult<Vec<Claimed>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let (max, hours) = cap.map_or((0, 1), |c| (c.max, c.window_hours));
     let max = i32::try_from(max).unwrap_or(i32::MAX);
     let hours = i32::try_from(hours).unwrap_or(i32::MAX);
     Prepared {
-        sql: CLAIM_SQL,
-        binds: vec![
-            Bind::Uuids(ids),
-            Bind::Uuids(redelivered),
-            Bind::Int(max),
-            Bind::Int(hours),
-        ],
+        sql: if redelivered { CLAIM_SQL } else { LOCK_SQL },
+        binds: vec![Bind::Uuids(ids), Bind::Int(max), Bind::Int(hours)],
     }
     .load(conn)
     .await

@@ -69,7 +69,9 @@ text_enum! {
 }
 
 text_enum! {
-    /// A record's delivery state; `sending` marks a record claimed by a worker.
+    /// A record's delivery state; `sending` marks a record whose job came back to a worker after
+    /// another died, claimed before it is sent again (first deliveries stay `pending` until
+    /// their outcome is written).
     RecordStatus {
         Pending => "pending",
         Sending => "sending",

@@ -1,6 +1,7 @@
 //! dispatch-worker against the real PostgreSQL, RabbitMQ, an SMTP server and an HTTP vendor
 //! stand-in; deliveries are counted at those servers.
 
+mod claims;
 mod common;
 mod probes;
 mod providers;
