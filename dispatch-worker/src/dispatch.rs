@@ -122,23 +122,24 @@ impl Dispatcher {
                 }
             }
         }
-        let (retried, fresh): (Vec<&(u64, SendJob, bool)>, Vec<&(u64, SendJob, bool)>) =
-            jobs.iter().partition(|(_, _, redelivered)| *redelivered);
-        let ids = |jobs: &[&(u64, SendJob, bool)]| -> Vec<Uuid> {
-            jobs.iter().map(|(_, j, _)| j.record_id).collect()
+        let ids = |redelivered: bool| -> Vec<Uuid> {
+            jobs.iter()
+                .filter(|(_, _, r)| *r == redelivered)
+                .map(|(_, j, _)| j.record_id)
+                .collect()
         };
         let mut conn = self.pool.get().await.context("database pool")?;
         // Jobs that came back are claimed durably before anything is sent (so a job a worker
         // keeps crashing on leaves a trace); first deliveries by a lock in the transaction that
         // writes their outcome.
-        let mut claimed = store::claim(&mut conn, &ids(&retried), true, self.frequency_cap)
+        let mut claimed = store::claim(&mut conn, &ids(true), true, self.frequency_cap)
             .await
             .context("claiming redelivered records")?;
         AnsiTransactionManager::begin_transaction(&mut *conn)
             .await
             .context("beginning the batch's transaction")?;
         let locked = async {
-            let locked = store::claim(&mut conn, &ids(&fresh), false, self.frequency_cap)
+            let locked = store::claim(&mut conn, &ids(false), false, self.frequency_cap)
                 .await
                 .context("claiming records")?;
             claimed.extend(locked);
