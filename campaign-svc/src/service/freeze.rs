@@ -22,8 +22,10 @@ use marketing_core::vocabulary::{CampaignStatus, Channel, ExecutionType};
 use uuid::Uuid;
 
 use super::MarketingService;
+use super::audience::{
+    Audience, Counts, FREQUENCY_CAP_LOCK, audience_cte, base_binds, variant_sql,
+};
 use super::campaigns::stored_status;
-use super::trigger::{Audience, Counts, FREQUENCY_CAP_LOCK, audience_cte, base_binds, variant_sql};
 use crate::domain::execution::{Skipped, TriggerOutcome};
 use crate::domain::variant::{buckets, stored};
 use crate::error::{Error, Result};

@@ -1,6 +1,7 @@
 //! The one service layer: plain async functions over domain types, used by both transports.
 //! Each submodule owns one aggregate and its SQL.
 
+pub mod audience;
 pub mod campaigns;
 pub mod conversions;
 pub mod customers;

@@ -7,8 +7,8 @@ use marketing_core::vocabulary::Channel;
 use uuid::Uuid;
 
 use super::MarketingService;
+use super::audience::{Plan, audience_samples, customer_sample};
 use super::templates::find_template;
-use super::trigger::{Plan, audience_samples, customer_sample};
 use crate::domain::execution::Sample;
 use crate::error::{Error, Result};
 
