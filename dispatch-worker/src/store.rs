@@ -189,10 +189,10 @@ pub async fn contents(
         .await
 }
 
-/// Claims the records of `fresh` jobs (first deliveries) by locking them, and durably those of
-/// `redelivered` ones (see [`LOCK_SQL`] and [`CLAIM_SQL`]); with a frequency `cap`, tells which
-/// customers already reached it. Locks only hold inside a transaction: the caller opens it
-/// before and commits it with [`write`].
+/// Claims the records `ids`: by locking them for first deliveries ([`LOCK_SQL`]; the locks hold
+/// until the caller's transaction ends, so it opens one before and commits it with [`write`]),
+/// or durably for `redelivered` jobs ([`CLAIM_SQL`], outside a transaction). With a frequency
+/// `cap`, tells which customers already reached it.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     ids: &[Uuid],
