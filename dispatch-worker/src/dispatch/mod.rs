@@ -47,6 +47,47 @@ enum Verdict {
     DeadLetter,
 }
 
+type PooledConnection = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
+
+/// A batch's connection while its transaction is open. Dropped before the transaction ended (an
+/// error, a batch given up), the connection is closed instead of going back to the pool, so
+/// PostgreSQL rolls the transaction back and releases the batch's records at once (a pooled
+/// connection left in a transaction would hold them until its next checkout).
+struct Held(Option<PooledConnection>);
+
+impl Held {
+    fn conn(&mut self) -> anyhow::Result<&mut AsyncPgConnection> {
+        self.0
+            .as_deref_mut()
+            .context("the batch's connection was released")
+    }
+
+    /// The transaction ended: the connection may go back to the pool.
+    fn release(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(diesel_async::pooled_connection::deadpool::Object::take(
+                conn,
+            ));
+        }
+    }
+}
+
+/// A batch whose messages went out: its transaction (holding its records) is open until
+/// [`Dispatcher::settle`] writes their outcomes. Dropped unsettled, the transaction is rolled back
+/// with its connection and the jobs come back.
+struct Sent {
+    started: std::time::Instant,
+    conn: Held,
+    jobs: Vec<(u64, SendJob, bool)>,
+    results: Vec<(Uuid, Outcome, Verdict, &'static str)>,
+}
+
 type CompiledContents = Result<HashMap<Option<String>, Arc<Content>>, String>;
 
 /// How long the outcomes of a batch already sent are retried before the batch is given up (its
@@ -94,6 +135,12 @@ impl Dispatcher {
     /// Processes one batch of deliveries from `amqp` and settles every one of them. An error
     /// leaves the batch unsettled: the broker redelivers it once the channel closes.
     pub async fn process(&self, amqp: &AmqpChannel, batch: Vec<Delivery>) -> anyhow::Result<()> {
+        let sent = self.send(amqp, batch).await?;
+        self.settle(amqp, sent).await
+    }
+
+    /// Claims and sends one batch of deliveries from `amqp`.
+    async fn send(&self, amqp: &AmqpChannel, batch: Vec<Delivery>) -> anyhow::Result<Sent> {
         let started = std::time::Instant::now();
         let now = chrono::Utc::now().timestamp();
         if let Some(oldest) = batch
@@ -139,18 +186,14 @@ impl Dispatcher {
         AnsiTransactionManager::begin_transaction(&mut *conn)
             .await
             .context("beginning the batch's transaction")?;
-        let locked = async {
-            let locked = store::claim(&mut conn, &ids(false), false, self.frequency_cap)
+        let mut held = Held(Some(conn));
+        let conn = held.conn()?;
+        claimed.extend(
+            store::claim(conn, &ids(false), false, self.frequency_cap)
                 .await
-                .context("claiming records")?;
-            claimed.extend(locked);
-            self.load_contents(&mut conn, &claimed).await
-        }
-        .await;
-        if let Err(e) = locked {
-            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
-            return Err(e);
-        }
+                .context("claiming records")?,
+        );
+        self.load_contents(conn, &claimed).await?;
         let results: Vec<(Uuid, Outcome, Verdict, &'static str)> = futures::stream::iter(claimed)
             .map(|c| {
                 let span = tracing::info_span!("deliver", record_id = %c.id, channel = %c.channel);
@@ -162,26 +205,44 @@ impl Dispatcher {
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        if let Err(e) = self.providers.flush().await {
-            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
-            return Err(e);
-        }
+        self.providers.flush().await?;
+        Ok(Sent {
+            started,
+            conn: held,
+            jobs,
+            results,
+        })
+    }
+
+    /// Writes the outcomes of a batch [`Dispatcher::send`] sent, commits its transaction, then
+    /// acks its jobs (rejecting into the dead-letter queue those that kept failing).
+    async fn settle(&self, amqp: &AmqpChannel, sent: Sent) -> anyhow::Result<()> {
+        let Sent {
+            started,
+            mut conn,
+            jobs,
+            results,
+        } = sent;
         let outcomes: Vec<(Uuid, Outcome)> = results
             .iter()
             .map(|(id, o, _, _)| (*id, o.clone()))
             .collect();
         let committed = async {
-            store::write(&mut conn, &outcomes).await?;
-            AnsiTransactionManager::commit_transaction(&mut *conn).await
+            let conn = conn.conn()?;
+            store::write(conn, &outcomes).await?;
+            AnsiTransactionManager::commit_transaction(conn).await?;
+            anyhow::Ok(())
         }
         .await;
-        if let Err(e) = committed {
-            // The messages went out: their outcomes must still be written before the jobs are
-            // acked, on a new connection (the locks went with the transaction).
-            tracing::warn!(error = %e, records = outcomes.len(), "writing outcomes failed; retrying");
-            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
-            drop(conn);
-            self.write_outcomes(&outcomes).await?;
+        match committed {
+            Ok(()) => conn.release(),
+            Err(e) => {
+                // The messages went out: their outcomes must still be written before the jobs
+                // are acked, on a new connection (the locks go with this one).
+                tracing::warn!(error = %format!("{e:#}"), records = outcomes.len(), "writing outcomes failed; retrying");
+                drop(conn);
+                self.write_outcomes(&outcomes).await?;
+            }
         }
         let dead: HashSet<Uuid> = results
             .iter()
