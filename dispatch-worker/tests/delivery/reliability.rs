@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use clap::Parser as _;
+
 use testkit::vendor::{HttpVendor, VendorMode};
 use testkit::{TcpProxy, TestDb, TestQueues, spawn_app_with, wait_until};
 
@@ -152,4 +154,64 @@ async fn sigterm_finishes_the_batch_in_hand_and_leaves_nothing_half_done() {
         "a graceful stop sends nothing twice"
     );
     assert_eq!(app.records_with_status(&campaign, "sent").await, 5_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_database_connections_mid_batch_lose_and_double_nothing() {
+    const N: usize = 5_000;
+    let app = testkit::spawn_app().await;
+    // The worker reaches PostgreSQL through a proxy that can cut its connections; campaign-svc
+    // connects directly.
+    let host_port = app
+        .db
+        .url
+        .split_once('@')
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(host_port, _)| host_port.to_owned())
+        .expect("host:port in the test database URL");
+    let upstream = tokio::net::lookup_host(&host_port)
+        .await
+        .unwrap()
+        .next()
+        .expect("the database host resolves");
+    let proxy = TcpProxy::start(upstream).await;
+    let vendor = HttpVendor::start(VendorMode::Ok).await;
+    customers(&app, N).await;
+    let mut args = worker_args(&app, &testkit::amqp_url(), &sms_vendor(&vendor));
+    let url = args.iter().position(|a| a == "--database-url").unwrap() + 1;
+    args[url] = args[url].replace(&host_port, &proxy.addr.to_string());
+    assert!(args[url].contains(&proxy.addr.to_string()));
+    let config = dispatch_worker::config::Config::try_parse_from(&args).unwrap();
+    let (_worker, stopped) = testkit::stop_signal();
+    tokio::spawn(dispatch_worker::run(config, stopped));
+
+    let campaign = send_campaign(&app, "sms", "hello").await;
+    // Cut every database connection of the worker three times while it delivers: batches lose
+    // their transaction mid-send, mid-write or mid-claim.
+    let mut cuts = 0;
+    for delivered in [1_000, 2_500, 4_000] {
+        wait_until(Duration::from_secs(60), "deliveries progress", || async {
+            vendor.delivered_count() >= delivered
+        })
+        .await;
+        cuts += proxy.cut();
+    }
+    assert!(cuts >= 3, "connections were cut ({cuts})");
+    wait_final(&app, &campaign, Duration::from_secs(120)).await;
+    assert_eq!(app.records_with_status(&campaign, "sent").await, N as i64);
+    assert_eq!(
+        vendor.delivered_count(),
+        N,
+        "every recipient reached the vendor"
+    );
+    assert_eq!(
+        vendor.duplicates(),
+        0,
+        "the outcomes of batches already sent were written again, not sent again"
+    );
+    eprintln!(
+        "database-drop test: {cuts} connections cut; {} distinct deliveries, {} requests",
+        vendor.delivered_count(),
+        vendor.requests()
+    );
 }
