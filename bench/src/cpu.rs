@@ -36,14 +36,10 @@ fn machine_seconds() -> Option<(f64, usize)> {
         .skip(1)
         .map(|v| v.parse().unwrap_or(0.0))
         .collect();
-    // user nice system idle iowait irq softirq steal …
-    let busy: f64 = ticks
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 3 && *i != 4)
-        .take(8)
-        .map(|(_, v)| v)
-        .sum();
+    // user nice system idle iowait irq softirq steal guest guest_nice: guest time is already
+    // counted in user and nice.
+    const BUSY: [usize; 6] = [0, 1, 2, 5, 6, 7];
+    let busy: f64 = BUSY.iter().filter_map(|&i| ticks.get(i)).sum();
     Some((busy / TICKS, cpus))
 }
 

@@ -71,9 +71,7 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(conn) = self.0.take() {
-            drop(diesel_async::pooled_connection::deadpool::Object::take(
-                conn,
-            ));
+            drop(PooledConnection::take(conn));
         }
     }
 }
