@@ -200,17 +200,18 @@ impl Signer {
 
 impl Signer {
     /// Finishes a rendered message for record `record`: links become signed click redirects,
-    /// the unsubscribe link is added where the content did not place `{{ unsubscribe_url }}`
-    /// itself, and e-mail gets an HTML part (generated from the text when the content has none)
-    /// with the open pixel.
+    /// the unsubscribe link (`unsubscribe`, the record's [`Signer::unsubscribe_url`], which the
+    /// caller already signed for the template) is added where the content did not place
+    /// `{{ unsubscribe_url }}` itself, and e-mail gets an HTML part (generated from the text when
+    /// the content has none) with the open pixel.
     pub fn decorate(
         &self,
         record: Uuid,
         channel: Channel,
         locale: Option<&str>,
+        unsubscribe: &str,
         rendered: Rendered,
     ) -> Rendered {
-        let unsubscribe = self.unsubscribe_url(record);
         let own = format!("{}/", self.base_url);
         // This service's own links (unsubscribe) are left as they are.
         let mut track = |link: u16, url: &str| {
@@ -223,7 +224,7 @@ impl Signer {
             ("Unsubscribe", "Unsubscribe: ")
         };
         let (mut body, next) = rewrite_text(&rendered.body, 0, &mut track);
-        if !body.contains(&unsubscribe) {
+        if !body.contains(unsubscribe) {
             body.push_str(&format!("\n\n{prefix}{unsubscribe}"));
         }
         let html_body = match channel {
@@ -410,6 +411,7 @@ mod tests {
             record,
             Channel::Sms,
             Some("zh-CN"),
+            &unsubscribe,
             Rendered {
                 subject: "s".into(),
                 body: "抢购 https://shop.example.com/a".into(),
@@ -425,6 +427,7 @@ mod tests {
             record,
             Channel::Email,
             Some("en-US"),
+            &unsubscribe,
             Rendered {
                 subject: "s".into(),
                 body: format!("Bye: {unsubscribe}"),
@@ -454,6 +457,7 @@ mod tests {
             record,
             Channel::Email,
             None,
+            &unsubscribe,
             Rendered {
                 subject: "s".into(),
                 body: "<b>hi</b>".into(),

@@ -32,13 +32,14 @@ impl Dispatcher {
     }
 
     /// Decides and, when allowed, sends one claimed record.
-    pub(super) async fn deliver(&self, c: Claimed) -> (Uuid, Outcome, Verdict, &'static str) {
+    pub(super) async fn deliver(&self, mut c: Claimed) -> (Uuid, Outcome, Verdict, &'static str) {
         let Ok(channel) = c.channel.parse::<Channel>() else {
             let reason = format!("unknown channel {}", c.channel);
             return (c.id, Outcome::Failed { reason }, Verdict::Ack, "unknown");
         };
         let label = channel.as_str();
-        let failed = |reason: String| (c.id, Outcome::Failed { reason }, Verdict::Ack, label);
+        let id = c.id;
+        let failed = move |reason: String| (id, Outcome::Failed { reason }, Verdict::Ack, label);
         if !c.campaign_open {
             return failed("not sent: the campaign ended before this message was sent".into());
         }
@@ -54,7 +55,7 @@ impl Dispatcher {
         let to = match channel {
             Channel::Sms => c.phone.clone(),
             Channel::Email => c.email.clone(),
-            Channel::PushNotification => c.push_token.clone(),
+            Channel::PushNotification => c.push_token.take(),
         };
         let Some(to) = to.filter(|t| !t.trim().is_empty()) else {
             return failed(format!("not sent: the customer has no {channel} address"));
@@ -63,26 +64,35 @@ impl Dispatcher {
             Ok(content) => content,
             Err(e) => return failed(format!("not sent: the content cannot be rendered: {e}")),
         };
+        // The record is the recipient's: its fields move into the template's variables.
+        let unsubscribe_url = self.signer.unsubscribe_url(c.id);
         let recipient = Recipient {
-            name: c.name.clone(),
-            email: c.email.clone(),
-            phone: c.phone.clone(),
-            external_id: c.external_id.clone(),
-            locale: c.locale.clone(),
-            time_zone: c.time_zone.clone(),
+            name: c.name.take(),
+            email: c.email.take(),
+            phone: c.phone.take(),
+            external_id: c.external_id.take(),
+            locale: c.locale.take(),
+            time_zone: c.time_zone.take(),
             birthday: c.birthday,
-            attributes: c.attributes.clone(),
-            unsubscribe_url: Some(self.signer.unsubscribe_url(c.id)),
+            attributes: std::mem::take(&mut c.attributes),
+            unsubscribe_url: Some(unsubscribe_url),
         };
         let campaign = CampaignVars {
             id: c.campaign_id,
-            name: c.campaign_name.clone(),
-            channel: c.channel.clone(),
+            name: std::mem::take(&mut c.campaign_name),
+            channel: std::mem::take(&mut c.channel),
             start_time: c.start_time,
             end_time: c.end_time,
         };
+        let unsubscribe_url = recipient.unsubscribe_url.as_deref().unwrap_or_default();
         let rendered = match content.render(&recipient, &campaign) {
-            Ok(r) => self.signer.decorate(c.id, channel, c.locale.as_deref(), r),
+            Ok(r) => self.signer.decorate(
+                c.id,
+                channel,
+                recipient.locale.as_deref(),
+                unsubscribe_url,
+                r,
+            ),
             Err(e) => return failed(format!("not sent: the content cannot be rendered: {e}")),
         };
         let message = OutboundMessage {
@@ -93,7 +103,7 @@ impl Dispatcher {
             subject: rendered.subject,
             body: rendered.body,
             html_body: rendered.html_body,
-            unsubscribe_url: recipient.unsubscribe_url.clone(),
+            unsubscribe_url: recipient.unsubscribe_url,
         };
         let provider = self.providers.for_channel(channel);
         let mut attempt = 1;
