@@ -148,7 +148,10 @@ pub fn report(before: &Snapshot, after: &Snapshot, messages: u64, wall_seconds: 
         .collect();
     if let (Some((b0, cpus)), Some((b1, _))) = (before.machine, after.machine) {
         let busy = b1 - b0;
-        line.push(format!("everything else {:.1}", per_msg(busy - accounted)));
+        // Process and machine times are counted in separate clock ticks: a remainder within
+        // their resolution can come out slightly below zero.
+        let rest = (busy - accounted).max(0.0);
+        line.push(format!("everything else {:.1}", per_msg(rest)));
         line.push(format!(
             "total {:.1} µs; the machine was {:.0}% busy ({cpus} CPUs)",
             per_msg(busy),
