@@ -75,7 +75,7 @@ impl Dispatcher {
             time_zone: c.time_zone.take(),
             birthday: c.birthday,
             attributes: std::mem::take(&mut c.attributes),
-            unsubscribe_url: Some(unsubscribe_url),
+            unsubscribe_url: Some(unsubscribe_url.clone()),
         };
         let campaign = CampaignVars {
             id: c.campaign_id,
@@ -84,13 +84,12 @@ impl Dispatcher {
             start_time: c.start_time,
             end_time: c.end_time,
         };
-        let unsubscribe_url = recipient.unsubscribe_url.as_deref().unwrap_or_default();
         let rendered = match content.render(&recipient, &campaign) {
             Ok(r) => self.signer.decorate(
                 c.id,
                 channel,
                 recipient.locale.as_deref(),
-                unsubscribe_url,
+                &unsubscribe_url,
                 r,
             ),
             Err(e) => return failed(format!("not sent: the content cannot be rendered: {e}")),
@@ -103,7 +102,7 @@ impl Dispatcher {
             subject: rendered.subject,
             body: rendered.body,
             html_body: rendered.html_body,
-            unsubscribe_url: recipient.unsubscribe_url,
+            unsubscribe_url: Some(unsubscribe_url),
         };
         let provider = self.providers.for_channel(channel);
         let mut attempt = 1;
