@@ -6,6 +6,7 @@ pub mod campaigns;
 pub mod conversions;
 pub mod customers;
 pub mod freeze;
+pub mod plan;
 pub mod preview;
 pub mod records;
 pub mod segments;

@@ -7,7 +7,7 @@ use marketing_core::vocabulary::Channel;
 use uuid::Uuid;
 
 use super::MarketingService;
-use super::audience::{Plan, audience_samples, customer_sample};
+use super::plan::{Plan, audience_samples, customer_sample};
 use super::templates::find_template;
 use crate::domain::execution::Sample;
 use crate::error::{Error, Result};

@@ -18,8 +18,9 @@ use marketing_core::vocabulary::{CampaignStatus, ExecutionType};
 use uuid::Uuid;
 
 use super::MarketingService;
-use super::audience::{Audience, Counts, Plan, audience_samples, base_query, count_sql};
+use super::audience::{Audience, Counts, count_sql};
 use super::campaigns::{find_for_update, stored_status};
+use super::plan::{Plan, audience_samples, base_query};
 use crate::domain::execution::{Execution, Skipped, TriggerOutcome};
 use crate::error::{Error, Result};
 
