@@ -30,15 +30,15 @@ use marketing_core::jobs::SendJob;
 use crate::{FanoutArgs, cpu, scalar};
 
 /// The broker's confirmed-publish rate for `count` messages like `payload`.
-struct Baseline {
+pub(crate) struct Baseline {
     /// Messages per second.
-    rate: f64,
+    pub(crate) rate: f64,
     /// CPU per message (µs) of the broker and of the publishing client, when `/proc` tells.
-    cpu: Option<(f64, f64)>,
+    pub(crate) cpu: Option<(f64, f64)>,
 }
 
 impl Baseline {
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self.cpu {
             Some((broker, client)) => format!(
                 "{:.0} msg/s (CPU per message: broker {broker:.1} µs, publisher {client:.1} µs)",
@@ -49,23 +49,41 @@ impl Baseline {
     }
 }
 
-async fn raw_publish_rate(
-    args: &FanoutArgs,
+pub(crate) async fn raw_publish_rate(
+    url: &str,
+    window: usize,
+    batch: usize,
     count: u64,
     payload: &[u8],
 ) -> anyhow::Result<Baseline> {
-    let (url, window, batch) = (&args.amqp_url, args.window, args.baseline_batch);
     let conn = lapin::Connection::connect(url, Default::default()).await?;
     let ch = conn.create_channel().await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let queue = format!("bench_baseline_{}", uuid::Uuid::new_v4().simple());
+    declare_quorum(&ch, &queue).await?;
+    let cpu_before = cpu::broker_and_self();
+    let start = Instant::now();
+    publish_confirmed(&ch, &queue, count, payload, window, batch).await?;
+    let rate = count as f64 / start.elapsed().as_secs_f64();
+    let per_msg = |s: f64| s * 1e6 / count as f64;
+    let cpu = cpu_before
+        .zip(cpu::broker_and_self())
+        .map(|((b0, c0), (b1, c1))| (per_msg(b1 - b0), per_msg(c1 - c0)));
+    ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await?;
+    conn.close(200, "done".into()).await?;
+    Ok(Baseline { rate, cpu })
+}
+
+/// Declares a durable quorum queue, as the send queue is.
+pub(crate) async fn declare_quorum(ch: &lapin::Channel, queue: &str) -> anyhow::Result<()> {
     let mut queue_args = FieldTable::default();
     queue_args.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
     ch.queue_declare(
-        queue.as_str().into(),
+        queue.into(),
         QueueDeclareOptions {
             durable: true,
             ..Default::default()
@@ -73,8 +91,19 @@ async fn raw_publish_rate(
         queue_args,
     )
     .await?;
-    let cpu_before = cpu::broker_and_self();
-    let start = Instant::now();
+    Ok(())
+}
+
+/// Publishes `count` persistent copies of `payload` to `queue` on a confirm-mode channel and
+/// waits for every confirm, with at most `window` in flight.
+pub(crate) async fn publish_confirmed(
+    ch: &lapin::Channel,
+    queue: &str,
+    count: u64,
+    payload: &[u8],
+    window: usize,
+    batch: usize,
+) -> anyhow::Result<()> {
     // Publishes are handed to lapin's I/O thread in batches, as the relay does: awaiting each
     // one alone measured the client's thread hand-offs (a fifth slower), not the broker.
     let batch = batch.min(window).max(1) as u64;
@@ -94,7 +123,7 @@ async fn raw_publish_rate(
                 .with_message_id(k.to_string().into());
             ch.basic_publish(
                 "".into(),
-                queue.as_str().into(),
+                queue.into(),
                 BasicPublishOptions::default(),
                 payload,
                 props,
@@ -106,15 +135,19 @@ async fn raw_publish_rate(
     for c in in_flight {
         c.await?;
     }
-    let rate = count as f64 / start.elapsed().as_secs_f64();
-    let per_msg = |s: f64| s * 1e6 / count as f64;
-    let cpu = cpu_before
-        .zip(cpu::broker_and_self())
-        .map(|((b0, c0), (b1, c1))| (per_msg(b1 - b0), per_msg(c1 - c0)));
-    ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await?;
-    conn.close(200, "done".into()).await?;
-    Ok(Baseline { rate, cpu })
+    Ok(())
+}
+
+/// A send job's body, as the relay publishes it (the baseline's message size).
+pub(crate) fn job_payload() -> anyhow::Result<Vec<u8>> {
+    let job = SendJob {
+        record_id: uuid::Uuid::now_v7(),
+        campaign_id: uuid::Uuid::now_v7(),
+        execution_id: uuid::Uuid::now_v7(),
+        customer_id: uuid::Uuid::now_v7(),
+        channel: "sms".into(),
+    };
+    Ok(serde_json::to_vec(&job)?)
 }
 
 /// Calls timed per endpoint in the statistics latency check, after [`LATENCY_WARMUP`] untimed.
@@ -214,14 +247,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         }
     }
     let n = args.recipients;
-    let job = SendJob {
-        record_id: uuid::Uuid::now_v7(),
-        campaign_id: uuid::Uuid::now_v7(),
-        execution_id: uuid::Uuid::now_v7(),
-        customer_id: uuid::Uuid::now_v7(),
-        channel: "sms".into(),
-    };
-    let payload = serde_json::to_vec(&job)?;
+    let payload = job_payload()?;
     println!(
         "message size: {} bytes; recipients: {n}; workers: {}",
         payload.len(),
@@ -229,7 +255,14 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     );
 
     let baseline_count = args.baseline_messages.unwrap_or(n).max(1);
-    let raw_before = raw_publish_rate(&args, baseline_count, &payload).await?;
+    let raw_before = raw_publish_rate(
+        &args.amqp_url,
+        args.window,
+        args.baseline_batch,
+        baseline_count,
+        &payload,
+    )
+    .await?;
     println!(
         "baseline (before): raw confirmed publish of {baseline_count} messages, {} confirms in flight, {} publishes at a time: {}",
         args.window,
@@ -376,7 +409,14 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let fanned_out = fanned_out.context("fan-out time")?;
     // The baseline again, right after the campaign (the services idle): this box is shared and
     // its speed drifts, so the ratios use the mean of the two.
-    let raw_after = raw_publish_rate(&args, baseline_count, &payload).await?;
+    let raw_after = raw_publish_rate(
+        &args.amqp_url,
+        args.window,
+        args.baseline_batch,
+        baseline_count,
+        &payload,
+    )
+    .await?;
     let raw = (raw_before.rate + raw_after.rate) / 2.0;
     println!(
         "baseline (after): {}; baseline used: mean {raw:.0} msg/s",

@@ -7,18 +7,23 @@
 //! - `segments`: seeds N varied customers and engagement records, and times segment counts (the
 //!   query campaign-svc runs for "how many customers does this rule match") against a plain
 //!   count of all customers. See [`segments`].
+//! - `floor`: the campaign's message flow through RabbitMQ alone (one publisher as the relay,
+//!   consumers acking as the workers, at once; no database, no services) against the same
+//!   baseline: what the `fanout` ratios can reach at most on this machine. See [`floor`].
 //!
 //! Run:
 //!
 //! ```text
 //! cargo build --release --workspace --bins && ./target/release/bench --recipients 1000000
 //! cargo build --release -p bench && ./target/release/bench segments --customers 1000000
+//! cargo build --release -p bench && ./target/release/bench floor --messages 1000000
 //! ```
 //!
 //! `bench --recipients …` (no subcommand) is the same as `bench fanout --recipients …`.
 
 mod cpu;
 mod fanout;
+mod floor;
 mod segments;
 
 use clap::{Args, Parser, Subcommand};
@@ -46,6 +51,9 @@ enum Mode {
     Fanout(FanoutArgs),
     /// Segment rule counts against a plain count of all customers.
     Segments(segments::SegmentsArgs),
+    /// The campaign's message flow through RabbitMQ alone (publisher and consumers at once, no
+    /// database, no services) against the raw publish rate: the ceiling of `fanout` here.
+    Floor(floor::FloorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Some(Mode::Fanout(args)) => fanout::run(args).await,
+        Some(Mode::Floor(args)) => floor::run(args).await,
         Some(Mode::Segments(args)) => segments::run(args).await,
         None => fanout::run(cli.fanout).await,
     }
