@@ -62,6 +62,18 @@ pub fn broker_and_self() -> Option<(f64, f64)> {
     Some((broker, process_seconds(std::process::id())?))
 }
 
+/// The broker's and this process's CPU per message (µs) since `before`, a [`broker_and_self`]
+/// reading.
+pub fn broker_and_self_per_message(
+    before: Option<(f64, f64)>,
+    messages: u64,
+) -> Option<(f64, f64)> {
+    let per_msg = |s: f64| s * 1e6 / messages.max(1) as f64;
+    before
+        .zip(broker_and_self())
+        .map(|((b0, c0), (b1, c1))| (per_msg(b1 - b0), per_msg(c1 - c0)))
+}
+
 #[derive(QueryableByName)]
 struct Backend {
     #[diesel(sql_type = Integer)]

@@ -65,10 +65,7 @@ pub(crate) async fn raw_publish_rate(
     let start = Instant::now();
     publish_confirmed(&ch, &queue, count, payload, window, batch).await?;
     let rate = count as f64 / start.elapsed().as_secs_f64();
-    let per_msg = |s: f64| s * 1e6 / count as f64;
-    let cpu = cpu_before
-        .zip(cpu::broker_and_self())
-        .map(|((b0, c0), (b1, c1))| (per_msg(b1 - b0), per_msg(c1 - c0)));
+    let cpu = cpu::broker_and_self_per_message(cpu_before, count);
     ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await?;
     conn.close(200, "done".into()).await?;
@@ -255,14 +252,16 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     );
 
     let baseline_count = args.baseline_messages.unwrap_or(n).max(1);
-    let raw_before = raw_publish_rate(
-        &args.amqp_url,
-        args.window,
-        args.baseline_batch,
-        baseline_count,
-        &payload,
-    )
-    .await?;
+    let baseline = || {
+        raw_publish_rate(
+            &args.amqp_url,
+            args.window,
+            args.baseline_batch,
+            baseline_count,
+            &payload,
+        )
+    };
+    let raw_before = baseline().await?;
     println!(
         "baseline (before): raw confirmed publish of {baseline_count} messages, {} confirms in flight, {} publishes at a time: {}",
         args.window,
@@ -409,14 +408,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let fanned_out = fanned_out.context("fan-out time")?;
     // The baseline again, right after the campaign (the services idle): this box is shared and
     // its speed drifts, so the ratios use the mean of the two.
-    let raw_after = raw_publish_rate(
-        &args.amqp_url,
-        args.window,
-        args.baseline_batch,
-        baseline_count,
-        &payload,
-    )
-    .await?;
+    let raw_after = baseline().await?;
     let raw = (raw_before.rate + raw_after.rate) / 2.0;
     println!(
         "baseline (after): {}; baseline used: mean {raw:.0} msg/s",

@@ -103,10 +103,7 @@ pub async fn run(args: FloorArgs) -> anyhow::Result<()> {
         let last_ack = c.await.context("a consumer panicked")??;
         finished = finished.max(last_ack.duration_since(start));
     }
-    let per_msg = |s: f64| s * 1e6 / n as f64;
-    let cpu = cpu_before
-        .zip(cpu::broker_and_self())
-        .map(|((b0, c0), (b1, c1))| (per_msg(b1 - b0), per_msg(c1 - c0)));
+    let cpu = cpu::broker_and_self_per_message(cpu_before, n);
     ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await?;
     conn.close(200, "done".into()).await?;
