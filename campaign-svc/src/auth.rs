@@ -66,11 +66,7 @@ impl Authenticator {
     /// Authenticates an `authorization` header value and an optional actor id.
     pub fn authenticate(&self, authorization: Option<&str>, actor: Option<&str>) -> Result<Caller> {
         let presented = authorization
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(bearer_credentials)
             .ok_or(Error::Unauthenticated)?;
         let id = self
             .tokens
@@ -85,6 +81,16 @@ impl Authenticator {
                 .map_err(|_| Error::invalid(ACTOR_HEADER, format!("`{a}` is not a valid UUID"))),
         }
     }
+}
+
+/// The token of a `Bearer` credential: the scheme is case-insensitive and separated from the
+/// token by spaces or tabs (RFC 7235 §2.1, RFC 9110 §11.1).
+fn bearer_credentials(header: &str) -> Option<&str> {
+    let header = header.trim_matches([' ', '\t']);
+    let split = header.find([' ', '\t'])?;
+    let (scheme, token) = header.split_at(split);
+    let token = token.trim_matches([' ', '\t']);
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Compares without an early exit, so response time does not reveal how much of a token matched.
@@ -109,6 +115,31 @@ mod tests {
         assert!(auth.authenticate(Some("Bearer gamma"), None).is_err());
         assert!(auth.authenticate(Some("alpha"), None).is_err());
         assert!(auth.authenticate(None, None).is_err());
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_any_blank_separates_it() {
+        let (auth, _) = Authenticator::from_config(Some("alpha"));
+        for header in [
+            "Bearer alpha",
+            "bearer alpha",
+            "BEARER alpha",
+            "bEaReR alpha",
+            "Bearer\talpha",
+            "Bearer   alpha  ",
+            " Bearer alpha",
+        ] {
+            assert!(auth.authenticate(Some(header), None).is_ok(), "{header:?}");
+        }
+        for header in [
+            "Bearer",
+            "Bearer ",
+            "Beareralpha",
+            "Basic alpha",
+            "Bearer alpha beta",
+        ] {
+            assert!(auth.authenticate(Some(header), None).is_err(), "{header:?}");
+        }
     }
 
     #[test]

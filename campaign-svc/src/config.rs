@@ -91,12 +91,20 @@ pub struct Config {
     pub log_json: bool,
 
     #[command(flatten)]
+    pub limits: crate::serve::ConnectionLimits,
+
+    #[command(flatten)]
     pub tracking: marketing_core::tracking::TrackingArgs,
 
     /// Secret of the provider webhooks' HMAC signatures (`X-Signature: t=<unix>,v1=<hex>`).
     /// Unset: webhooks are refused (401).
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+
+    /// Region (ISO 3166 code such as CN, US, DE) of phone numbers given without a country code;
+    /// every number is checked against that region's numbering plan and stored as E.164.
+    #[arg(long, env = "DEFAULT_PHONE_REGION", default_value = "CN", value_parser = parse_region)]
+    pub default_phone_region: phonenumber::country::Id,
 
     /// A conversion is attributed to the campaign that last reached the customer within this
     /// many hours.
@@ -109,8 +117,10 @@ impl Config {
     pub fn redacted(&self) -> String {
         format!(
             "http_addr={} grpc_addr={} database_url={} database_pool_size={} amqp_url={} \
-             queue_prefix={} api_tokens={} max_body_bytes={} public_base_url={} tracking_secret={} \
-             webhook_secret={} frequency_cap={}/{}h conversion_window_hours={}",
+             queue_prefix={} api_tokens={} max_body_bytes={} max_connections={} \
+             http_header_timeout_secs={} http_body_timeout_secs={} public_base_url={} \
+             tracking_secret={} webhook_secret={} frequency_cap={}/{}h conversion_window_hours={} \
+             default_phone_region={:?}",
             self.http_addr,
             self.grpc_addr,
             mask_url_password(&self.database_url),
@@ -123,6 +133,9 @@ impl Config {
                 "<generated>"
             },
             self.max_body_bytes,
+            self.limits.max_connections,
+            self.limits.http_header_timeout_secs,
+            self.limits.http_body_timeout_secs,
             self.tracking.public_base_url,
             if self.tracking.tracking_secret.is_some() {
                 "<set>"
@@ -137,8 +150,16 @@ impl Config {
             self.tracking.frequency_cap,
             self.tracking.frequency_cap_window_hours,
             self.conversion_window_hours,
+            self.default_phone_region,
         )
     }
+}
+
+fn parse_region(s: &str) -> Result<phonenumber::country::Id, String> {
+    s.trim()
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| format!("`{s}` is not an ISO 3166 region code such as CN or US"))
 }
 
 /// Replaces the password of `scheme://user:password@host` with `***`.

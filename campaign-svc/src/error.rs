@@ -21,6 +21,9 @@ pub enum Error {
     BadSignature(&'static str),
     #[error("request body exceeds the size limit (MAX_BODY_BYTES)")]
     PayloadTooLarge,
+    /// The client took longer than `HTTP_BODY_TIMEOUT_SECS` to send the body.
+    #[error("the request body was not received in time (HTTP_BODY_TIMEOUT_SECS)")]
+    RequestTimeout,
     #[error("{0}")]
     ResourceExhausted(String),
     /// A failure of ours; logged with context, never shown to the caller.
@@ -54,6 +57,7 @@ impl Error {
             Error::Conflict(_) => "failed_precondition",
             Error::Unauthenticated | Error::BadSignature(_) => "unauthenticated",
             Error::PayloadTooLarge => "payload_too_large",
+            Error::RequestTimeout => "request_timeout",
             Error::ResourceExhausted(_) => "resource_exhausted",
             Error::Internal(_) => "internal",
         }
@@ -102,6 +106,7 @@ impl From<Error> for tonic::Status {
             Error::Conflict(_) => Code::FailedPrecondition,
             Error::Unauthenticated | Error::BadSignature(_) => Code::Unauthenticated,
             Error::PayloadTooLarge | Error::ResourceExhausted(_) => Code::ResourceExhausted,
+            Error::RequestTimeout => Code::DeadlineExceeded,
             Error::Internal(_) => Code::Internal,
         };
         let message = e.public_message();
@@ -124,6 +129,7 @@ impl axum::response::IntoResponse for Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unauthenticated | Error::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

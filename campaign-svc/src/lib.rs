@@ -11,5 +11,6 @@ pub mod publisher;
 pub mod relay;
 pub mod rest;
 pub mod scheduler;
+pub mod serve;
 pub mod service;
 pub mod startup;

@@ -24,6 +24,7 @@ pub struct Application {
     grpc: TcpListener,
     rest_router: axum::Router,
     grpc_router: axum::Router,
+    limits: crate::serve::ConnectionLimits,
 }
 
 impl Application {
@@ -69,12 +70,28 @@ impl Application {
             },
             config.max_body_bytes,
         )
+        .layer(axum::middleware::from_fn_with_state(
+            config.limits.body_timeout(),
+            crate::serve::body_deadline,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span));
+        let edge = grpc::edge::GrpcEdge::new(config.max_body_bytes)?;
         let grpc_router = grpc::routes(service, auth, config.max_body_bytes)
             .await?
             .into_axum_router()
-            .layer(axum::middleware::from_fn(crate::metrics::track_grpc))
-            .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_span));
+            .layer(axum::middleware::from_fn_with_state(
+                edge.clone(),
+                grpc::edge::check,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                edge,
+                crate::metrics::track_grpc,
+            ))
+            .layer(
+                tower_http::trace::TraceLayer::new_for_grpc()
+                    .make_span_with(request_span)
+                    .on_failure(log_grpc_failure),
+            );
         let http = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding HTTP_ADDR {}", config.http_addr))?;
@@ -88,6 +105,7 @@ impl Application {
             grpc,
             rest_router,
             grpc_router,
+            limits: config.limits,
         })
     }
 
@@ -115,18 +133,19 @@ impl Application {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let http = axum::serve(self.http, self.rest_router)
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let grpc =
-            axum::serve(self.grpc, self.grpc_router).with_graceful_shutdown(stopped(stop_rx));
+        let http = crate::serve::serve(
+            self.http,
+            self.rest_router,
+            &self.limits,
+            stopped(stop_rx.clone()),
+        );
+        let grpc = crate::serve::serve(self.grpc, self.grpc_router, &self.limits, stopped(stop_rx));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = stop_tx.send(true);
         });
-        let (h, g, _, _) = tokio::join!(http.into_future(), grpc.into_future(), relay, scheduler);
-        h.context("REST server")?;
-        g.context("gRPC server")?;
+        let ((), (), _, _) = tokio::join!(http, grpc, relay, scheduler);
         Ok(())
     }
 }
@@ -148,6 +167,33 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Logs a failed gRPC call: at ERROR only when the failure is the service's own (`INTERNAL`,
+/// `UNKNOWN`, `UNAVAILABLE`, …); a caller's mistake (`UNAUTHENTICATED`, `INVALID_ARGUMENT`,
+/// `NOT_FOUND`, `FAILED_PRECONDITION`, …) is DEBUG, as REST's 4xx answers are not logged at all,
+/// so no client can flood the error log. Metrics count both by code.
+fn log_grpc_failure(
+    class: tower_http::classify::GrpcFailureClass,
+    latency: Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::{GrpcCode, GrpcFailureClass};
+    let latency_ms = latency.as_millis() as u64;
+    match class {
+        GrpcFailureClass::Status(status) => match status.code() {
+            Some(
+                GrpcCode::Unknown
+                | GrpcCode::Internal
+                | GrpcCode::Unavailable
+                | GrpcCode::DataLoss
+                | GrpcCode::DeadlineExceeded,
+            )
+            | None => tracing::error!(%status, latency_ms, "gRPC call failed"),
+            Some(_) => tracing::debug!(%status, latency_ms, "gRPC call refused"),
+        },
+        other => tracing::error!(failure = %other, latency_ms, "gRPC call failed"),
+    }
 }
 
 /// A span per request, joined to the caller's trace when it sent a W3C `traceparent`.

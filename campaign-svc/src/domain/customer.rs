@@ -45,8 +45,9 @@ pub struct ValidCustomer {
 }
 
 impl ValidCustomer {
-    /// Checks every field; `prefix` names the customer in a bulk call (`customers[3].`).
-    pub fn parse(f: CustomerFields, prefix: &str) -> Result<Self> {
+    /// Checks every field; `prefix` names the customer in a bulk call (`customers[3].`). Phone
+    /// numbers without a country code are read as numbers of `region`.
+    pub fn parse(f: CustomerFields, prefix: &str, region: PhoneRegion) -> Result<Self> {
         let field = |name: &str| format!("{prefix}{name}");
         let external_id = f.external_id.unwrap_or_default().trim().to_owned();
         if external_id.is_empty() {
@@ -69,7 +70,7 @@ impl ValidCustomer {
             })
             .transpose()?;
         let phone = non_blank(f.phone)
-            .map(|p| parse_phone(&field("phone"), &p))
+            .map(|p| parse_phone(&field("phone"), &p, region))
             .transpose()?;
         let push_token = non_blank(f.push_token)
             .map(|t| bounded_text(&field("push_token"), &t, 4096))
@@ -132,21 +133,39 @@ fn non_blank(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-/// E.164-style numbers: an optional `+` and 7–15 digits; spaces, dashes and brackets dropped.
-fn parse_phone(field: &str, s: &str) -> Result<String> {
-    let cleaned: String = s
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
-    let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
-    if (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
-        Ok(cleaned)
-    } else {
-        Err(Error::invalid(
+/// The region of phone numbers written without a country code (`DEFAULT_PHONE_REGION`).
+pub type PhoneRegion = phonenumber::country::Id;
+
+/// A phone number valid in its region's numbering plan (libphonenumber's metadata), stored in
+/// E.164 (`+8613800138000`): `+86 138-0013-8000` and `(138) 0013-8000` (region CN) are the same
+/// number; `1234567` is none. Numbers of other regions are written with `+` and their country
+/// code.
+fn parse_phone(field: &str, s: &str, region: PhoneRegion) -> Result<String> {
+    let refused = || {
+        Error::invalid(
             field,
-            format!("`{s}` is not a phone number such as +8613800138000"),
-        ))
+            format!("`{s}` is not a valid phone number such as +8613800138000"),
+        )
+    };
+    if s.chars().count() > 64 {
+        return Err(refused());
     }
+    // phonenumber 0.3 strips the *default region's* national prefix after any country code
+    // (`+86 138…` read with region US lost its `1`), so a number with its country code is read
+    // without a region, and a national one must come out in the region's own country code (an
+    // international call prefix such as `011 86 …` would be misread the same way: refused).
+    let international = s.trim_start().starts_with('+');
+    let number =
+        phonenumber::parse((!international).then_some(region), s).map_err(|_| refused())?;
+    let region_code = phonenumber::metadata::DATABASE
+        .by_id(region.as_ref())
+        .map(|m| m.country_code());
+    if !phonenumber::is_valid(&number)
+        || (!international && region_code != Some(number.code().value()))
+    {
+        return Err(refused());
+    }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 /// A BCP 47-like tag: `zh`, `zh-CN`, `en_US`, `zh-Hans-CN`.
@@ -283,7 +302,7 @@ mod tests {
             ),
         ];
         for (fields, expected) in cases {
-            let err = ValidCustomer::parse(fields, "customers[2].").unwrap_err();
+            let err = ValidCustomer::parse(fields, "customers[2].", PhoneRegion::CN).unwrap_err();
             assert_eq!(
                 err.field(),
                 Some(format!("customers[2].{expected}").as_str())
@@ -302,10 +321,58 @@ mod tests {
                 ..base()
             },
             "",
+            PhoneRegion::CN,
         )
         .unwrap();
         assert_eq!(c.name.as_deref(), Some("张三"));
         assert_eq!(c.phone.as_deref(), Some("+8613800138000"));
         assert_eq!(c.attributes, serde_json::json!({}));
+    }
+
+    #[test]
+    fn phone_numbers_follow_the_numbering_plan_of_their_region() {
+        let phone = |p: &str, region: PhoneRegion| {
+            ValidCustomer::parse(
+                CustomerFields {
+                    phone: Some(p.into()),
+                    ..base()
+                },
+                "",
+                region,
+            )
+            .map(|c| c.phone.unwrap_or_default())
+        };
+        for same in [
+            "+86 138-0013-8000",
+            "(138) 0013-8000",
+            "138 0013 8000",
+            "008613800138000",
+        ] {
+            assert_eq!(
+                phone(same, PhoneRegion::CN).unwrap(),
+                "+8613800138000",
+                "{same}"
+            );
+        }
+        assert_eq!(
+            phone("(415) 555-2671", PhoneRegion::US).unwrap(),
+            "+14155552671"
+        );
+        assert_eq!(
+            phone("+86 138 0013 8000", PhoneRegion::US).unwrap(),
+            "+8613800138000"
+        );
+        // Misread by the parser (it drops the `1`): refused rather than stored wrong.
+        assert!(phone("011 86 138 0013 8000", PhoneRegion::US).is_err());
+        for bad in [
+            "1234567",
+            "12ab",
+            "+86 1380013800",
+            "+999 1234 5678",
+            "0000000000",
+        ] {
+            let err = phone(bad, PhoneRegion::CN).unwrap_err();
+            assert_eq!(err.field(), Some("phone"), "{bad}");
+        }
     }
 }

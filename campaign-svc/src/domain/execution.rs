@@ -39,6 +39,9 @@ pub struct TriggerOutcome {
     pub kind: ExecutionType,
     pub planned: u64,
     pub skipped: Skipped,
+    /// Whether the audience is fully written (`false`: the trigger committed, but writing the
+    /// records hit a failure and goes on in the background; the counts are those so far).
+    pub frozen: bool,
 }
 
 impl TriggerOutcome {
@@ -51,6 +54,13 @@ impl TriggerOutcome {
     }
 
     pub fn message(&self) -> String {
+        if !self.frozen {
+            return format!(
+                "Campaign triggered: its recipients are still being written ({} so far) and \
+                 are sent as they are; GET /api/marketing/executions/{} shows the progress.",
+                self.planned, self.execution_id
+            );
+        }
         let what = match self.kind {
             ExecutionType::Actual => "Campaign triggered",
             ExecutionType::Simulation => "Simulation finished",

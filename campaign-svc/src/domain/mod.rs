@@ -7,6 +7,7 @@ pub mod customer;
 pub mod execution;
 pub mod segment;
 pub mod template;
+pub mod text;
 pub mod variant;
 pub mod webhook;
 

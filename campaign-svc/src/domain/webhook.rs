@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -127,14 +127,28 @@ pub struct DeliveryEvent {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
-/// The webhook body as sent; unknown fields are tolerated (vendors add fields).
-#[derive(Debug, Deserialize)]
-pub struct WebhookBody {
-    events: Option<Vec<EventBody>>,
+/// One event of a signed batch that could not be read: reported back, the rest is applied (a
+/// vendor retries a refused batch forever, so one bad event must not hold up the others).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedEvent {
+    /// Its position in `events`.
+    pub index: usize,
+    pub code: &'static str,
+    /// The bad field (`events[2].status`).
+    pub field: String,
+    pub message: String,
 }
 
+/// A webhook batch: the events that can be applied and those that cannot.
+#[derive(Debug, Default)]
+pub struct WebhookBatch {
+    pub events: Vec<DeliveryEvent>,
+    pub rejected: Vec<RejectedEvent>,
+}
+
+/// One event as sent; unknown fields are tolerated (vendors add fields).
 #[derive(Debug, Deserialize)]
-pub struct EventBody {
+struct EventBody {
     event_id: Option<String>,
     message_id: Option<String>,
     status: Option<String>,
@@ -142,23 +156,55 @@ pub struct EventBody {
     occurred_at: Option<String>,
 }
 
-impl WebhookBody {
-    /// The events, each checked, with `events[i].field` named on the first bad one.
-    pub fn parse(self) -> Result<Vec<DeliveryEvent>> {
-        let events = self
-            .events
-            .ok_or_else(|| Error::invalid("events", "is required"))?;
+impl WebhookBatch {
+    /// Reads a webhook body: `{"events": [...]}` with 1 to [`MAX_EVENTS`] events, or a 400. Each
+    /// event is checked on its own (a NUL anywhere, a wrong type, a bad value); a bad one is
+    /// rejected with its index and field, and the others are kept.
+    pub fn parse(body: serde_json::Value) -> Result<Self> {
+        let serde_json::Value::Object(mut body) = body else {
+            return Err(Error::invalid(
+                "body",
+                "must be a JSON object with `events`",
+            ));
+        };
+        let events = match body.remove("events") {
+            Some(serde_json::Value::Array(events)) => events,
+            Some(_) => return Err(Error::invalid("events", "must be an array of events")),
+            None => return Err(Error::invalid("events", "is required")),
+        };
         if events.is_empty() || events.len() > MAX_EVENTS {
             return Err(Error::invalid(
                 "events",
                 format!("must hold 1 to {MAX_EVENTS} events"),
             ));
         }
-        events
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| e.parse(&format!("events[{i}].")))
-            .collect()
+        let mut batch = WebhookBatch::default();
+        for (index, event) in events.into_iter().enumerate() {
+            let at = format!("events[{index}]");
+            let parsed = super::text::refuse_nul_in_json(&event, &at)
+                .and_then(|()| {
+                    serde_path_to_error::deserialize::<_, EventBody>(event).map_err(|e| {
+                        let path = e.path().to_string();
+                        let field = if path == "." {
+                            at.clone()
+                        } else {
+                            format!("{at}.{path}")
+                        };
+                        Error::invalid(field, e.inner().to_string())
+                    })
+                })
+                .and_then(|e| e.parse(&format!("{at}.")));
+            match parsed {
+                Ok(event) => batch.events.push(event),
+                Err(e) => batch.rejected.push(RejectedEvent {
+                    index,
+                    code: e.code(),
+                    field: e.field().unwrap_or(&at).to_owned(),
+                    message: e.public_message(),
+                }),
+            }
+        }
+        Ok(batch)
     }
 }
 
@@ -277,14 +323,33 @@ mod tests {
     }
 
     #[test]
-    fn names_the_bad_event_field() {
-        let body: WebhookBody = serde_json::from_value(serde_json::json!({"events": [
+    fn rejects_bad_events_one_by_one_naming_the_field() {
+        let batch = WebhookBatch::parse(serde_json::json!({"events": [
             {"event_id": "1", "message_id": Uuid::nil().to_string(), "status": "delivered"},
-            {"event_id": "2", "message_id": Uuid::nil().to_string(), "status": "read"}
+            {"event_id": "2", "message_id": Uuid::nil().to_string(), "status": "read"},
+            {"event_id": "3\u{0}", "message_id": Uuid::nil().to_string(), "status": "failed"},
+            {"event_id": "4", "message_id": Uuid::nil().to_string(), "status": "failed", "reason": 7},
+            {"event_id": "5", "message_id": Uuid::nil().to_string(), "status": "failed", "reason": "x\u{0}"}
         ]}))
         .unwrap();
-        assert_eq!(body.parse().unwrap_err().field(), Some("events[1].status"));
-        let empty: WebhookBody = serde_json::from_value(serde_json::json!({"events": []})).unwrap();
-        assert_eq!(empty.parse().unwrap_err().field(), Some("events"));
+        assert_eq!(batch.events.len(), 1);
+        let fields: Vec<(usize, &str)> = batch
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.field.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                (1, "events[1].status"),
+                (2, "events[2].event_id"),
+                (3, "events[3].reason"),
+                (4, "events[4].reason")
+            ]
+        );
+        let empty = WebhookBatch::parse(serde_json::json!({"events": []}));
+        assert_eq!(empty.unwrap_err().field(), Some("events"));
+        let not_array = WebhookBatch::parse(serde_json::json!({"events": 1}));
+        assert_eq!(not_array.unwrap_err().field(), Some("events"));
     }
 }

@@ -54,7 +54,8 @@ impl CustomerService for GrpcApi {
         &self,
         req: Request<pb::CustomerInput>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let customer = ValidCustomer::parse(fields(req.into_inner()), "")?;
+        let region = self.service.settings().default_phone_region;
+        let customer = ValidCustomer::parse(fields(req.into_inner()), "", region)?;
         let (customer, _) = self.service.upsert_customer(customer).await?;
         Ok(Response::new(to_pb(customer)))
     }
@@ -63,12 +64,13 @@ impl CustomerService for GrpcApi {
         &self,
         req: Request<pb::BulkUpsertCustomersRequest>,
     ) -> Result<Response<pb::BulkUpsertCustomersResponse>, Status> {
+        let region = self.service.settings().default_phone_region;
         let batch = req
             .into_inner()
             .customers
             .into_iter()
             .enumerate()
-            .map(|(i, c)| ValidCustomer::parse(fields(c), &format!("customers[{i}].")))
+            .map(|(i, c)| ValidCustomer::parse(fields(c), &format!("customers[{i}]."), region))
             .collect::<Result<Vec<_>>>()?;
         let outcome = self.service.bulk_upsert_customers(batch).await?;
         Ok(Response::new(pb::BulkUpsertCustomersResponse {

@@ -5,6 +5,7 @@ mod campaigns;
 mod conversions;
 mod convert;
 mod customers;
+pub mod edge;
 mod records;
 mod segments;
 mod templates;

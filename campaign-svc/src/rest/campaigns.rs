@@ -1,14 +1,13 @@
 //! `/api/marketing/campaigns` handlers.
 
-use std::collections::HashMap;
-
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{JsonBody, OptionalJsonBody, double_option, query_int, query_str};
+use super::extract::{
+    JsonBody, OptionalJsonBody, QueryParams, double_option, query_int, query_str,
+};
 use super::{Pagination, RestState};
 use crate::auth::Caller;
 use crate::domain::campaign::{
@@ -17,7 +16,7 @@ use crate::domain::campaign::{
 use crate::domain::execution::{Execution, Sample};
 use crate::domain::variant::VariantFields;
 use crate::domain::{PageRequest, parse_time, parse_uuid, parse_word};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
 use crate::service::preview::PreviewTarget;
 use marketing_core::vocabulary::ExecutionType;
@@ -116,9 +115,8 @@ pub struct CampaignList {
 
 pub async fn list(
     State(state): State<RestState>,
-    query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
+    QueryParams(params): QueryParams,
 ) -> Result<Json<CampaignList>> {
-    let Query(params) = query.map_err(|e| Error::invalid("query", e.body_text()))?;
     let filter = CampaignFilter {
         status: query_str(&params, "status")
             .map(|s| parse_word("status", s))
@@ -263,9 +261,8 @@ pub struct ChannelStatsReply {
 /// since then.
 pub async fn channel_stats(
     State(state): State<RestState>,
-    query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
+    QueryParams(params): QueryParams,
 ) -> Result<Json<ChannelStatsReply>> {
-    let Query(params) = query.map_err(|e| Error::invalid("query", e.body_text()))?;
     let since = query_str(&params, "since")
         .map(|s| parse_time("since", s))
         .transpose()?;

@@ -48,7 +48,8 @@ pub async fn upsert(
     State(state): State<RestState>,
     JsonBody(body): JsonBody<CustomerBody>,
 ) -> Result<(StatusCode, Json<Customer>)> {
-    let customer = ValidCustomer::parse(body.into(), "")?;
+    let region = state.service.settings().default_phone_region;
+    let customer = ValidCustomer::parse(body.into(), "", region)?;
     let (customer, created) = state.service.upsert_customer(customer).await?;
     let status = if created {
         StatusCode::CREATED
@@ -72,10 +73,11 @@ pub async fn bulk_upsert(
     let customers = body
         .customers
         .ok_or_else(|| Error::invalid("customers", "is required"))?;
+    let region = state.service.settings().default_phone_region;
     let batch = customers
         .into_iter()
         .enumerate()
-        .map(|(i, c)| ValidCustomer::parse(c.into(), &format!("customers[{i}].")))
+        .map(|(i, c)| ValidCustomer::parse(c.into(), &format!("customers[{i}]."), region))
         .collect::<Result<Vec<_>>>()?;
     Ok(Json(state.service.bulk_upsert_customers(batch).await?))
 }

@@ -1,8 +1,11 @@
 //! Request extraction that turns every malformed input into the API's error body, naming the field.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use std::collections::HashMap;
+
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
@@ -34,10 +37,28 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes> {
+/// A request's query parameters; a malformed query string or a NUL character in it is a 400.
+pub struct QueryParams(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let Query(params) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Error::invalid("query", e.body_text()))?;
+        crate::domain::text::refuse_nul_in_query(&params)?;
+        Ok(QueryParams(params))
+    }
+}
+
+/// The whole body: 413 over `MAX_BODY_BYTES`, 408 when it does not arrive in time.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Error::PayloadTooLarge
+        } else if crate::serve::is_body_timeout(&rejection) {
+            Error::RequestTimeout
         } else {
             Error::MalformedJson(rejection.body_text())
         }
@@ -48,6 +69,12 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| Error::MalformedJson(e.to_string()))?;
+    crate::domain::text::refuse_nul_in_json(&value, "")?;
+    from_value(value)
+}
+
+/// Reads a JSON value as `T`, naming the path of a value of the wrong type.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let message = e.inner().to_string();
         let path = e.path().to_string();

@@ -12,7 +12,8 @@ mod tracking;
 mod webhooks;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::HeaderValue;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -91,7 +92,53 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         .route_layer(middleware::from_fn(crate::metrics::track_http))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// Gives every 4xx/5xx answer of the API and the webhooks the JSON error body, including those
+/// the router writes itself (405 for an unsupported method, a path that does not decode, …).
+/// The pages behind links in messages (`/t/…`, `/u/…`) are for people and keep theirs.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let for_people = req.uri().path().starts_with("/t/") || req.uri().path().starts_with("/u/");
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if for_people || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let code = match status.as_u16() {
+        400 => "invalid_argument",
+        401 => "unauthenticated",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        409 => "failed_precondition",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        429 => "resource_exhausted",
+        500..=599 => "internal",
+        _ => "client_error",
+    };
+    parts.headers.remove(CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = serde_json::json!({"error": {"code": code, "message": message, "field": null}});
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
 
 async fn authenticate(State(state): State<RestState>, mut req: Request, next: Next) -> Response {

@@ -1,13 +1,10 @@
 //! `GET /api/marketing/records`.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Serialize;
 
-use super::extract::{query_int, query_str};
+use super::extract::{QueryParams, query_int, query_str};
 use super::{Pagination, RestState};
 use crate::domain::{PageRequest, parse_uuid, parse_word};
 use crate::error::{Error, Result};
@@ -21,9 +18,8 @@ pub struct RecordList {
 
 pub async fn list(
     State(state): State<RestState>,
-    query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
+    QueryParams(params): QueryParams,
 ) -> Result<Json<RecordList>> {
-    let Query(params) = query.map_err(|e| Error::invalid("query", e.body_text()))?;
     let campaign_id = query_str(&params, "campaign_id")
         .ok_or_else(|| Error::invalid("campaign_id", "is required"))?;
     let filter = RecordFilter {

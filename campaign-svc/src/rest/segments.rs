@@ -1,14 +1,11 @@
 //! `/api/marketing/segments` handlers.
 
-use std::collections::HashMap;
-
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{JsonBody, query_int, query_str};
+use super::extract::{JsonBody, QueryParams, query_int, query_str};
 use super::{Pagination, RestState};
 use crate::auth::Caller;
 use crate::domain::segment::{Segment, SegmentFields};
@@ -51,9 +48,8 @@ pub struct SegmentList {
 
 pub async fn list(
     State(state): State<RestState>,
-    query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
+    QueryParams(params): QueryParams,
 ) -> Result<Json<SegmentList>> {
-    let Query(params) = query.map_err(|e| Error::invalid("query", e.body_text()))?;
     let page = PageRequest::parse(
         query_int(&params, "page")?,
         query_int(&params, "page_size")?,

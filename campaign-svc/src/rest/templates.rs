@@ -1,14 +1,11 @@
 //! `/api/marketing/templates` handlers.
 
-use std::collections::HashMap;
-
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{JsonBody, double_option, query_int, query_str};
+use super::extract::{JsonBody, QueryParams, double_option, query_int, query_str};
 use super::{Pagination, RestState};
 use crate::auth::Caller;
 use crate::domain::execution::Sample;
@@ -58,9 +55,8 @@ pub struct TemplateList {
 
 pub async fn list(
     State(state): State<RestState>,
-    query: std::result::Result<Query<HashMap<String, String>>, QueryRejection>,
+    QueryParams(params): QueryParams,
 ) -> Result<Json<TemplateList>> {
-    let Query(params) = query.map_err(|e| Error::invalid("query", e.body_text()))?;
     let filter = TemplateFilter {
         channel: query_str(&params, "channel")
             .map(|s| parse_word("channel", s))

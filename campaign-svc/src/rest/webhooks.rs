@@ -3,15 +3,13 @@
 //! the raw body before anything is parsed.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::HeaderMap;
 use marketing_core::vocabulary::Channel;
 
 use super::RestState;
-use super::extract::parse_json;
-use crate::domain::webhook::{SIGNATURE_HEADER, WebhookBody};
+use super::extract::read_body;
+use crate::domain::webhook::{SIGNATURE_HEADER, WebhookBatch};
 use crate::error::{Error, Result};
 use crate::service::webhooks::WebhookOutcome;
 
@@ -19,15 +17,9 @@ pub async fn receive(
     State(state): State<RestState>,
     Path(provider): Path<String>,
     headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Json<WebhookOutcome>> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::PayloadTooLarge
-        } else {
-            Error::MalformedJson(rejection.body_text())
-        }
-    })?;
+    let body = read_body(request, &state).await?;
     let provider: Channel = provider
         .parse()
         .map_err(|_| Error::not_found("webhook provider", &provider))?;
@@ -39,6 +31,8 @@ pub async fn receive(
         })
         .transpose()?;
     state.service.verify_webhook(signature, &body)?;
-    let events = parse_json::<WebhookBody>(&body)?.parse()?;
-    Ok(Json(state.service.apply_webhook(provider, events).await?))
+    let body: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| Error::MalformedJson(e.to_string()))?;
+    let batch = WebhookBatch::parse(body)?;
+    Ok(Json(state.service.apply_webhook(provider, batch).await?))
 }

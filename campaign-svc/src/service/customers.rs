@@ -18,6 +18,10 @@ use crate::error::{Error, Result};
 /// One statement for the whole batch: the customers travel as one JSONB document, so a call of
 /// 10,000 customers is one round trip and stays far below PostgreSQL's bind-parameter limit.
 /// Upsert replaces the stored fields with the pushed ones (the CRM is the source of truth).
+///
+/// Rows are written in `external_id` order: two calls upserting the same customers then lock
+/// them in the same order, and one waits for the other instead of both waiting on each other
+/// (a deadlock, which PostgreSQL breaks by failing one of them).
 const UPSERT_SQL: &str = r#"
 INSERT INTO customers AS c
     (id, external_id, name, email, phone, push_token, tags, attributes, locale, time_zone, birthday)
@@ -27,6 +31,7 @@ SELECT x.id, x.external_id, x.name, x.email, x.phone, x.push_token,
 FROM jsonb_to_recordset($1) AS x(
     id uuid, external_id text, name text, email text, phone text, push_token text,
     tags text[], attributes jsonb, locale text, time_zone text, birthday date)
+ORDER BY x.external_id COLLATE "C"
 ON CONFLICT (external_id) DO UPDATE SET
     name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
     push_token = EXCLUDED.push_token, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes,
@@ -92,10 +97,22 @@ impl MarketingService {
             .collect();
         let doc = serde_json::to_value(&input).map_err(|e| Error::Internal(e.into()))?;
         let mut conn = self.pool.get().await?;
-        let rows: Vec<Upserted> = diesel::sql_query(UPSERT_SQL)
-            .bind::<Jsonb, _>(doc)
-            .load(&mut conn)
-            .await?;
+        let mut attempt = 1;
+        let rows: Vec<Upserted> = loop {
+            match diesel::sql_query(UPSERT_SQL)
+                .bind::<Jsonb, _>(&doc)
+                .load(&mut conn)
+                .await
+            {
+                // The statement is atomic and idempotent: running it again is safe.
+                Err(e) if attempt < UPSERT_ATTEMPTS && is_transient_conflict(&e) => {
+                    tracing::warn!(error = %e, attempt, "customer upsert lost a lock conflict; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        };
         let created = rows.iter().filter(|r| r.inserted).count() as u64;
         let by_external: HashMap<String, Uuid> = rows
             .into_iter()
@@ -191,6 +208,19 @@ impl MarketingService {
             Ok((opt_out, inserted == 1))
         })
         .await
+    }
+}
+
+/// Tries of an upsert that PostgreSQL aborted to resolve a lock conflict.
+const UPSERT_ATTEMPTS: u64 = 5;
+
+/// A deadlock victim or a serialization failure: the statement may simply run again.
+fn is_transient_conflict(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error as DbError};
+    match e {
+        DbError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DbError::DatabaseError(_, info) => info.message().starts_with("deadlock detected"),
+        _ => false,
     }
 }
 

@@ -130,6 +130,7 @@ impl Progress {
             kind: ExecutionType::Actual,
             planned: self.planned.max(0) as u64,
             skipped,
+            frozen: true,
         }
     }
 }
@@ -300,6 +301,7 @@ async fn freeze_chunk(
         kind: ExecutionType::Actual,
         planned: planned.max(0) as u64,
         skipped,
+        frozen: true,
     }))
 }
 

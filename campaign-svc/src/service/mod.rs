@@ -38,6 +38,8 @@ pub struct Settings {
     pub freeze_chunk: i64,
     /// How long a replica's hold on freezing or publishing an execution lasts without progress.
     pub lease: chrono::Duration,
+    /// Region of phone numbers written without a country code.
+    pub default_phone_region: phonenumber::country::Id,
 }
 
 impl Settings {
@@ -49,6 +51,7 @@ impl Settings {
             conversion_window: chrono::Duration::hours(i64::from(config.conversion_window_hours)),
             freeze_chunk: config.freeze_chunk.clamp(1, 1_000_000),
             lease: chrono::Duration::seconds(config.relay_lease_secs.max(1) as i64),
+            default_phone_region: config.default_phone_region,
         }
     }
 }

@@ -33,6 +33,12 @@ pub type RelayWaker = Arc<tokio::sync::Notify>;
 impl MarketingService {
     /// Triggers a campaign for real (`actual`) or as a dry run (`simulation`). A real trigger
     /// returns once every record is written (the relay publishes them as they are written).
+    ///
+    /// Once the execution is committed the campaign is triggered, whatever happens next: a
+    /// failure while writing the records (a dropped database link, say) does not make the
+    /// trigger an error, which a client would retry into a 409. The freeze then goes on in the
+    /// background (here at once, else through the relay of any replica once its lease ran out)
+    /// and the answer says so, with the execution to follow.
     pub async fn trigger_campaign(
         &self,
         caller: Option<Uuid>,
@@ -54,14 +60,48 @@ impl MarketingService {
                 // Its own task: a client that hangs up does not stop the freeze half-way (a
                 // replica would resume it after the lease, but later).
                 let service = self.clone();
-                tokio::spawn(async move { service.freeze(execution).await })
+                let frozen = tokio::spawn(async move { service.freeze(execution).await })
                     .await
-                    .map_err(|e| Error::Internal(anyhow::anyhow!("freezing the audience: {e}")))?
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("freezing the audience: {e}")))
+                    .and_then(|frozen| frozen);
+                match frozen {
+                    Ok(outcome) => Ok(outcome),
+                    Err(e) => {
+                        tracing::warn!(%execution, error = %e,
+                            "writing the recipients failed after the trigger committed; continuing in the background");
+                        self.freeze_in_background(execution);
+                        Ok(self.partial_outcome(execution).await)
+                    }
+                }
             }
             ExecutionType::Simulation => {
                 let sample_unsubscribe = self.settings.signer.unsubscribe_url(Uuid::nil());
                 simulate(&mut conn, id, caller, cap, sample_unsubscribe).await
             }
+        }
+    }
+
+    /// A committed execution's counts so far, as far as the database answers in a second (the
+    /// trigger must answer even when it does not).
+    async fn partial_outcome(&self, execution: Uuid) -> TriggerOutcome {
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            self.get_execution(execution),
+        )
+        .await;
+        let (planned, skipped) = match read {
+            Ok(Ok(e)) => (
+                e.planned.max(0) as u64,
+                serde_json::from_value(e.skipped).unwrap_or_default(),
+            ),
+            _ => (0, Skipped::default()),
+        };
+        TriggerOutcome {
+            execution_id: execution,
+            kind: ExecutionType::Actual,
+            planned,
+            skipped,
+            frozen: false,
         }
     }
 
@@ -185,6 +225,7 @@ async fn simulate(
         kind: ExecutionType::Simulation,
         planned: counts.planned as u64,
         skipped,
+        frozen: true,
     })
 }
 

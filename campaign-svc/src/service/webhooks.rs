@@ -19,7 +19,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::MarketingService;
-use crate::domain::webhook::{DeliveryEvent, verify_signature};
+use crate::domain::webhook::{DeliveryEvent, RejectedEvent, WebhookBatch, verify_signature};
 use crate::error::{Error, Result};
 
 /// `$1` provider, `$2` event ids: the ids not seen before.
@@ -96,7 +96,7 @@ struct RecordState {
 }
 
 /// What became of a webhook call's events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct WebhookOutcome {
     /// Moved a record (and its counters).
     pub applied: u64,
@@ -104,6 +104,8 @@ pub struct WebhookOutcome {
     pub duplicates: u64,
     /// Unknown record, a record of another channel, or one the event cannot move.
     pub ignored: u64,
+    /// Events that could not be read (each with its index, field and reason); not applied.
+    pub rejected: Vec<RejectedEvent>,
 }
 
 impl MarketingService {
@@ -118,8 +120,44 @@ impl MarketingService {
         verify_signature(secret.as_bytes(), signature, body, Utc::now())
     }
 
-    /// Applies verified delivery events from `provider`, each at most once.
+    /// Applies the readable events of a verified batch from `provider`, each at most once; the
+    /// unreadable ones come back in [`WebhookOutcome::rejected`].
     pub async fn apply_webhook(
+        &self,
+        provider: Channel,
+        batch: WebhookBatch,
+    ) -> Result<WebhookOutcome> {
+        let WebhookBatch { events, rejected } = batch;
+        let mut outcome = if events.is_empty() {
+            WebhookOutcome::default()
+        } else {
+            self.apply_events(provider, events).await?
+        };
+        for r in &rejected {
+            tracing::warn!(provider = provider.as_str(), index = r.index, field = %r.field,
+                message = %r.message, "webhook event rejected");
+        }
+        outcome.rejected = rejected;
+        let count = |outcome: &'static str, n: u64| {
+            metrics::counter!("webhook_events_total", "provider" => provider.as_str(), "outcome" => outcome)
+                .increment(n);
+        };
+        count("applied", outcome.applied);
+        count("duplicate", outcome.duplicates);
+        count("ignored", outcome.ignored);
+        count("rejected", outcome.rejected.len() as u64);
+        tracing::info!(
+            provider = provider.as_str(),
+            applied = outcome.applied,
+            duplicates = outcome.duplicates,
+            ignored = outcome.ignored,
+            rejected = outcome.rejected.len(),
+            "webhook applied"
+        );
+        Ok(outcome)
+    }
+
+    async fn apply_events(
         &self,
         provider: Channel,
         events: Vec<DeliveryEvent>,
@@ -187,20 +225,6 @@ impl MarketingService {
                 Ok(out)
             })
             .await?;
-        let count = |outcome: &'static str, n: u64| {
-            metrics::counter!("webhook_events_total", "provider" => provider.as_str(), "outcome" => outcome)
-                .increment(n);
-        };
-        count("applied", outcome.applied);
-        count("duplicate", outcome.duplicates);
-        count("ignored", outcome.ignored);
-        tracing::info!(
-            provider = provider.as_str(),
-            applied = outcome.applied,
-            duplicates = outcome.duplicates,
-            ignored = outcome.ignored,
-            "webhook applied"
-        );
         Ok(outcome)
     }
 }

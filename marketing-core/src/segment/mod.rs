@@ -22,7 +22,7 @@
 //! | `{"engagement": "opened", "campaign_id": "<uuid>", "within_days": 30}` | engagement with a campaign |
 //!
 //! Nesting is at most 20 levels deep. Tag lists and `in` lists are non-empty (at most 1000
-//! entries); tags are non-blank. No string may contain a NUL character (PostgreSQL can't store
+//! entries); tags are non-blank. A whole rule has at most 2,000 nodes and 100,000 list entries. No string may contain a NUL character (PostgreSQL can't store
 //! one).
 //!
 //! **Attributes.** `attribute` is a key of the customer's `attributes` object, or a dotted path
@@ -81,6 +81,12 @@ pub const MAX_DEPTH: usize = 20;
 pub const MAX_CHILDREN: usize = 100;
 /// Most entries of a tag list or an `in` list.
 pub const MAX_LIST: usize = 1000;
+/// Most nodes of one rule (`and`, `or`, `not` and every test count one). With lists bound as one
+/// array parameter each, a node binds at most 10 parameters (a path of 8 segments and two
+/// values), so a rule stays far below PostgreSQL's 65,535 bind parameters per statement.
+pub const MAX_NODES: usize = 2000;
+/// Most list entries (tags, `in` values) of one rule, all lists together.
+pub const MAX_VALUES: usize = 100_000;
 /// Most segments of a dotted attribute path.
 pub const MAX_PATH_SEGMENTS: usize = 8;
 /// Longest engagement window, in days.

@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::{
-    AttrOp, CmpOp, EngagementKind, LocaleTest, MAX_CHILDREN, MAX_DEPTH, MAX_LIST,
-    MAX_PATH_SEGMENTS, MAX_WITHIN_DAYS, MonthTest, Rule, RuleError, Scalar,
+    AttrOp, CmpOp, EngagementKind, LocaleTest, MAX_CHILDREN, MAX_DEPTH, MAX_LIST, MAX_NODES,
+    MAX_PATH_SEGMENTS, MAX_VALUES, MAX_WITHIN_DAYS, MonthTest, Rule, RuleError, Scalar,
 };
 
 /// The keys that name a node's kind.
@@ -39,9 +39,49 @@ fn index(path: &str, i: usize) -> String {
 }
 
 impl Rule {
-    /// Parses a rule; errors name the offending place, rooted at `rule`.
+    /// Parses a rule; errors name the offending place, rooted at `rule`. A rule over the total
+    /// budget ([`MAX_NODES`], [`MAX_VALUES`]) is refused as a whole, naming the limit.
     pub fn parse(v: &Value) -> Result<Rule, RuleError> {
-        parse_node(v, "rule", 1)
+        let rule = parse_node(v, "rule", 1)?;
+        let (nodes, values) = rule.size();
+        if nodes > MAX_NODES {
+            return Err(err(
+                "rule",
+                format!("the rule has {nodes} nodes; at most {MAX_NODES} (MAX_NODES) are allowed"),
+            ));
+        }
+        if values > MAX_VALUES {
+            return Err(err(
+                "rule",
+                format!(
+                    "the rule's lists hold {values} values; at most {MAX_VALUES} (MAX_VALUES) are allowed"
+                ),
+            ));
+        }
+        Ok(rule)
+    }
+
+    /// How many nodes the rule has and how many list entries its tests hold.
+    pub fn size(&self) -> (usize, usize) {
+        match self {
+            Rule::And(children) | Rule::Or(children) => {
+                children.iter().fold((1, 0), |(n, v), child| {
+                    let (cn, cv) = child.size();
+                    (n + cn, v + cv)
+                })
+            }
+            Rule::Not(child) => {
+                let (n, v) = child.size();
+                (n + 1, v)
+            }
+            Rule::TagsAny(ts) | Rule::TagsAll(ts) => (1, ts.len()),
+            Rule::Attribute {
+                op: AttrOp::In(vs), ..
+            } => (1, vs.len()),
+            Rule::Locale(LocaleTest::In(ls)) => (1, ls.len()),
+            Rule::BirthdayMonth(MonthTest::In(ms)) => (1, ms.len()),
+            _ => (1, 0),
+        }
     }
 
     /// The rule as JSON, in the syntax [`Rule::parse`] reads.

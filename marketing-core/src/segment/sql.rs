@@ -36,6 +36,7 @@ pub enum Bind {
     Text(String),
     TextArray(Vec<String>),
     Jsonb(Value),
+    JsonbArray(Vec<Value>),
     Int(i32),
     IntArray(Vec<i32>),
     Timestamptz(DateTime<Utc>),
@@ -52,6 +53,7 @@ pub fn bind_all<'f>(
             Bind::Text(s) => q.bind::<Text, _>(s.clone()),
             Bind::TextArray(ss) => q.bind::<Array<Text>, _>(ss.clone()),
             Bind::Jsonb(v) => q.bind::<Jsonb, _>(v.clone()),
+            Bind::JsonbArray(vs) => q.bind::<Array<Jsonb>, _>(vs.clone()),
             Bind::Int(i) => q.bind::<Int4, _>(*i),
             Bind::IntArray(is) => q.bind::<Array<Int4>, _>(is.clone()),
             Bind::Timestamptz(t) => q.bind::<Timestamptz, _>(*t),
@@ -269,12 +271,12 @@ impl Compiler {
             // The parser admits no boolean for an ordering; should one be built by hand, it
             // matches nothing, as the evaluator says.
             AttrOp::Compare(_, Scalar::Bool(_)) => "false".to_owned(),
+            // One array parameter for the whole list, so a rule's bind count does not grow
+            // with its lists; `@> ANY` still uses the GIN index (a bitmap scan per element).
             AttrOp::In(values) => {
-                let tests: Vec<String> = values
-                    .iter()
-                    .map(|s| self.contains_at(path, s.to_json()))
-                    .collect();
-                tests.join(" OR ")
+                let docs = values.iter().map(|s| nested(path, s.to_json())).collect();
+                let p = self.bind(Bind::JsonbArray(docs));
+                format!("c.attributes @> ANY({p}::jsonb[])")
             }
             AttrOp::Contains(s) => {
                 let element = self.contains_at(path, Value::Array(vec![s.to_json()]));

@@ -201,6 +201,41 @@ fn refuses_too_deep_and_too_wide() {
 }
 
 #[test]
+fn a_whole_rule_has_a_budget_and_lists_bind_as_one_parameter() {
+    // 70 `in` lists of 1,000 values: well inside the per-node limits, and one bind each.
+    let values: Vec<u32> = (0..1000).collect();
+    let ins: Vec<Value> = (0..70)
+        .map(|i| json!({"attribute": format!("a{i}"), "op": "in", "value": values}))
+        .collect();
+    let rule = parse(json!({"or": ins}));
+    assert_eq!(rule.size(), (71, 70_000));
+    let compiled = compile(&rule, 1);
+    assert_eq!(compiled.binds.len(), 70, "one array per list");
+    // Every node binds at most ten parameters, so the budget keeps a rule under PostgreSQL's
+    // 65,535: 20 `or`s of 100 tests each exceed it by one node.
+    let leaf = json!({"attribute": "a.b.c.d.e.f.g.h", "op": "contains", "value": "x"});
+    let hundred: Vec<Value> = (0..98).map(|_| leaf.clone()).collect();
+    let groups: Vec<Value> = (0..20).map(|_| json!({"or": hundred})).collect();
+    let at_limit = parse(json!({"or": groups}));
+    assert_eq!(at_limit.size().0, MAX_NODES - 19);
+    assert!(compile(&at_limit, 1).binds.len() <= 10 * MAX_NODES);
+    let hundred: Vec<Value> = (0..100).map(|_| leaf.clone()).collect();
+    let groups: Vec<Value> = (0..20).map(|_| json!({"or": hundred})).collect();
+    let e = error(json!({"or": groups}));
+    assert_eq!(e.path, "rule");
+    assert!(
+        e.message.contains("MAX_NODES") && e.message.contains("2021"),
+        "{e}"
+    );
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"tags_any": (0..1000).map(|t| format!("t{i}-{t}")).collect::<Vec<_>>()}))
+        .collect();
+    let wide = json!({"and": [{"or": many[..100]}, {"or": many[100..]}]});
+    let e = error(wide);
+    assert!(e.message.contains("MAX_VALUES"), "{e}");
+}
+
+#[test]
 fn placeholders_start_where_asked() {
     let rule = parse(json!({"and": [
         {"tag": "vip"},
