@@ -67,7 +67,7 @@ impl MarketingService {
                 match frozen {
                     Ok(outcome) => Ok(outcome),
                     Err(e) => {
-                        tracing::warn!(%execution, error = %e,
+                        tracing::warn!(%execution, error = ?e,
                             "writing the recipients failed after the trigger committed; continuing in the background");
                         self.freeze_in_background(execution);
                         Ok(self.partial_outcome(execution).await)

@@ -117,3 +117,43 @@ async fn metrics_are_open_and_count_requests_by_route() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bearer_scheme_is_case_insensitive_on_both_apis() {
+    use crm_proto::v1 as pb;
+    use crm_proto::v1::campaign_service_client::CampaignServiceClient;
+    let app = spawn_app().await;
+    let mut grpc = CampaignServiceClient::new(app.channel().await);
+    for header in [
+        format!("BEARER {}", testkit::TOKEN),
+        format!("bearer {}", testkit::TOKEN),
+        format!("Bearer\t{}", testkit::TOKEN),
+        format!("bEaReR   {}", testkit::TOKEN),
+    ] {
+        let resp = app
+            .http
+            .get(app.url("/api/marketing/campaigns"))
+            .header("authorization", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "REST {header:?}");
+        let mut req = tonic::Request::new(pb::ListCampaignsRequest::default());
+        req.metadata_mut()
+            .insert("authorization", header.parse().unwrap());
+        assert!(grpc.list_campaigns(req).await.is_ok(), "gRPC {header:?}");
+    }
+    for header in [
+        format!("Bearer{}", testkit::TOKEN),
+        format!("Basic {}", testkit::TOKEN),
+    ] {
+        let resp = app
+            .http
+            .get(app.url("/api/marketing/campaigns"))
+            .header("authorization", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "REST {header:?}");
+    }
+}

@@ -178,3 +178,40 @@ async fn opt_outs_are_recorded_once_per_channel() {
     let unknown = format!("/api/marketing/customers/{}/opt-outs", uuid::Uuid::now_v7());
     assert_eq!(app.post(&unknown, json!({"channel": "sms"})).await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_bulk_upserts_of_the_same_customers_all_succeed() {
+    let app = spawn_app().await;
+    let batch = |order: &[usize], round: usize| {
+        let customers: Vec<serde_json::Value> = order
+            .iter()
+            .map(|i| json!({"external_id": format!("same-{i}"), "name": format!("r{round}"), "tags": ["VIP"]}))
+            .collect();
+        json!({ "customers": customers })
+    };
+    let forward: Vec<usize> = (0..2000).collect();
+    let reversed: Vec<usize> = forward.iter().rev().copied().collect();
+    let interleaved: Vec<usize> = forward
+        .iter()
+        .map(|i| if i % 2 == 0 { i / 2 } else { 1999 - i / 2 })
+        .collect();
+    for round in 0..4 {
+        let bodies = [
+            batch(&forward, round),
+            batch(&reversed, round),
+            batch(&interleaved, round),
+        ];
+        let calls = bodies
+            .iter()
+            .map(|b| app.post("/api/marketing/customers/bulk", b.clone()));
+        for (status, out) in futures::future::join_all(calls).await {
+            assert_eq!(status, 200, "round {round}: {out}");
+            assert_eq!(out["ids"].as_array().unwrap().len(), 2000);
+        }
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM customers WHERE name = 'r3'")
+            .await,
+        2000
+    );
+}

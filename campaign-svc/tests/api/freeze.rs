@@ -188,3 +188,81 @@ async fn a_freeze_left_half_way_by_a_dead_replica_is_resumed_by_another() {
     // And the relay published all of them, once.
     published_once(&app, &execution.to_string(), 30).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trigger_whose_execution_committed_answers_success_when_the_database_link_drops() {
+    let proxy = testkit::TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let db = testkit::TestDb::new();
+    let proxied = db.url.replace("127.0.0.1:5432", &proxy.addr.to_string());
+    assert_ne!(proxied, db.url);
+    let app = testkit::spawn_app_with(db, testkit::TestQueues::new(), |c| {
+        c.database_url = proxied.clone();
+        c.freeze_chunk = 100;
+        c.relay_lease_secs = 2;
+    })
+    .await;
+    customers(&app, 10_000, 0, 0, 0).await;
+    let campaign = sms_campaign(&app).await;
+    let trigger = {
+        let url = app.url(&format!("/api/marketing/campaigns/{campaign}/trigger"));
+        let client = app.http.clone();
+        tokio::spawn(async move {
+            testkit::read(
+                client
+                    .post(url)
+                    .bearer_auth(testkit::TOKEN)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        })
+    };
+    // Cut every database connection of the app once the execution committed and the freeze
+    // is under way (read directly, not through the proxy).
+    wait_until(Duration::from_secs(30), "the freeze to be under way", || async {
+        app.count(&format!(
+            "SELECT count(*) AS n FROM campaign_executions
+             WHERE campaign_id = '{campaign}' AND materialized_upto IS NOT NULL AND NOT materialize_done"
+        ))
+        .await
+            == 1
+    })
+    .await;
+    assert!(proxy.cut() > 0, "connections were cut");
+    let (status, body) = trigger.await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "triggered", "{body}");
+    let execution = body["execution_id"]
+        .as_str()
+        .expect("an execution id")
+        .to_owned();
+    // The rest of the audience is written in the background, each customer once.
+    wait_until(Duration::from_secs(60), "every record written", || async {
+        app.count(&format!(
+            "SELECT count(*) AS n FROM campaign_executions WHERE id = '{execution}' AND materialize_done"
+        ))
+        .await
+            == 1
+    })
+    .await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(DISTINCT customer_id) AS n FROM marketing_record WHERE execution_id = '{execution}'"
+        ))
+        .await,
+        10_000
+    );
+    let (_, e) = app
+        .get(&format!("/api/marketing/executions/{execution}"))
+        .await;
+    assert_eq!(e["planned"], 10_000, "{e}");
+    // A client retrying the trigger learns it already ran.
+    let (status, _) = app
+        .post(
+            &format!("/api/marketing/campaigns/{campaign}/trigger"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409);
+}

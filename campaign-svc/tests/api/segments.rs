@@ -320,3 +320,53 @@ fn json_value(v: Value) -> prost_types::Value {
     };
     prost_types::Value { kind: Some(kind) }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_rules_count_or_are_refused_naming_the_limit() {
+    let app = spawn_app().await;
+    population(&app).await;
+    // 70 `in` lists of 1,000 values each (70,000 values, within every per-node limit): one
+    // bind parameter per list, so PostgreSQL's 65,535-parameter limit is never reached.
+    let cities: Vec<String> = (0..999)
+        .map(|i| format!("city-{i}"))
+        .chain(["上海".to_owned()])
+        .collect();
+    let ins: Vec<Value> = (0..70)
+        .map(|_| json!({"attribute": "city", "op": "in", "value": cities}))
+        .collect();
+    let (status, out) = app
+        .post(
+            "/api/marketing/segments/count",
+            json!({"rule": {"and": ins}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["count"], 4, "the four customers in 上海");
+    // Over the budget of nodes: 400 naming the limit, on count and on save alike.
+    let leaf = json!({"tag": "VIP"});
+    let groups: Vec<Value> = (0..21)
+        .map(|_| json!({"or": vec![leaf.clone(); 100]}))
+        .collect();
+    for (path, body) in [
+        (
+            "/api/marketing/segments/count",
+            json!({"rule": {"and": groups}}),
+        ),
+        (
+            "/api/marketing/segments",
+            json!({"name": "huge", "rule": {"and": groups}}),
+        ),
+    ] {
+        let (status, err) = app.post(path, body).await;
+        assert_eq!(status, 400, "{path}: {err}");
+        assert_eq!(err["error"]["field"], "rule", "{err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("MAX_NODES"),
+            "{err}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM segments").await, 0);
+}

@@ -74,7 +74,10 @@ async fn a_signed_receipt_delivers_once_and_replays_change_nothing() {
     }]));
     let (status, out) = signed(&app, "sms", &body).await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!(out, json!({"applied": 1, "duplicates": 0, "ignored": 0}));
+    assert_eq!(
+        out,
+        json!({"applied": 1, "duplicates": 0, "ignored": 0, "rejected": []})
+    );
     let r = record(&app, &campaign, rec).await;
     assert_eq!(r["status"], "delivered");
     assert_eq!(r["delivered_at"], "2030-01-01T00:00:00Z");
@@ -87,7 +90,10 @@ async fn a_signed_receipt_delivers_once_and_replays_change_nothing() {
     // The same event again (a provider retry): a duplicate, nothing moves or counts twice.
     let (status, out) = signed(&app, "sms", &body).await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!(out, json!({"applied": 0, "duplicates": 1, "ignored": 0}));
+    assert_eq!(
+        out,
+        json!({"applied": 0, "duplicates": 1, "ignored": 0, "rejected": []})
+    );
     assert_eq!(totals(&app, &campaign).await["delivered"], 1);
 
     // A new event id, correctly signed six minutes ago: a replay, refused, nothing written.
@@ -120,7 +126,10 @@ async fn a_signed_receipt_delivers_once_and_replays_change_nothing() {
     // A second receipt for the delivered record (another event id) has nothing left to do.
     let again = events(json!([{"event_id": "evt-3", "message_id": rec, "status": "delivered"}]));
     let (_, out) = signed(&app, "sms", &again).await;
-    assert_eq!(out, json!({"applied": 0, "duplicates": 0, "ignored": 1}));
+    assert_eq!(
+        out,
+        json!({"applied": 0, "duplicates": 0, "ignored": 1, "rejected": []})
+    );
     assert_eq!(totals(&app, &campaign).await["delivered"], 1);
 }
 
@@ -199,7 +208,10 @@ async fn a_receipt_after_a_click_keeps_the_record_clicked() {
     let bounce =
         events(json!([{"event_id": "p2", "message_id": records[0].0, "status": "failed"}]));
     let (_, out) = signed(&app, "push_notification", &bounce).await;
-    assert_eq!(out, json!({"applied": 0, "duplicates": 0, "ignored": 1}));
+    assert_eq!(
+        out,
+        json!({"applied": 0, "duplicates": 0, "ignored": 1, "rejected": []})
+    );
     assert_eq!(
         record(&app, &campaign, &records[0].0).await["status"],
         "clicked"
@@ -222,7 +234,10 @@ async fn a_bounce_fails_the_message_with_its_reason_and_counts() {
     ]));
     let (status, out) = signed(&app, "email", &body).await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!(out, json!({"applied": 1, "duplicates": 0, "ignored": 2}));
+    assert_eq!(
+        out,
+        json!({"applied": 1, "duplicates": 0, "ignored": 2, "rejected": []})
+    );
     let r = record(&app, &campaign, &records[0].0).await;
     assert_eq!(r["status"], "failed");
     assert_eq!(r["error_message"], "bounced: 550 mailbox unavailable");
@@ -247,7 +262,10 @@ async fn a_bounce_fails_the_message_with_its_reason_and_counts() {
         {"event_id": "s2", "message_id": sms_records[1].0, "status": "failed", "reason": "expired"}
     ]));
     let (_, out) = signed(&app, "sms", &body).await;
-    assert_eq!(out, json!({"applied": 2, "duplicates": 0, "ignored": 0}));
+    assert_eq!(
+        out,
+        json!({"applied": 2, "duplicates": 0, "ignored": 0, "rejected": []})
+    );
     let r = record(&app, &sms_campaign, &sms_records[1].0).await;
     assert_eq!(
         (r["status"].clone(), r["error_message"].clone()),
@@ -261,15 +279,19 @@ async fn a_bounce_fails_the_message_with_its_reason_and_counts() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unknown_records_are_ignored_and_bad_bodies_name_the_field() {
+async fn unknown_records_are_ignored_and_bad_events_are_rejected_naming_the_field() {
     let app = app_with_secret().await;
     let body = events(json!([{
         "event_id": "u1", "message_id": "0190f0e0-0000-7000-8000-000000000001", "status": "delivered"
     }]));
     let (status, out) = signed(&app, "sms", &body).await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!(out, json!({"applied": 0, "duplicates": 0, "ignored": 1}));
+    assert_eq!(
+        out,
+        json!({"applied": 0, "duplicates": 0, "ignored": 1, "rejected": []})
+    );
 
+    // A bad event is rejected on its own (a vendor retries a refused batch forever), named.
     for (body, field) in [
         (
             events(json!([{"event_id": "x", "message_id": "nope", "status": "delivered"}])),
@@ -287,16 +309,85 @@ async fn unknown_records_are_ignored_and_bad_bodies_name_the_field() {
             ),
             "events[0].event_id",
         ),
-        (events(json!([])), "events"),
-        (json!({"events": "x"}).to_string(), "events"),
     ] {
         let (status, out) = signed(&app, "sms", &body).await;
+        assert_eq!(status, 200, "{body}: {out}");
+        assert_eq!(out["applied"], 0, "{out}");
+        assert_eq!(out["rejected"][0]["index"], 0, "{out}");
+        assert_eq!(out["rejected"][0]["field"], field, "{body}: {out}");
+        assert_eq!(out["rejected"][0]["code"], "invalid_argument", "{out}");
+    }
+    // A body that is not a batch at all is refused whole.
+    for body in [events(json!([])), json!({"events": "x"}).to_string()] {
+        let (status, out) = signed(&app, "sms", &body).await;
         assert_eq!(status, 400, "{body}: {out}");
-        assert_eq!(out["error"]["field"], field, "{body}: {out}");
+        assert_eq!(out["error"]["field"], "events", "{body}: {out}");
     }
     let (status, _) = signed(&app, "sms", "{not json").await;
     assert_eq!(status, 400);
     let (status, _) = signed(&app, "fax", &body).await;
     assert_eq!(status, 404);
     assert_eq!(webhook_events(&app).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_bad_event_does_not_hold_up_the_rest_of_a_signed_batch() {
+    let app = app_with_secret().await;
+    customers(&app, "nul", 3).await;
+    let (campaign, records) = sent_campaign(&app, "sms", "nul", "1 minute").await;
+    // Raw JSON: a NUL escaped in an event id and in a reason (PostgreSQL cannot store either),
+    // and a wrongly typed reason, between two good events.
+    let body = format!(
+        r#"{{"events": [
+            {{"event_id": "ok-1", "message_id": "{}", "status": "delivered"}},
+            {{"event_id": "bad\u0000id", "message_id": "{}", "status": "delivered"}},
+            {{"event_id": "bad-reason", "message_id": "{}", "status": "failed", "reason": "no\u0000pe"}},
+            {{"event_id": "bad-type", "message_id": "{}", "status": "failed", "reason": 42}},
+            {{"event_id": "ok-2", "message_id": "{}", "status": "failed", "reason": "unreachable"}}
+        ]}}"#,
+        records[0].0, records[1].0, records[1].0, records[2].0, records[2].0
+    );
+    let (status, out) = signed(&app, "sms", &body).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["applied"], 2, "{out}");
+    let rejected: Vec<(u64, &str)> = out["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![
+            (1, "events[1].event_id"),
+            (2, "events[2].reason"),
+            (3, "events[3].reason")
+        ],
+        "{out}"
+    );
+    assert!(
+        out["rejected"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("NUL"),
+        "{out}"
+    );
+    assert_eq!(
+        record(&app, &campaign, &records[0].0).await["status"],
+        "delivered"
+    );
+    assert_eq!(
+        record(&app, &campaign, &records[1].0).await["status"],
+        "sent"
+    );
+    let third = record(&app, &campaign, &records[2].0).await;
+    assert_eq!(third["status"], "failed");
+    assert_eq!(third["error_message"], "not delivered: unreachable");
+    // Only the applied events were claimed: a corrected retry of a rejected one still applies.
+    assert_eq!(webhook_events(&app).await, 2);
+    let fixed = events(
+        json!([{"event_id": "bad-reason", "message_id": records[1].0, "status": "failed", "reason": "fixed"}]),
+    );
+    let (_, out) = signed(&app, "sms", &fixed).await;
+    assert_eq!(out["applied"], 1, "{out}");
 }
