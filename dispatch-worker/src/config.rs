@@ -247,7 +247,9 @@ impl Config {
         format!(
             "database_url={} database_pool_size={} amqp_url={} queue_prefix={} consumers={} \
              prefetch={} batch_size={} batch_wait_ms={} send_concurrency={} max_attempts={} \
-             retry_base_ms={} sms={}/{}/{}/s push={}/{}/{}/s email={}/{}/{}/s \
+             retry_base_ms={} sms_provider={} sms_delivery={} sms_rate_limit={} push_provider={} \
+             push_delivery={} push_rate_limit={} email_provider={} email_delivery={} \
+             email_rate_limit={} \
              sms_http_url={} sms_http_token={} push_http_url={} push_http_token={} \
              smtp={}:{} smtp_tls={:?} smtp_username={} smtp_password={} log_sink_path={} \
              metrics_addr={} public_base_url={} tracking_secret={} frequency_cap={}/{}h",
@@ -349,7 +351,7 @@ mod tests {
             Config::try_parse_from(["dispatch-worker", "--sms-delivery", "exactly_once"]).is_err()
         );
         assert!(
-            c.redacted().contains("email=log/at_most_once/0/s"),
+            c.redacted().contains("email_delivery=at_most_once"),
             "{}",
             c.redacted()
         );
