@@ -1,6 +1,7 @@
 //! The worker's settings: every one an environment variable and a `--flag`.
 
 use clap::{Parser, ValueEnum};
+use marketing_core::vocabulary::Channel;
 
 /// Which provider delivers a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -11,6 +12,63 @@ pub enum ProviderKind {
     Http,
     /// An SMTP server (e-mail).
     Smtp,
+}
+
+/// What a crash may do to the messages of a channel a worker was sending when it died.
+///
+/// A batch's messages go out before their outcomes are committed, so a worker killed in between
+/// leaves up to a batch whose delivery nobody knows. Which way to err depends on the provider:
+/// an HTTP vendor that honours `Idempotency-Key` absorbs a resend, SMTP and the `log` sink do
+/// not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum DeliveryMode {
+    /// Send again what a dead worker may have sent (same idempotency key): nothing is lost; a
+    /// provider that ignores the key delivers up to the open batch twice per crash.
+    #[default]
+    #[value(name = "at_least_once", alias = "at-least-once")]
+    AtLeastOnce,
+    /// Commit each record's claim before sending it and never send a claimed record again: a
+    /// crash leaves up to the open batch `failed` with "outcome unknown" (some of them may have
+    /// been delivered), and nothing is delivered twice.
+    #[value(name = "at_most_once", alias = "at-most-once")]
+    AtMostOnce,
+}
+
+impl DeliveryMode {
+    /// The spelling of the setting.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryMode::AtLeastOnce => "at_least_once",
+            DeliveryMode::AtMostOnce => "at_most_once",
+        }
+    }
+}
+
+/// The delivery mode of each channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryModes {
+    pub sms: DeliveryMode,
+    pub email: DeliveryMode,
+    pub push: DeliveryMode,
+}
+
+impl DeliveryModes {
+    pub fn for_channel(&self, channel: Channel) -> DeliveryMode {
+        match channel {
+            Channel::Sms => self.sms,
+            Channel::Email => self.email,
+            Channel::PushNotification => self.push,
+        }
+    }
+
+    /// The environment variable that sets `channel`'s mode, for messages naming it.
+    pub fn setting(channel: Channel) -> &'static str {
+        match channel {
+            Channel::Sms => "SMS_DELIVERY",
+            Channel::Email => "EMAIL_DELIVERY",
+            Channel::PushNotification => "PUSH_DELIVERY",
+        }
+    }
 }
 
 /// How to secure the SMTP connection.
@@ -98,6 +156,10 @@ pub struct Config {
     /// SMS messages per second per worker (0 = unlimited).
     #[arg(long, env = "SMS_RATE_LIMIT", default_value_t = 0)]
     pub sms_rate_limit: u32,
+    /// What a worker crash may do to SMS: resend (at_least_once) or never resend and fail with
+    /// "outcome unknown" (at_most_once). See README "Delivery guarantees".
+    #[arg(long, env = "SMS_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
+    pub sms_delivery: DeliveryMode,
 
     /// Provider for push notifications.
     #[arg(long, env = "PUSH_PROVIDER", value_enum, default_value_t = ProviderKind::Log)]
@@ -111,6 +173,9 @@ pub struct Config {
     /// Push notifications per second per worker (0 = unlimited).
     #[arg(long, env = "PUSH_RATE_LIMIT", default_value_t = 0)]
     pub push_rate_limit: u32,
+    /// What a worker crash may do to push notifications (see SMS_DELIVERY).
+    #[arg(long, env = "PUSH_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
+    pub push_delivery: DeliveryMode,
 
     /// Provider for e-mail.
     #[arg(long, env = "EMAIL_PROVIDER", value_enum, default_value_t = ProviderKind::Log)]
@@ -140,6 +205,10 @@ pub struct Config {
     /// E-mails per second per worker (0 = unlimited).
     #[arg(long, env = "EMAIL_RATE_LIMIT", default_value_t = 0)]
     pub email_rate_limit: u32,
+    /// What a worker crash may do to e-mail (see SMS_DELIVERY). SMTP servers do not
+    /// deduplicate by Message-ID: at_most_once is the choice that never mails twice.
+    #[arg(long, env = "EMAIL_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
+    pub email_delivery: DeliveryMode,
 
     /// Where the `log` provider writes delivered messages, one JSON line each (`-` = stdout).
     #[arg(long, env = "LOG_SINK_PATH", default_value = "-")]
@@ -156,4 +225,157 @@ pub struct Config {
 
     #[command(flatten)]
     pub tracking: marketing_core::tracking::TrackingArgs,
+}
+
+impl Config {
+    pub fn delivery_modes(&self) -> DeliveryModes {
+        DeliveryModes {
+            sms: self.sms_delivery,
+            email: self.email_delivery,
+            push: self.push_delivery,
+        }
+    }
+
+    /// The settings as logged at start-up: passwords and tokens masked.
+    pub fn redacted(&self) -> String {
+        let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        let kind = |k: ProviderKind| match k {
+            ProviderKind::Log => "log",
+            ProviderKind::Http => "http",
+            ProviderKind::Smtp => "smtp",
+        };
+        format!(
+            "database_url={} database_pool_size={} amqp_url={} queue_prefix={} consumers={} \
+             prefetch={} batch_size={} batch_wait_ms={} send_concurrency={} max_attempts={} \
+             retry_base_ms={} sms_provider={} sms_delivery={} sms_rate_limit={} push_provider={} \
+             push_delivery={} push_rate_limit={} email_provider={} email_delivery={} \
+             email_rate_limit={} \
+             sms_http_url={} sms_http_token={} push_http_url={} push_http_token={} \
+             smtp={}:{} smtp_tls={:?} smtp_username={} smtp_password={} log_sink_path={} \
+             metrics_addr={} public_base_url={} tracking_secret={} frequency_cap={}/{}h",
+            mask_url_password(&self.database_url),
+            self.database_pool_size,
+            mask_url_password(&self.amqp_url),
+            self.queue_prefix,
+            self.consumers,
+            self.prefetch,
+            self.batch_size,
+            self.batch_wait_ms,
+            self.send_concurrency,
+            self.max_attempts,
+            self.retry_base_ms,
+            kind(self.sms_provider),
+            self.sms_delivery.as_str(),
+            self.sms_rate_limit,
+            kind(self.push_provider),
+            self.push_delivery.as_str(),
+            self.push_rate_limit,
+            kind(self.email_provider),
+            self.email_delivery.as_str(),
+            self.email_rate_limit,
+            self.sms_http_url
+                .as_deref()
+                .map_or("<unset>".into(), mask_url_password),
+            set(&self.sms_http_token),
+            self.push_http_url
+                .as_deref()
+                .map_or("<unset>".into(), mask_url_password),
+            set(&self.push_http_token),
+            self.smtp_host,
+            self.smtp_port,
+            self.smtp_tls,
+            self.smtp_username.as_deref().unwrap_or("<unset>"),
+            set(&self.smtp_password),
+            self.log_sink_path,
+            self.metrics_addr,
+            self.tracking.public_base_url,
+            if self.tracking.tracking_secret.is_some() {
+                "<set>"
+            } else {
+                "<development>"
+            },
+            self.tracking.frequency_cap,
+            self.tracking.frequency_cap_window_hours,
+        )
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host` with `***` (campaign-svc masks its
+/// URLs the same way; the worker cannot depend on that binary crate).
+fn mask_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let Some(at) = rest.find('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme_end], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_channel_is_at_least_once_unless_told() {
+        let c = Config::try_parse_from(["dispatch-worker"]).unwrap();
+        assert_eq!(c.delivery_modes(), DeliveryModes::default());
+        assert_eq!(
+            c.delivery_modes().for_channel(Channel::Email),
+            DeliveryMode::AtLeastOnce
+        );
+    }
+
+    #[test]
+    fn delivery_modes_are_chosen_per_channel() {
+        let c = Config::try_parse_from([
+            "dispatch-worker",
+            "--email-delivery",
+            "at_most_once",
+            "--push-delivery",
+            "at-most-once",
+        ])
+        .unwrap();
+        let modes = c.delivery_modes();
+        assert_eq!(modes.for_channel(Channel::Sms), DeliveryMode::AtLeastOnce);
+        assert_eq!(modes.for_channel(Channel::Email), DeliveryMode::AtMostOnce);
+        assert_eq!(
+            modes.for_channel(Channel::PushNotification),
+            DeliveryMode::AtMostOnce
+        );
+        assert!(
+            Config::try_parse_from(["dispatch-worker", "--sms-delivery", "exactly_once"]).is_err()
+        );
+        assert!(
+            c.redacted().contains("email_delivery=at_most_once"),
+            "{}",
+            c.redacted()
+        );
+    }
+
+    #[test]
+    fn the_logged_settings_hide_secrets() {
+        let c = Config::try_parse_from([
+            "dispatch-worker",
+            "--amqp-url",
+            "amqp://guest:s3cret@127.0.0.1:5672/%2f",
+            "--sms-http-token",
+            "t0ken",
+            "--smtp-password",
+            "pa55",
+        ])
+        .unwrap();
+        let shown = c.redacted();
+        for secret in ["s3cret", "t0ken", "pa55"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("amqp://guest:***@127.0.0.1:5672/%2f"),
+            "{shown}"
+        );
+    }
 }

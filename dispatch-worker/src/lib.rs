@@ -26,6 +26,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     // Install the metrics recorder before anything records.
     marketing_core::telemetry::prometheus();
+    tracing::info!(config = %config.redacted(), "starting dispatch-worker");
     let pool = marketing_core::db::pool(&config.database_url, config.database_pool_size)?;
     let links = health::BrokerLinks::default();
     let listener = tokio::net::TcpListener::bind(config.metrics_addr)
@@ -42,6 +43,7 @@ pub async fn run(
         config.send_concurrency,
         config.tracking.frequency_cap(),
         config.tracking.signer(),
+        config.delivery_modes(),
     ));
     let settings = ConsumerSettings {
         amqp_url: config.amqp_url.clone(),

@@ -1,16 +1,20 @@
 //! One batch of jobs: claim the records, decide and deliver each, write the outcomes, then ack.
-//! The order (claim → send → flush → write → ack) is what makes delivery exactly-once: a crash
-//! before the write brings the job back, the record is re-claimed and re-sent with the same
-//! idempotency key; a crash after the write brings back a job whose record is final, which is
-//! acked without sending.
+//! The order (claim → send → flush → write → ack) means a crash can only ever leave messages
+//! whose outcome is unknown (sent, not yet written), never a job acked without its outcome. What
+//! happens to those when their jobs come back is the channel's delivery mode ([`claim`]):
+//! at_least_once re-claims and re-sends them with the same idempotency key (exactly once at a
+//! vendor that honours it); at_most_once fails them as "outcome unknown" and sends nothing
+//! twice. A crash after the write brings back jobs whose records are final: acked without
+//! sending.
 //!
-//! First deliveries are claimed by locking their records in a transaction that stays open while
-//! they are sent and commits with their outcomes, so a duplicate job waits for the batch and then
-//! finds its record final. Redelivered jobs (their worker died) are claimed durably (`sending`,
-//! one more attempt) before sending, so a job that keeps killing workers leaves a trace once the
-//! broker dead-letters it. See [`store::claim`].
+//! The claimed records are held by the batch's transaction while they are sent, which commits
+//! with their outcomes, so a duplicate job waits for the batch and then finds its record final.
+//! See [`store::claim`], [`store::hold`].
 
+mod claim;
 mod deliver;
+
+pub use claim::OUTCOME_UNKNOWN;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -29,6 +33,7 @@ use marketing_core::tracking::{FrequencyCap, Signer};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
+use crate::config::DeliveryModes;
 use crate::providers::Providers;
 use crate::store::{self, Claimed, Outcome};
 
@@ -104,6 +109,8 @@ pub struct Dispatcher {
     contents: Mutex<HashMap<Uuid, Arc<CompiledContents>>>,
     /// Signs the tracking and unsubscribe links of each message.
     signer: Signer,
+    /// Whether a channel's messages a dead worker may have sent are sent again or failed.
+    modes: DeliveryModes,
 }
 
 impl Dispatcher {
@@ -114,6 +121,7 @@ impl Dispatcher {
         concurrency: usize,
         frequency_cap: Option<FrequencyCap>,
         signer: Signer,
+        modes: DeliveryModes,
     ) -> Self {
         Dispatcher {
             pool,
@@ -123,6 +131,7 @@ impl Dispatcher {
             frequency_cap,
             contents: Mutex::new(HashMap::new()),
             signer,
+            modes,
         }
     }
 
@@ -168,41 +177,25 @@ impl Dispatcher {
                 }
             }
         }
-        let ids = |redelivered: bool| -> Vec<Uuid> {
-            jobs.iter()
-                .filter(|(_, _, r)| *r == redelivered)
-                .map(|(_, j, _)| j.record_id)
+        let claim::Claim {
+            held,
+            to_send,
+            unknown,
+        } = self.claim(&jobs).await?;
+        let mut results: Vec<(Uuid, Outcome, Verdict, &'static str)> =
+            futures::stream::iter(to_send)
+                .map(|c| {
+                    let span =
+                        tracing::info_span!("deliver", record_id = %c.id, channel = %c.channel);
+                    if let Some(tp) = traces.get(&c.id) {
+                        marketing_core::telemetry::set_parent_traceparent(&span, tp);
+                    }
+                    self.deliver(c).instrument(span)
+                })
+                .buffer_unordered(self.concurrency)
                 .collect()
-        };
-        let mut conn = self.pool.get().await.context("database pool")?;
-        // Jobs that came back are claimed durably before anything is sent (so a job a worker
-        // keeps crashing on leaves a trace); first deliveries by a lock in the transaction that
-        // writes their outcome.
-        let mut claimed = store::claim(&mut conn, &ids(true), true, self.frequency_cap)
-            .await
-            .context("claiming redelivered records")?;
-        AnsiTransactionManager::begin_transaction(&mut *conn)
-            .await
-            .context("beginning the batch's transaction")?;
-        let mut held = Held(Some(conn));
-        let conn = held.conn()?;
-        claimed.extend(
-            store::claim(conn, &ids(false), false, self.frequency_cap)
-                .await
-                .context("claiming records")?,
-        );
-        self.load_contents(conn, &claimed).await?;
-        let results: Vec<(Uuid, Outcome, Verdict, &'static str)> = futures::stream::iter(claimed)
-            .map(|c| {
-                let span = tracing::info_span!("deliver", record_id = %c.id, channel = %c.channel);
-                if let Some(tp) = traces.get(&c.id) {
-                    marketing_core::telemetry::set_parent_traceparent(&span, tp);
-                }
-                self.deliver(c).instrument(span)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
+                .await;
+        results.extend(unknown.iter().map(claim::outcome_unknown));
         self.providers.flush().await?;
         Ok(Sent {
             started,
@@ -252,6 +245,7 @@ impl Dispatcher {
                 (_, Verdict::DeadLetter) => "dead_lettered",
                 (Outcome::Sent { .. }, _) => "sent",
                 (Outcome::Failed { reason }, _) if reason.starts_with("not sent") => "skipped",
+                (Outcome::Failed { reason }, _) if reason.starts_with(OUTCOME_UNKNOWN) => "unknown",
                 (Outcome::Failed { .. }, _) => "failed",
             };
             metrics::counter!("worker_deliveries_total", "channel" => *channel, "outcome" => outcome)

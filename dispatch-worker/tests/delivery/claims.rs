@@ -1,6 +1,7 @@
 //! How workers claim records, on the real database: a first delivery holds its record with a lock
 //! in the batch's transaction; a duplicate job waits for that batch and then finds the record
-//! final, or claims it when the worker holding it died; a redelivered job claims durably.
+//! final, or claims it when the worker holding it died; a redelivered job claims durably; an
+//! at_most_once job reserves durably and holds, telling a live holder from a dead one.
 
 use std::time::Duration;
 
@@ -205,4 +206,94 @@ async fn a_redelivered_job_claims_its_record_durably_before_sending() {
         r.attempts, 2,
         "the final write does not count a claim twice"
     );
+}
+
+/// Starts holding `ids` (at_most_once) on `conn`, in the background; resolves to the ids still
+/// `sending` once locked.
+fn hold_in_background(
+    mut conn: AsyncPgConnection,
+    ids: Vec<Uuid>,
+) -> tokio::task::JoinHandle<Vec<Uuid>> {
+    tokio::spawn(async move {
+        store::hold(&mut conn, &ids, None)
+            .await
+            .expect("hold runs")
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_once_reserves_once_and_tells_a_live_holder_from_a_dead_one() {
+    let app = spawn_app().await;
+    let (campaign, ids) = pending_records(&app, 3).await;
+    let mut worker = app.db().await;
+    // Reserved durably, outside any transaction, and only once.
+    assert_eq!(
+        store::reserve(&mut worker, &ids[..2]).await.unwrap(),
+        ids[..2]
+    );
+    let r = record(&app, ids[0]).await;
+    assert_eq!((r.status.as_str(), r.attempts), ("sending", 1), "{r:?}");
+    assert!(store::reserve(&mut worker, &ids).await.unwrap() == ids[2..]);
+    assert!(store::reserve(&mut worker, &ids).await.unwrap().is_empty());
+
+    // A live batch holds what it reserved: a duplicate job waits, then finds the record final.
+    AnsiTransactionManager::begin_transaction(&mut worker)
+        .await
+        .unwrap();
+    let held = store::hold(&mut worker, &ids[..2], None).await.unwrap();
+    assert_eq!(held.len(), 2);
+    let duplicate = hold_in_background(app.db().await, vec![ids[0]]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !duplicate.is_finished(),
+        "the duplicate waits for the batch"
+    );
+    let outcome = [(
+        ids[0],
+        Outcome::Sent {
+            at: chrono::Utc::now(),
+            provider_message_id: None,
+        },
+    )];
+    assert_eq!(store::write(&mut worker, &outcome).await.unwrap(), 1);
+    // ids[1] is held while "sent" when its worker dies: the lock goes with the connection and
+    // a job coming back finds the record still `sending`, with no one holding it.
+    let comeback = hold_in_background(app.db().await, vec![ids[1]]);
+    AnsiTransactionManager::commit_transaction(&mut worker)
+        .await
+        .unwrap();
+    assert!(duplicate.await.unwrap().is_empty(), "final: nothing to do");
+    assert_eq!(comeback.await.unwrap(), vec![ids[1]]);
+    let mut dying = app.db().await;
+    AnsiTransactionManager::begin_transaction(&mut dying)
+        .await
+        .unwrap();
+    assert_eq!(
+        store::hold(&mut dying, &ids[1..2], None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let comeback = hold_in_background(app.db().await, vec![ids[1]]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!comeback.is_finished(), "waits while the holder lives");
+    drop(dying);
+    let orphaned = tokio::time::timeout(Duration::from_secs(10), comeback)
+        .await
+        .expect("the lock goes with the dead worker's connection")
+        .unwrap();
+    assert_eq!(orphaned, vec![ids[1]], "left `sending` by a dead worker");
+
+    // A reservation none of whose messages went out is given back.
+    assert_eq!(
+        store::release(&mut worker, &ids[2..]).await.unwrap(),
+        ids[2..]
+    );
+    let r = record(&app, ids[2]).await;
+    assert_eq!((r.status.as_str(), r.attempts), ("pending", 0), "{r:?}");
+    assert_eq!(app.records_with_status(&campaign, "sending").await, 1);
 }

@@ -3,6 +3,7 @@
 
 mod claims;
 mod common;
+mod crash_modes;
 mod probes;
 mod providers;
 mod reliability;

@@ -1,17 +1,17 @@
 //! The worker's SQL: claim a batch of records, write a batch of outcomes (one round trip each).
-//! Both statements are prepared once per connection and reused (see [`Prepared`]): parsing and
+//! The statements are prepared once per connection and reused (see [`Prepared`]): parsing and
 //! planning them was a seventh of the database time a delivered message costs.
+
+mod prepared;
 
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{
-    Array, Bool, Integer, Jsonb, Nullable, Text, Timestamptz, Untyped, Uuid as SqlUuid,
-};
+use diesel::sql_types::{Array, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketing_core::tracking::FrequencyCap;
 use uuid::Uuid;
+
+use prepared::{Bind, Prepared};
 
 /// What sending a claimed record needs, selected from the `claimed` CTE (the record's ids) with
 /// its campaign and customer.
@@ -39,24 +39,58 @@ JOIN customers cu ON cu.id = cl.customer_id"
     };
 }
 
+/// Locks the records `$1` that are in status `$status`, in id order (so two workers never wait
+/// on each other in a cycle), with what sending them needs. After waiting for a batch that held
+/// a record, PostgreSQL checks the status again on the record as that batch left it.
+macro_rules! locking {
+    ($status:literal) => {
+        concat!(
+            "
+WITH claimed AS (
+    SELECT r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel, r.variant
+    FROM marketing_record r
+    WHERE r.id = ANY($1) AND r.status = '",
+            $status,
+            "'
+    ORDER BY r.id
+    FOR NO KEY UPDATE OF r
+)",
+            claimed_details!()
+        )
+    };
+}
+
 /// Claims the records of first deliveries by locking them (`FOR NO KEY UPDATE`) in the batch's
 /// transaction, which stays open while they are sent and commits with their final statuses
 /// ([`write`]): one row version per record instead of two (a durable `sending` update per
 /// record was a third of the database time a message cost). Only `pending` records are claimed;
 /// a duplicate job whose record another worker holds waits for that transaction and then finds
-/// the record final (or `pending` again if that worker died, and sends it). Ids in order, so
-/// two workers never wait on each other in a cycle.
-const LOCK_SQL: &str = concat!(
-    "
-WITH claimed AS (
-    SELECT r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel, r.variant
-    FROM marketing_record r
-    WHERE r.id = ANY($1) AND r.status = 'pending'
-    ORDER BY r.id
-    FOR NO KEY UPDATE OF r
-)",
-    claimed_details!()
-);
+/// the record final (or `pending` again if that worker died, and sends it).
+const LOCK_SQL: &str = locking!("pending");
+
+/// at_most_once: the records a batch reserved ([`RESERVE_SQL`], committed) are locked in its
+/// transaction too, so the lock tells a live holder from a dead one: a job whose record is
+/// `sending` waits here while the worker that reserved it is alive and then finds it final; a
+/// record still `sending` once locked was reserved by a worker whose connection is gone (its
+/// transaction rolled back), so whether its message went out is unknown.
+const HOLD_SQL: &str = locking!("sending");
+
+/// at_most_once: reserves `pending` records durably (`sending`, one more attempt), committed
+/// before anything is sent. A record is reserved once, ever: no job sends it after that.
+const RESERVE_SQL: &str = "
+UPDATE marketing_record r
+SET status = 'sending', claimed_at = now(), attempts = r.attempts + 1, updated_at = now()
+WHERE r.id = ANY($1) AND r.status = 'pending'
+RETURNING r.id";
+
+/// at_most_once: gives reserved records back (`sending` → `pending`, the attempt uncounted) when
+/// their batch failed before sending any of them, so a database error is not mistaken for a
+/// crash ("outcome unknown") once their jobs come back.
+const RELEASE_SQL: &str = "
+UPDATE marketing_record r
+SET status = 'pending', attempts = greatest(r.attempts - 1, 0), updated_at = now()
+WHERE r.id = ANY($1) AND r.status = 'sending'
+RETURNING r.id";
 
 /// Claims the records of redelivered jobs durably, committed before sending: moves them
 /// (`pending`, or `sending` when a worker died holding them) to `sending` and counts the
@@ -106,6 +140,12 @@ WITH written AS (
     RETURNING 1
 )
 SELECT count(*) AS n FROM written";
+
+#[derive(QueryableByName)]
+struct RecordId {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
 
 #[derive(QueryableByName)]
 struct Written {
@@ -199,6 +239,21 @@ pub async fn claim(
     redelivered: bool,
     cap: Option<FrequencyCap>,
 ) -> diesel::QueryResult<Vec<Claimed>> {
+    claimed(
+        conn,
+        if redelivered { CLAIM_SQL } else { LOCK_SQL },
+        ids,
+        cap,
+    )
+    .await
+}
+
+async fn claimed(
+    conn: &mut AsyncPgConnection,
+    sql: &'static str,
+    ids: &[Uuid],
+    cap: Option<FrequencyCap>,
+) -> diesel::QueryResult<Vec<Claimed>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -206,75 +261,51 @@ pub async fn claim(
     let max = i32::try_from(max).unwrap_or(i32::MAX);
     let hours = i32::try_from(hours).unwrap_or(i32::MAX);
     Prepared {
-        sql: if redelivered { CLAIM_SQL } else { LOCK_SQL },
+        sql,
         binds: vec![Bind::Uuids(ids), Bind::Int(max), Bind::Int(hours)],
     }
     .load(conn)
     .await
 }
 
-/// A statement of fixed text whose `$n` placeholders take `binds[n - 1]`. Unlike `sql_query`,
-/// diesel may cache it: it is prepared on a connection's first use and then only bound and
-/// executed.
-struct Prepared<'q> {
+/// at_most_once, first step: reserves the `pending` records among `ids` durably (committed when
+/// this returns, outside any transaction); returns the ids reserved. The caller then locks them
+/// with [`hold`] before sending them.
+pub async fn reserve(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> diesel::QueryResult<Vec<Uuid>> {
+    record_ids(conn, RESERVE_SQL, ids).await
+}
+
+/// at_most_once, second step, inside the batch's transaction: locks the records among `ids`
+/// still `sending` (waiting for a live batch holding one) and returns them with what sending
+/// needs. Those this batch did not [`reserve`] were left by a worker that died.
+pub async fn hold(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    cap: Option<FrequencyCap>,
+) -> diesel::QueryResult<Vec<Claimed>> {
+    claimed(conn, HOLD_SQL, ids, cap).await
+}
+
+/// at_most_once: undoes [`reserve`] for records none of whose messages went out.
+pub async fn release(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> diesel::QueryResult<Vec<Uuid>> {
+    record_ids(conn, RELEASE_SQL, ids).await
+}
+
+async fn record_ids(
+    conn: &mut AsyncPgConnection,
     sql: &'static str,
-    binds: Vec<Bind<'q>>,
-}
-
-enum Bind<'q> {
-    Uuids(&'q [Uuid]),
-    Int(i32),
-    Texts(&'q [&'static str]),
-    Times(&'q [Option<DateTime<Utc>>]),
-    OptionalTexts(&'q [Option<String>]),
-}
-
-impl Bind<'_> {
-    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        match self {
-            Bind::Uuids(v) => out.push_bind_param::<Array<SqlUuid>, _>(*v),
-            Bind::Int(v) => out.push_bind_param::<Integer, _>(v),
-            Bind::Texts(v) => out.push_bind_param::<Array<Text>, _>(*v),
-            Bind::Times(v) => out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(*v),
-            Bind::OptionalTexts(v) => out.push_bind_param::<Array<Nullable<Text>>, _>(*v),
-        }
+    ids: &[Uuid],
+) -> diesel::QueryResult<Vec<Uuid>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-}
-
-impl QueryFragment<Pg> for Prepared<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        let mut rest = self.sql;
-        while let Some(at) = rest.find('$') {
-            out.push_sql(&rest[..at]);
-            let digits = rest[at + 1..]
-                .bytes()
-                .take_while(u8::is_ascii_digit)
-                .count();
-            let bind = rest[at + 1..at + 1 + digits]
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| self.binds.get(n.checked_sub(1)?))
-                .ok_or_else(|| {
-                    diesel::result::Error::QueryBuilderError(
-                        format!("no bind for `{}`", &rest[at..at + 1 + digits]).into(),
-                    )
-                })?;
-            bind.push(&mut out)?;
-            rest = &rest[at + 1 + digits..];
-        }
-        out.push_sql(rest);
-        Ok(())
+    let rows: Vec<RecordId> = Prepared {
+        sql,
+        binds: vec![Bind::Uuids(ids)],
     }
-}
-
-impl QueryId for Prepared<'_> {
-    type QueryId = ();
-    // No static id: the statement cache keys these by their SQL text.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for Prepared<'_> {
-    type SqlType = Untyped;
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
 pub async fn write(
