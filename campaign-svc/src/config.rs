@@ -123,9 +123,9 @@ impl Config {
              default_phone_region={:?}",
             self.http_addr,
             self.grpc_addr,
-            mask_url_password(&self.database_url),
+            marketing_core::telemetry::mask_url_password(&self.database_url),
             self.database_pool_size,
-            mask_url_password(&self.amqp_url),
+            marketing_core::telemetry::mask_url_password(&self.amqp_url),
             self.queue_prefix,
             if self.api_tokens.is_some() {
                 "<set>"
@@ -162,36 +162,9 @@ fn parse_region(s: &str) -> Result<phonenumber::country::Id, String> {
         .map_err(|_| format!("`{s}` is not an ISO 3166 region code such as CN or US"))
 }
 
-/// Replaces the password of `scheme://user:password@host` with `***`.
-pub fn mask_url_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let Some(at) = rest.find('@') else {
-        return url.to_owned();
-    };
-    match rest[..at].split_once(':') {
-        Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme_end], &rest[at..]),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masks_passwords_only() {
-        assert_eq!(
-            mask_url_password("amqp://guest:guest@127.0.0.1:5672/%2f"),
-            "amqp://guest:***@127.0.0.1:5672/%2f"
-        );
-        assert_eq!(
-            mask_url_password("postgres://postgres@127.0.0.1/m"),
-            "postgres://postgres@127.0.0.1/m"
-        );
-    }
 
     #[test]
     fn defaults_work_on_a_fresh_machine() {

@@ -253,9 +253,9 @@ impl Config {
              sms_http_url={} sms_http_token={} push_http_url={} push_http_token={} \
              smtp={}:{} smtp_tls={:?} smtp_username={} smtp_password={} log_sink_path={} \
              metrics_addr={} public_base_url={} tracking_secret={} frequency_cap={}/{}h",
-            mask_url_password(&self.database_url),
+            marketing_core::telemetry::mask_url_password(&self.database_url),
             self.database_pool_size,
-            mask_url_password(&self.amqp_url),
+            marketing_core::telemetry::mask_url_password(&self.amqp_url),
             self.queue_prefix,
             self.consumers,
             self.prefetch,
@@ -273,13 +273,15 @@ impl Config {
             kind(self.email_provider),
             self.email_delivery.as_str(),
             self.email_rate_limit,
-            self.sms_http_url
-                .as_deref()
-                .map_or("<unset>".into(), mask_url_password),
+            self.sms_http_url.as_deref().map_or(
+                "<unset>".into(),
+                marketing_core::telemetry::mask_url_password
+            ),
             set(&self.sms_http_token),
-            self.push_http_url
-                .as_deref()
-                .map_or("<unset>".into(), mask_url_password),
+            self.push_http_url.as_deref().map_or(
+                "<unset>".into(),
+                marketing_core::telemetry::mask_url_password
+            ),
             set(&self.push_http_token),
             self.smtp_host,
             self.smtp_port,
@@ -297,22 +299,6 @@ impl Config {
             self.tracking.frequency_cap,
             self.tracking.frequency_cap_window_hours,
         )
-    }
-}
-
-/// Replaces the password of `scheme://user:password@host` with `***` (campaign-svc masks its
-/// URLs the same way; the worker cannot depend on that binary crate).
-fn mask_url_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let Some(at) = rest.find('@') else {
-        return url.to_owned();
-    };
-    match rest[..at].split_once(':') {
-        Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme_end], &rest[at..]),
-        None => url.to_owned(),
     }
 }
 

@@ -188,3 +188,36 @@ pub fn record_pool(pool: &crate::db::PgPool) {
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(in_use as f64);
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
 }
+
+/// Replaces the password of `scheme://user:password@host` with `***`, for the settings both
+/// binaries log at start-up.
+pub fn mask_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let Some(at) = rest.find('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme_end], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords_only() {
+        assert_eq!(
+            mask_url_password("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            mask_url_password("postgres://postgres@127.0.0.1/m"),
+            "postgres://postgres@127.0.0.1/m"
+        );
+    }
+}

@@ -69,9 +69,11 @@ text_enum! {
 }
 
 text_enum! {
-    /// A record's delivery state; `sending` marks a record whose job came back to a worker after
-    /// another died, claimed before it is sent again (first deliveries stay `pending` until
-    /// their outcome is written).
+    /// A record's delivery state; `sending` marks a record claimed durably before it is sent:
+    /// a job that came back to a worker after another died (at-least-once channels, sent again),
+    /// or any job of an at-most-once channel (never sent again: a dead worker's `sending` record
+    /// ends `failed` with "outcome unknown"). First deliveries of at-least-once channels stay
+    /// `pending` until their outcome is written.
     RecordStatus {
         Pending => "pending",
         Sending => "sending",

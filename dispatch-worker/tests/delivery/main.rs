@@ -6,6 +6,8 @@ mod common;
 mod crash_modes;
 mod probes;
 mod providers;
+mod readme;
 mod reliability;
 mod rules;
+mod run_local;
 mod tracking;
