@@ -1,4 +1,6 @@
 use super::*;
+use crate::render::Rendered;
+use crate::vocabulary::Channel;
 
 fn signer() -> Signer {
     Signer::new(b"secret", "https://m.example.com/")
