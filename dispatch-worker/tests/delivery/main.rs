@@ -3,6 +3,7 @@
 
 mod claims;
 mod common;
+mod content;
 mod probes;
 mod providers;
 mod reliability;
