@@ -44,7 +44,7 @@ fn next_link(finder: &linkify::LinkFinder, text: &str) -> Option<(usize, usize)>
             // Nothing left that is a link (`https://` followed by Chinese): look further on.
             _ => from = start + cut.len().max(1),
         }
-        while !text.is_char_boundary(from) {
+        while from < text.len() && !text.is_char_boundary(from) {
             from += 1;
         }
     }
