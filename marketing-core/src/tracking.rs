@@ -1,6 +1,7 @@
 //! Tracking: signed tokens for click redirects, the e-mail open pixel and unsubscribe links, the
-//! settings both binaries share for them (and for the frequency cap), and the rewriting of a
-//! rendered message's links.
+//! settings both binaries share for them (and for the frequency cap). Finding a message's links
+//! and the redirect's `Location` are in [`links`]; turning rendered content into the message a
+//! customer gets (tracked links, unsubscribe link, pixel) is in [`message`].
 //!
 //! A token is `base64url(payload) "." base64url(HMAC-SHA256(secret, payload)[..16])`. The payload
 //! carries the record id, the kind and, for clicks, the link's index and URL: a redirect goes only
@@ -13,8 +14,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::render::Rendered;
-use crate::vocabulary::Channel;
+mod links;
+mod message;
+
+pub use links::{redirect_location, rewrite_html, rewrite_text};
+pub use message::Finished;
 
 /// The secret used when `TRACKING_SECRET` is not set: fine on a laptop, never in production
 /// (both binaries warn at start-up).
@@ -82,6 +86,10 @@ pub enum Token {
     /// The unsubscribe link.
     Unsubscribe { record: Uuid },
 }
+
+/// The record previews and simulation samples are finished for: no record has it, so their
+/// tracked links still redirect, and following them (or their unsubscribe link) changes nothing.
+pub const PREVIEW_RECORD: Uuid = Uuid::nil();
 
 const MAC_BYTES: usize = 16;
 /// Longest URL a click token carries.
@@ -196,173 +204,6 @@ impl Signer {
             self.sign(&Token::Unsubscribe { record })
         )
     }
-}
-
-impl Signer {
-    /// Finishes a rendered message for record `record`: links become signed click redirects,
-    /// the unsubscribe link (`unsubscribe`, the record's [`Signer::unsubscribe_url`], which the
-    /// caller already signed for the template) is added where the content did not place
-    /// `{{ unsubscribe_url }}` itself, and e-mail gets an HTML part (generated from the text when
-    /// the content has none) with the open pixel.
-    pub fn decorate(
-        &self,
-        record: Uuid,
-        channel: Channel,
-        locale: Option<&str>,
-        unsubscribe: &str,
-        rendered: Rendered,
-    ) -> Rendered {
-        let own = format!("{}/", self.base_url);
-        // This service's own links (unsubscribe) are left as they are.
-        let mut track = |link: u16, url: &str| {
-            (!url.starts_with(&own)).then(|| self.click_url(record, link, url))
-        };
-        let zh = locale.is_none_or(|l| l.to_ascii_lowercase().starts_with("zh"));
-        let (label, prefix) = if zh {
-            ("退订", "退订：")
-        } else {
-            ("Unsubscribe", "Unsubscribe: ")
-        };
-        let (mut body, next) = rewrite_text(&rendered.body, 0, &mut track);
-        if !body.contains(unsubscribe) {
-            body.push_str(&format!("\n\n{prefix}{unsubscribe}"));
-        }
-        let html_body = match channel {
-            Channel::Email => {
-                let (mut html, _) = match &rendered.html_body {
-                    Some(html) => rewrite_html(html, next, &mut track),
-                    None => (
-                        format!(
-                            "<html><body><pre style=\"font-family:inherit;white-space:pre-wrap\">{}</pre></body></html>",
-                            escape_html(&body)
-                        ),
-                        next,
-                    ),
-                };
-                let escaped_unsubscribe = unsubscribe.replace('&', "&amp;");
-                if !html.contains(&escaped_unsubscribe) {
-                    insert_before_body_end(
-                        &mut html,
-                        &format!(
-                            "<p style=\"font-size:12px\"><a href=\"{escaped_unsubscribe}\">{label}</a></p>"
-                        ),
-                    );
-                }
-                insert_before_body_end(
-                    &mut html,
-                    &format!(
-                        "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:none\">",
-                        self.open_url(record)
-                    ),
-                );
-                Some(html)
-            }
-            _ => None,
-        };
-        Rendered {
-            subject: rendered.subject,
-            body,
-            html_body,
-        }
-    }
-}
-
-fn insert_before_body_end(html: &mut String, fragment: &str) {
-    match html.to_ascii_lowercase().rfind("</body>") {
-        Some(at) => html.insert_str(at, fragment),
-        None => html.push_str(fragment),
-    }
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn is_trackable(url: &str) -> bool {
-    let lower = url.to_ascii_lowercase();
-    (lower.starts_with("http://") || lower.starts_with("https://")) && url.len() <= MAX_URL_BYTES
-}
-
-/// Replaces every `http(s)` URL in plain text with `replace(index, url)` (`None` keeps it),
-/// numbering replaced links in order of appearance from `first`. Returns the text and the next
-/// index.
-pub fn rewrite_text(
-    text: &str,
-    first: u16,
-    mut replace: impl FnMut(u16, &str) -> Option<String>,
-) -> (String, u16) {
-    let mut finder = linkify::LinkFinder::new();
-    finder.kinds(&[linkify::LinkKind::Url]);
-    let mut out = String::with_capacity(text.len());
-    let mut next = first;
-    for span in finder.spans(text) {
-        match span.kind() {
-            Some(linkify::LinkKind::Url) if is_trackable(span.as_str()) => {
-                match replace(next, span.as_str()) {
-                    Some(new) => {
-                        out.push_str(&new);
-                        next = next.saturating_add(1);
-                    }
-                    None => out.push_str(span.as_str()),
-                }
-            }
-            _ => out.push_str(span.as_str()),
-        }
-    }
-    (out, next)
-}
-
-/// Replaces the `http(s)` URL of every `href="…"` / `href='…'` attribute in HTML. The URL is
-/// unescaped (`&amp;`) before `replace` sees it and the replacement is written back escaped.
-pub fn rewrite_html(
-    html: &str,
-    first: u16,
-    mut replace: impl FnMut(u16, &str) -> Option<String>,
-) -> (String, u16) {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    let mut next = first;
-    loop {
-        let lower = rest.to_ascii_lowercase();
-        let Some(at) = lower.find("href=") else {
-            out.push_str(rest);
-            break;
-        };
-        let value_start = at + 5;
-        let quote = rest[value_start..].chars().next();
-        let Some(q @ ('"' | '\'')) = quote else {
-            out.push_str(&rest[..value_start]);
-            rest = &rest[value_start..];
-            continue;
-        };
-        let url_start = value_start + 1;
-        let Some(len) = rest[url_start..].find(q) else {
-            out.push_str(rest);
-            break;
-        };
-        let raw = &rest[url_start..url_start + len];
-        let url = raw.replace("&amp;", "&");
-        out.push_str(&rest[..url_start]);
-        match is_trackable(&url).then(|| replace(next, &url)).flatten() {
-            Some(new) => {
-                out.push_str(&new.replace('&', "&amp;"));
-                next = next.saturating_add(1);
-            }
-            None => out.push_str(raw),
-        }
-        rest = &rest[url_start + len..];
-    }
-    (out, next)
 }
 
 #[cfg(test)]

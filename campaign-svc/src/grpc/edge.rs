@@ -192,7 +192,6 @@ fn nul_in_value(value: &Value, path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost::Message as _;
 
     fn encode(m: &impl prost::Message) -> Vec<u8> {
         m.encode_to_vec()

@@ -1,11 +1,15 @@
 //! The public endpoints links in messages lead to: click redirects, the open pixel and the
 //! unsubscribe page. No bearer token: the signed token in the path is the authority. A token that
 //! does not verify (forged, tampered, truncated) gets a bare 404 and nothing is written.
+//!
+//! Previews and simulation samples carry tokens for [`PREVIEW_RECORD`], which no record has: their
+//! links redirect and their pixel loads as a real message's would, and their unsubscribe page says
+//! it is a preview; nothing is looked up or written.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use marketing_core::tracking::Token;
+use marketing_core::tracking::{PREVIEW_RECORD, Token, redirect_location};
 
 use super::RestState;
 
@@ -33,11 +37,14 @@ pub async fn click(State(state): State<RestState>, Path(raw): Path<String>) -> R
     let Some(Token::Click { record, link, url }) = token(&state, &raw) else {
         return not_found();
     };
-    if let Err(e) = state.service.record_click(record, link).await {
+    if record != PREVIEW_RECORD
+        && let Err(e) = state.service.record_click(record, link).await
+    {
         // The customer still gets where they wanted to go.
         tracing::error!(error = ?e, record_id = %record, "recording a click failed");
     }
-    match HeaderValue::from_str(&url) {
+    // A link found in an HTML `href` may hold non-ASCII characters: never sent raw.
+    match HeaderValue::from_str(&redirect_location(&url)) {
         Ok(location) => (
             StatusCode::FOUND,
             [
@@ -55,7 +62,9 @@ pub async fn open(State(state): State<RestState>, Path(raw): Path<String>) -> Re
     let Some(Token::Open { record }) = token(&state, &raw) else {
         return not_found();
     };
-    if let Err(e) = state.service.record_open(record).await {
+    if record != PREVIEW_RECORD
+        && let Err(e) = state.service.record_open(record).await
+    {
         tracing::error!(error = ?e, record_id = %record, "recording an open failed");
     }
     (
@@ -89,12 +98,26 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
+/// The unsubscribe link of a preview (GET or POST): it belongs to no customer, so it says so and
+/// changes nothing.
+fn preview_page() -> Response {
+    page(
+        "预览 / Preview",
+        "<h1>预览 / Preview</h1><p>这是预览中的退订链接，没有退订任何人。<br>\
+         This is the unsubscribe link of a preview: nobody was unsubscribed.</p>",
+    )
+    .into_response()
+}
+
 /// `GET /u/{token}`: a confirmation page. Only the POST unsubscribes, so link scanners that
 /// fetch every URL in a message cannot unsubscribe anyone.
 pub async fn unsubscribe_page(State(state): State<RestState>, Path(raw): Path<String>) -> Response {
     let Some(Token::Unsubscribe { record }) = token(&state, &raw) else {
         return not_found();
     };
+    if record == PREVIEW_RECORD {
+        return preview_page();
+    }
     match state.service.record_channel(record).await {
         Ok(Some(channel)) => page(
             "退订 / Unsubscribe",
@@ -121,6 +144,9 @@ pub async fn unsubscribe(State(state): State<RestState>, Path(raw): Path<String>
     let Some(Token::Unsubscribe { record }) = token(&state, &raw) else {
         return not_found();
     };
+    if record == PREVIEW_RECORD {
+        return preview_page();
+    }
     match state.service.unsubscribe(record).await {
         Ok(Some(channel)) => page(
             "已退订 / Unsubscribed",

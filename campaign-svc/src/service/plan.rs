@@ -1,6 +1,8 @@
 //! What a campaign sends and what it would look like: its content (its own, a template's or
 //! its A/B variants') resolved and compiled once, and the messages rendered for sample customers
-//! of the audience (a simulation's samples, a preview).
+//! of the audience (a simulation's samples, a preview). A sample is finished exactly as the
+//! worker finishes a real message (tracked links, unsubscribe link, e-mail pixel), for
+//! [`PREVIEW_RECORD`](marketing_core::tracking::PREVIEW_RECORD): its links work and record nothing.
 
 use std::collections::HashMap;
 
@@ -12,7 +14,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketing_core::models::CampaignRow;
 use marketing_core::render::{CampaignVars, Content, MessageSource, Recipient, VariantContent};
 use marketing_core::segment;
-use marketing_core::tracking::FrequencyCap;
+use marketing_core::tracking::{FrequencyCap, Signer};
 use marketing_core::vocabulary::Channel;
 use uuid::Uuid;
 
@@ -82,9 +84,6 @@ pub(crate) struct Plan {
     compiled: HashMap<Option<String>, Content>,
     keys: Vec<String>,
     upto: Vec<i32>,
-    /// What `{{ unsubscribe_url }}` shows in samples and previews (a real message gets its own
-    /// signed link from the worker).
-    pub sample_unsubscribe_url: String,
 }
 
 impl Plan {
@@ -163,7 +162,6 @@ impl Plan {
             compiled,
             keys,
             upto,
-            sample_unsubscribe_url: String::new(),
         })
     }
 
@@ -183,12 +181,11 @@ impl Plan {
             compiled: HashMap::from([(None, content)]),
             keys: Vec::new(),
             upto: Vec::new(),
-            sample_unsubscribe_url: String::new(),
         })
     }
 
-    /// Renders the message a sample customer would get.
-    fn render(&self, campaign: &CampaignRow, r: SampleRow) -> Result<Sample> {
+    /// The message a sample customer would get, as the worker would send it.
+    fn render(&self, signer: &Signer, campaign: &CampaignRow, r: SampleRow) -> Result<Sample> {
         let to = match self.channel {
             Channel::Sms => r.phone.clone(),
             Channel::Email => r.email.clone(),
@@ -207,7 +204,7 @@ impl Plan {
             time_zone: r.time_zone,
             birthday: r.birthday,
             attributes: r.attributes,
-            unsubscribe_url: Some(self.sample_unsubscribe_url.clone()),
+            unsubscribe_url: None,
         };
         let vars = CampaignVars {
             id: campaign.id,
@@ -216,12 +213,14 @@ impl Plan {
             start_time: campaign.start_time,
             end_time: campaign.end_time,
         };
-        let m = content.render(&recipient, &vars).map_err(|e| {
-            Error::Conflict(format!(
-                "the content cannot be rendered for customer {}: {e}",
-                r.id
-            ))
-        })?;
+        let m = signer
+            .finish_preview(self.channel, content, recipient, &vars)
+            .map_err(|e| {
+                Error::Conflict(format!(
+                    "the content cannot be rendered for customer {}: {e}",
+                    r.id
+                ))
+            })?;
         Ok(Sample {
             customer_id: r.id,
             variant: r.variant,
@@ -249,11 +248,12 @@ pub(crate) fn base_query<'f>(
 }
 
 /// Renders what the first `limit` recipients of the audience would get (leaving out those over
-/// `cap`, when given).
+/// `cap`, when given), links signed by `signer`.
 pub(crate) async fn audience_samples(
     conn: &mut AsyncPgConnection,
     campaign: &CampaignRow,
     plan: &Plan,
+    signer: &Signer,
     limit: i64,
     cap: Option<FrequencyCap>,
 ) -> Result<Vec<Sample>> {
@@ -261,14 +261,18 @@ pub(crate) async fn audience_samples(
     let query = base_query(sample_sql(&audience, plan.has_variants()), campaign, plan)
         .bind::<BigInt, _>(limit);
     let rows: Vec<SampleRow> = segment::bind_all(query, &audience.binds).load(conn).await?;
-    rows.into_iter().map(|r| plan.render(campaign, r)).collect()
+    rows.into_iter()
+        .map(|r| plan.render(signer, campaign, r))
+        .collect()
 }
 
-/// Renders what one customer would get, whether or not it is in the audience.
+/// Renders what one customer would get, whether or not it is in the audience, links signed by
+/// `signer`.
 pub(crate) async fn customer_sample(
     conn: &mut AsyncPgConnection,
     campaign: &CampaignRow,
     plan: &Plan,
+    signer: &Signer,
     customer_id: Uuid,
 ) -> Result<Sample> {
     let row: SampleRow = base_query(one_customer_sql(plan.has_variants()), campaign, plan)
@@ -277,5 +281,5 @@ pub(crate) async fn customer_sample(
         .await
         .optional()?
         .ok_or_else(|| Error::not_found("customer", customer_id))?;
-    plan.render(campaign, row)
+    plan.render(signer, campaign, row)
 }

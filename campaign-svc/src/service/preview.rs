@@ -1,5 +1,5 @@
-//! Previews: a campaign or a template rendered for chosen customers, without sending anything
-//! or writing anything.
+//! Previews: a campaign or a template rendered for chosen customers exactly as the worker would
+//! send it (see [`super::plan`]), without sending anything or writing anything.
 
 use chrono::Utc;
 use marketing_core::models::CampaignRow;
@@ -53,14 +53,14 @@ impl MarketingService {
     pub async fn preview_campaign(&self, id: Uuid, target: PreviewTarget) -> Result<Vec<Sample>> {
         let mut conn = self.pool.get().await?;
         let campaign = super::campaigns::find(&mut conn, id).await?;
-        let mut plan = Plan::resolve(&mut conn, &campaign).await?;
-        plan.sample_unsubscribe_url = self.settings.signer.unsubscribe_url(Uuid::nil());
+        let plan = Plan::resolve(&mut conn, &campaign).await?;
+        let signer = &self.settings.signer;
         match target {
-            PreviewTarget::Customer(c) => {
-                Ok(vec![customer_sample(&mut conn, &campaign, &plan, c).await?])
-            }
+            PreviewTarget::Customer(c) => Ok(vec![
+                customer_sample(&mut conn, &campaign, &plan, signer, c).await?,
+            ]),
             PreviewTarget::FirstOfAudience(n) => {
-                audience_samples(&mut conn, &campaign, &plan, i64::from(n), None).await
+                audience_samples(&mut conn, &campaign, &plan, signer, i64::from(n), None).await
             }
         }
     }
@@ -73,7 +73,7 @@ impl MarketingService {
             .channel
             .parse::<Channel>()
             .map_err(|e| Error::Internal(anyhow::anyhow!("template {id}: stored channel {e}")))?;
-        let mut plan = Plan::single(
+        let plan = Plan::single(
             channel,
             marketing_core::render::MessageSource {
                 subject: t.subject,
@@ -81,7 +81,6 @@ impl MarketingService {
                 html_body: t.html_body,
             },
         )?;
-        plan.sample_unsubscribe_url = self.settings.signer.unsubscribe_url(Uuid::nil());
         let now = Utc::now();
         let campaign = CampaignRow {
             id: Uuid::nil(),
@@ -102,6 +101,13 @@ impl MarketingService {
             created_at: now,
             updated_at: now,
         };
-        customer_sample(&mut conn, &campaign, &plan, customer_id).await
+        customer_sample(
+            &mut conn,
+            &campaign,
+            &plan,
+            &self.settings.signer,
+            customer_id,
+        )
+        .await
     }
 }

@@ -13,7 +13,7 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use marketing_core::models::CampaignRow;
 use marketing_core::schema::{campaign_executions::dsl as ce, marketing_campaign::dsl as mc};
 use marketing_core::segment::{self};
-use marketing_core::tracking::FrequencyCap;
+use marketing_core::tracking::{FrequencyCap, Signer};
 use marketing_core::vocabulary::{CampaignStatus, ExecutionType};
 use uuid::Uuid;
 
@@ -75,8 +75,7 @@ impl MarketingService {
                 }
             }
             ExecutionType::Simulation => {
-                let sample_unsubscribe = self.settings.signer.unsubscribe_url(Uuid::nil());
-                simulate(&mut conn, id, caller, cap, sample_unsubscribe).await
+                simulate(&mut conn, id, caller, cap, &self.settings.signer).await
             }
         }
     }
@@ -185,21 +184,20 @@ async fn simulate(
     id: Uuid,
     caller: Option<Uuid>,
     cap: Option<FrequencyCap>,
-    sample_unsubscribe_url: String,
+    signer: &Signer,
 ) -> Result<TriggerOutcome> {
     let campaign = super::campaigns::find(conn, id).await?;
     if stored_status(&campaign)? == CampaignStatus::Archived {
         return Err(Error::Conflict(format!("campaign {id} is archived")));
     }
     check_not_ended(&campaign)?;
-    let mut plan = Plan::resolve(conn, &campaign).await?;
-    plan.sample_unsubscribe_url = sample_unsubscribe_url;
+    let plan = Plan::resolve(conn, &campaign).await?;
     let audience = Audience::of(conn, &campaign, 5, cap).await?;
     let query = base_query(count_sql(&audience), &campaign, &plan);
     let counts: Counts = segment::bind_all(query, &audience.binds)
         .get_result(conn)
         .await?;
-    let samples = audience_samples(conn, &campaign, &plan, SAMPLES, cap).await?;
+    let samples = audience_samples(conn, &campaign, &plan, signer, SAMPLES, cap).await?;
     let skipped = counts.skipped();
     let execution_id = Uuid::now_v7();
     let now = Utc::now();

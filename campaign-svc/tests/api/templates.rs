@@ -1,5 +1,5 @@
-//! Content templates through REST and gRPC: checked when saved, previewed for a customer, used
-//! by campaigns (and then not deletable), hostile ones refused.
+//! Content templates through REST and gRPC: checked when saved, previewed for a customer (more in
+//! `previews.rs`), used by campaigns (and then not deletable), hostile ones refused.
 
 use crm_proto::v1 as pb;
 use crm_proto::v1::template_service_client::TemplateServiceClient;
@@ -8,13 +8,15 @@ use tonic::Code;
 
 use testkit::{TestApp, authed, bad_field, campaign_body, spawn_app};
 
-async fn create_template(app: &TestApp, body: Value) -> Value {
+use crate::previews::preview_unsubscribe;
+
+pub async fn create_template(app: &TestApp, body: Value) -> Value {
     let (status, t) = app.post("/api/marketing/templates", body).await;
     assert_eq!(status, 201, "{t}");
     t
 }
 
-fn welcome_email() -> Value {
+pub fn welcome_email() -> Value {
     json!({
         "name": "welcome",
         "channel": "email",
@@ -25,7 +27,7 @@ fn welcome_email() -> Value {
 }
 
 /// One customer with an HTML-looking name, in Shanghai.
-async fn customer(app: &TestApp) -> String {
+pub async fn customer(app: &TestApp) -> String {
     let (status, c) = app
         .post(
             "/api/marketing/customers",
@@ -150,87 +152,6 @@ async fn templates_are_checked_when_saved_and_list_their_variables() {
     assert_eq!(
         app.get(&format!("/api/marketing/templates/{id}")).await.0,
         404
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn preview_renders_for_one_customer_in_their_time_zone_and_escapes_html() {
-    let app = spawn_app().await;
-    let customer = customer(&app).await;
-    let t = create_template(&app, welcome_email()).await;
-    let id = t["id"].as_str().unwrap();
-    let (status, p) = app
-        .post(
-            &format!("/api/marketing/templates/{id}/preview"),
-            json!({"customer_id": customer}),
-        )
-        .await;
-    assert_eq!(status, 200, "{p}");
-    assert_eq!(p["to"], "w@example.com");
-    assert_eq!(p["subject"], "<b>王五</b>，欢迎加入");
-    assert_eq!(p["body"], "<b>王五</b>，您的积分：12,345");
-    assert_eq!(p["html_body"], "<p>&lt;b&gt;王五&lt;&#x2f;b&gt;</p><p></p>");
-
-    // Through a campaign: its end time shows in the customer's time zone.
-    let mut body = campaign_body("with template");
-    body["type"] = json!("email");
-    body["content"] = json!("");
-    body["content_template_id"] = json!(id);
-    body["end_time"] = json!("2099-06-30T16:30:00Z");
-    let c = app.create_campaign(body).await;
-    let cid = c["id"].as_str().unwrap();
-    let (status, p) = app
-        .post(
-            &format!("/api/marketing/campaigns/{cid}/preview"),
-            json!({"customer_id": customer}),
-        )
-        .await;
-    assert_eq!(status, 200, "{p}");
-    assert_eq!(
-        p["previews"][0]["html_body"],
-        "<p>&lt;b&gt;王五&lt;&#x2f;b&gt;</p><p>2099年07月01日</p>"
-    );
-    // Simulation renders the template as a real run would.
-    let (status, t) = app
-        .post(
-            &format!("/api/marketing/campaigns/{cid}/trigger"),
-            json!({"execution_type": "simulation"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{t}");
-    let (_, e) = app
-        .get(&format!(
-            "/api/marketing/executions/{}",
-            t["execution_id"].as_str().unwrap()
-        ))
-        .await;
-    assert_eq!(e["planned"], 1);
-    assert_eq!(e["samples"][0]["subject"], "<b>王五</b>，欢迎加入");
-
-    // Bad requests name the field; unknown ids are 404.
-    let (status, err) = app
-        .post(&format!("/api/marketing/templates/{id}/preview"), json!({}))
-        .await;
-    assert_eq!(
-        (status, err["error"]["field"].clone()),
-        (400, json!("customer_id"))
-    );
-    let (status, _) = app
-        .post(
-            &format!("/api/marketing/templates/{id}/preview"),
-            json!({"customer_id": uuid::Uuid::now_v7()}),
-        )
-        .await;
-    assert_eq!(status, 404);
-    let (status, err) = app
-        .post(
-            &format!("/api/marketing/campaigns/{cid}/preview"),
-            json!({"limit": 51}),
-        )
-        .await;
-    assert_eq!(
-        (status, err["error"]["field"].clone()),
-        (400, json!("limit"))
     );
 }
 
@@ -383,7 +304,13 @@ async fn templates_over_grpc() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(preview.body, "<b>王五</b>: 12345 points");
+    assert_eq!(
+        preview.body,
+        format!(
+            "<b>王五</b>: 12345 points\n\n退订：{}",
+            preview_unsubscribe()
+        )
+    );
     assert_eq!(preview.subject, "push v2");
     client
         .delete_template(authed(pb::DeleteTemplateRequest { id: t.id.clone() }))

@@ -158,11 +158,12 @@ async fn simulation_renders_samples_and_changes_nothing() {
         .iter()
         .map(|s| s["body"].as_str().unwrap())
         .collect();
-    assert!(bodies.contains(&"亲爱的张三，普通会员专享"), "{bodies:?}");
-    assert!(
-        bodies.contains(&"亲爱的Customer，普通会员专享"),
-        "{bodies:?}"
-    );
+    // As they will be sent, with the unsubscribe link in the customer's language.
+    let unsubscribe = crate::previews::preview_unsubscribe();
+    let zh = format!("亲爱的张三，普通会员专享\n\n退订：{unsubscribe}");
+    let en = format!("亲爱的Customer，普通会员专享\n\nUnsubscribe: {unsubscribe}");
+    assert!(bodies.contains(&zh.as_str()), "{bodies:?}");
+    assert!(bodies.contains(&en.as_str()), "{bodies:?}");
     assert!(
         samples
             .iter()

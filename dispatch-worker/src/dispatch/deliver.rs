@@ -65,7 +65,6 @@ impl Dispatcher {
             Err(e) => return failed(format!("not sent: the content cannot be rendered: {e}")),
         };
         // The record is the recipient's: its fields move into the template's variables.
-        let unsubscribe_url = self.signer.unsubscribe_url(c.id);
         let recipient = Recipient {
             name: c.name.take(),
             email: c.email.take(),
@@ -75,7 +74,7 @@ impl Dispatcher {
             time_zone: c.time_zone.take(),
             birthday: c.birthday,
             attributes: std::mem::take(&mut c.attributes),
-            unsubscribe_url: Some(unsubscribe_url.clone()),
+            unsubscribe_url: None,
         };
         let campaign = CampaignVars {
             id: c.campaign_id,
@@ -84,14 +83,12 @@ impl Dispatcher {
             start_time: c.start_time,
             end_time: c.end_time,
         };
-        let rendered = match content.render(&recipient, &campaign) {
-            Ok(r) => self.signer.decorate(
-                c.id,
-                channel,
-                recipient.locale.as_deref(),
-                &unsubscribe_url,
-                r,
-            ),
+        // The same path previews take, so they show exactly this message.
+        let finished = match self
+            .signer
+            .finish(c.id, channel, &content, recipient, &campaign)
+        {
+            Ok(f) => f,
             Err(e) => return failed(format!("not sent: the content cannot be rendered: {e}")),
         };
         let message = OutboundMessage {
@@ -99,10 +96,10 @@ impl Dispatcher {
             campaign_id: c.campaign_id,
             channel,
             to,
-            subject: rendered.subject,
-            body: rendered.body,
-            html_body: rendered.html_body,
-            unsubscribe_url: Some(unsubscribe_url),
+            subject: finished.message.subject,
+            body: finished.message.body,
+            html_body: finished.message.html_body,
+            unsubscribe_url: Some(finished.unsubscribe_url),
         };
         let provider = self.providers.for_channel(channel);
         let mut attempt = 1;

@@ -3,6 +3,7 @@
 
 mod claims;
 mod common;
+mod content;
 mod crash_modes;
 mod probes;
 mod providers;

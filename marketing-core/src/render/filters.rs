@@ -56,9 +56,11 @@ fn format_time(
         .iter()
         .any(|i| matches!(i, chrono::format::Item::Error))
     {
-        return Err(invalid(format!(
-            "`{format}` is not a valid strftime format"
-        )));
+        // Wrong for every customer: the save-time check refuses it.
+        return Err(
+            invalid(format!("`{format}` is not a valid strftime format"))
+                .with_source(super::check::ContentFault),
+        );
     }
     let Some(t) = to_utc(value)? else {
         return Ok(String::new());

@@ -13,8 +13,10 @@
 //!   turned into a signed click-tracking redirect).
 //!
 //! The seed's bracket placeholders (`[客户姓名]`, `[姓名]`, `[链接]`) mean `{{ name }}` and
-//! `{{ link }}`. A missing value renders empty, and a missing name renders a locale-aware
-//! fallback (顾客 / Customer), so no raw placeholder ever reaches a customer.
+//! `{{ link }}`. A missing value (a field the customer does not have, an attribute that is absent
+//! or `null`) is undefined: it renders empty, string filters (`lower`, `upper`, `trim`, …) keep it
+//! empty and `default(…)` replaces it; a missing name renders a locale-aware fallback
+//! (顾客 / Customer). So no raw placeholder, `None` or `none` ever reaches a customer.
 //!
 //! Filters beyond minijinja's built-ins (`default`, `upper`, `round`, …):
 //! - `datetime(format="%Y-%m-%d %H:%M")`, `date(format="%Y-%m-%d")`: an RFC 3339 time, a date or
@@ -25,6 +27,7 @@
 //!
 //! HTML bodies are auto-escaped: a customer's name can never inject markup.
 
+mod check;
 mod filters;
 
 use std::collections::BTreeSet;
@@ -35,6 +38,8 @@ use minijinja::value::Serde;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value, context};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use check::check;
 
 /// Largest rendered part (subject, body or HTML body), in bytes.
 pub const MAX_RENDERED_BYTES: usize = 256 * 1024;
@@ -89,7 +94,10 @@ pub struct CampaignVars {
     pub name: String,
     #[serde(rename = "type")]
     pub channel: String,
+    /// Left out when unset, so the template sees it undefined (empty, `default` applies).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub end_time: Option<DateTime<Utc>>,
 }
 
@@ -173,6 +181,76 @@ fn part_name(template: &str) -> &'static str {
     }
 }
 
+/// The sandbox every message is compiled in (also the save-time check's).
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(50);
+    // `none` (a `null` inside an attribute's list, say) prints as nothing, like undefined.
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            Ok(())
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
+    env.add_filter("datetime", filters::datetime);
+    env.add_filter("date", filters::date);
+    env.add_filter("plural", filters::plural);
+    env.add_filter("number", filters::number);
+    env
+}
+
+/// A customer's field as the template sees it: undefined when missing or blank.
+fn field(value: Option<&str>) -> Value {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map_or(Value::UNDEFINED, Value::from)
+}
+
+/// Attributes as the template sees them: an object member that is `null` is left out, so it is
+/// undefined like one that is absent.
+struct WithoutNulls<'a>(&'a serde_json::Value);
+
+impl Serialize for WithoutNulls<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            serde_json::Value::Object(members) => {
+                let mut map = s.serialize_map(None)?;
+                for (k, v) in members.iter().filter(|(_, v)| !v.is_null()) {
+                    map.serialize_entry(k, &WithoutNulls(v))?;
+                }
+                map.end()
+            }
+            serde_json::Value::Array(items) => s.collect_seq(items.iter().map(WithoutNulls)),
+            other => other.serialize(s),
+        }
+    }
+}
+
+/// The variables a message is rendered with.
+fn variables(recipient: &Recipient, campaign: &CampaignVars) -> Value {
+    let name = recipient
+        .name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| fallback_name(recipient.locale.as_deref()));
+    context! {
+        name => name,
+        email => field(recipient.email.as_deref()),
+        phone => field(recipient.phone.as_deref()),
+        external_id => field(recipient.external_id.as_deref()),
+        locale => field(recipient.locale.as_deref()),
+        time_zone => field(recipient.time_zone.as_deref()),
+        birthday => recipient.birthday.map_or(Value::UNDEFINED, |b| Value::from(b.to_string())),
+        attributes => Serde(WithoutNulls(&recipient.attributes)),
+        unsubscribe_url => field(recipient.unsubscribe_url.as_deref()),
+        campaign => Serde(campaign),
+    }
+}
+
 fn with_placeholders(source: &str) -> String {
     let mut source = source.to_owned();
     for (from, to) in PLACEHOLDERS {
@@ -184,14 +262,7 @@ fn with_placeholders(source: &str) -> String {
 impl Content {
     /// Compiles a message; syntax errors name the part and the line.
     pub fn compile(source: &MessageSource) -> Result<Self, RenderError> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Chainable);
-        env.set_fuel(Some(FUEL));
-        env.set_recursion_limit(50);
-        env.add_filter("datetime", filters::datetime);
-        env.add_filter("date", filters::date);
-        env.add_filter("plural", filters::plural);
-        env.add_filter("number", filters::number);
+        let mut env = environment();
         let parts = [
             (SUBJECT, source.subject.as_deref()),
             (BODY, Some(source.body.as_str())),
@@ -254,23 +325,7 @@ impl Content {
         recipient: &Recipient,
         campaign: &CampaignVars,
     ) -> Result<Rendered, RenderError> {
-        let name = recipient
-            .name
-            .clone()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| fallback_name(recipient.locale.as_deref()).to_owned());
-        let ctx = context! {
-            name => name,
-            email => recipient.email.as_deref(),
-            phone => recipient.phone.as_deref(),
-            external_id => recipient.external_id.as_deref(),
-            locale => recipient.locale.as_deref(),
-            time_zone => recipient.time_zone.as_deref(),
-            birthday => recipient.birthday.map(|b| b.to_string()),
-            attributes => Serde(&recipient.attributes),
-            unsubscribe_url => recipient.unsubscribe_url.as_deref(),
-            campaign => Serde(campaign),
-        };
+        let ctx = variables(recipient, campaign);
         let subject = if self.has_subject {
             self.render_part(SUBJECT, ctx.clone())?.trim().to_owned()
         } else {
@@ -289,19 +344,21 @@ impl Content {
     }
 
     fn render_part(&self, name: &'static str, ctx: Value) -> Result<String, RenderError> {
-        let template = self
-            .env
-            .get_template(name)
-            .map_err(|e| RenderError::new(part_name(name), &e))?;
-        let mut out = LimitedWriter(Vec::new());
-        template
-            .render_captured_to(ctx, &mut out)
-            .map_err(|e| RenderError::new(part_name(name), &e))?;
-        String::from_utf8(out.0).map_err(|_| RenderError {
-            part: part_name(name),
-            message: "the rendered text is not valid UTF-8".into(),
-        })
+        render_template(&self.env, name, ctx).map_err(|e| RenderError::new(part_name(name), &e))
     }
+}
+
+/// Renders one part within [`MAX_RENDERED_BYTES`].
+fn render_template(env: &Environment, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
+    let template = env.get_template(name)?;
+    let mut out = LimitedWriter(Vec::new());
+    template.render_captured_to(ctx, &mut out)?;
+    String::from_utf8(out.0).map_err(|_| {
+        minijinja::Error::new(
+            ErrorKind::BadSerialization,
+            "the rendered text is not valid UTF-8",
+        )
+    })
 }
 
 /// Collects output and refuses to grow past [`MAX_RENDERED_BYTES`].
@@ -319,34 +376,6 @@ impl io::Write for LimitedWriter {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// Compiles `source`, checks its variables and renders it once for a sample customer (so an
-/// endless loop, output over the limit or an `include` is refused when saved, not when sent):
-/// what saving a template or a campaign runs. Returns the variables used.
-pub fn check(source: &MessageSource) -> Result<Vec<String>, RenderError> {
-    let content = Content::compile(source)?;
-    let variables = content.variables()?;
-    let sample = Recipient {
-        name: Some("Sample".into()),
-        email: Some("sample@example.com".into()),
-        phone: Some("+8613800000000".into()),
-        external_id: Some("sample".into()),
-        locale: Some("zh-CN".into()),
-        time_zone: Some("Asia/Shanghai".into()),
-        birthday: NaiveDate::from_ymd_opt(1990, 6, 15),
-        attributes: serde_json::json!({}),
-        unsubscribe_url: Some("https://example.com/u/sample".into()),
-    };
-    let campaign = CampaignVars {
-        name: "Sample campaign".into(),
-        channel: "sms".into(),
-        start_time: Some(Utc::now()),
-        end_time: Some(Utc::now()),
-        ..Default::default()
-    };
-    content.render(&sample, &campaign)?;
-    Ok(variables)
 }
 
 /// How a customer without a name is addressed.

@@ -201,3 +201,147 @@ fn saving_refuses_hostile_templates_with_a_clear_error() {
     }
     assert!(check(&body("{{ attributes.n | plural('a', 'b') }} {{ attributes.x | number }} {{ campaign.end_time | date }}")).is_ok());
 }
+
+#[test]
+fn missing_fields_render_empty_filter_empty_and_take_defaults() {
+    // A customer known only by a push token.
+    let push_only = Recipient {
+        email: Some(" ".into()),
+        attributes: serde_json::json!({"nickname": null, "tags": ["a", null], "vip": {"level": null}}),
+        ..Default::default()
+    };
+    assert_eq!(
+        render(
+            "{{ email }}|{{ phone }}|{{ time_zone }}|{{ locale }}|{{ birthday }}|{{ external_id }}",
+            &push_only
+        )
+        .unwrap(),
+        "|||||"
+    );
+    assert_eq!(
+        render(
+            "{{ email | lower }}|{{ phone | upper }}|{{ locale | trim }}|{{ time_zone | title }}|{{ birthday | date }}",
+            &push_only
+        )
+        .unwrap(),
+        "||||"
+    );
+    assert_eq!(
+        render(
+            "{{ email | default('无邮箱') }}|{{ attributes.nickname | default('会员') }}|{{ attributes.nickname | lower }}|{{ attributes.vip.level | default(1) }}|{% for t in attributes.tags %}[{{ t }}]{% endfor %}",
+            &push_only
+        )
+        .unwrap(),
+        "无邮箱|会员||1|[a][]"
+    );
+    let c = Content::compile(&body(
+        "{{ campaign.start_time }}|{{ campaign.end_time | default('长期有效') }}|{{ campaign.end_time | datetime }}",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.render(&push_only, &campaign("x")).unwrap().body,
+        "|长期有效|"
+    );
+    // Present values are untouched.
+    let full = Recipient {
+        email: Some("W@Example.com".into()),
+        birthday: NaiveDate::from_ymd_opt(1990, 6, 15),
+        ..zhang()
+    };
+    assert_eq!(
+        render("{{ email | lower }}|{{ birthday }}", &full).unwrap(),
+        "w@example.com|1990-06-15"
+    );
+}
+
+#[test]
+fn saving_accepts_what_depends_on_one_customers_data() {
+    for text in [
+        "{{ attributes.points | round }}",
+        "{{ attributes.points * 2 }}",
+        "积分翻倍：{{ (attributes.points * 2) | round | int }}，等级 {{ attributes.level + 1 }}",
+        "{% for o in attributes.orders %}{{ o.total / o.count }}{% endfor %}",
+        "{{ attributes.since | date }} {{ attributes.n | plural('a', 'b') }}",
+    ] {
+        assert!(
+            check(&body(text)).is_ok(),
+            "{text}: {:?}",
+            check(&body(text))
+        );
+    }
+    // A customer whose data fits renders; one whose data does not fails, that message only.
+    let c = Content::compile(&body("{{ attributes.points * 2 }}")).unwrap();
+    assert_eq!(c.render(&zhang(), &campaign("x")).unwrap().body, "240");
+    let err = c.render(&Recipient::default(), &campaign("x")).unwrap_err();
+    assert!(err.message.contains("unsupported types undefined"), "{err}");
+}
+
+#[test]
+fn saving_still_refuses_faults_after_a_data_dependent_expression() {
+    let cases = [
+        (
+            "{{ attributes.points | round }}{{ name | nosuch }}",
+            "nosuch",
+            1,
+        ),
+        (
+            "{{ attributes.p * 2 }}\n{{ attributes.q is nosuchtest }}",
+            "nosuchtest",
+            2,
+        ),
+        (
+            "{{ attributes.p + 1 }}\n\n{{ range(3) | nosuch }}",
+            "nosuch",
+            3,
+        ),
+        (
+            "{{ attributes.p * 2 }}\n{{ attributes.q | round }}\n{{ attributes.city.upper() }}",
+            "no method",
+            3,
+        ),
+        (
+            "{{ attributes.p | round }} {{ name | plural }}",
+            "missing argument",
+            1,
+        ),
+        (
+            "{{ attributes.p | round }} {{ campaign.end_time | date(format='%Q') }}",
+            "strftime",
+            1,
+        ),
+        (
+            "{{ attributes.p | round }}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            "too much work",
+            0,
+        ),
+        (
+            "{{ attributes.p * 2 }}{{ 'x' * 200000 }}{{ 'y' * 200000 }}",
+            "longer than",
+            0,
+        ),
+        (
+            "{{ attributes.p - 1 }}{% include 'x.html' %}",
+            "not found",
+            1,
+        ),
+    ];
+    for (text, words, line) in cases {
+        let err = check(&body(text)).unwrap_err();
+        assert_eq!(err.part, "body", "{text}");
+        assert!(err.message.contains(words), "{text}: {err}");
+        if line > 0 {
+            assert!(
+                err.message.contains(&format!("(line {line})")),
+                "{text}: {err}"
+            );
+        }
+    }
+    // In every part, with its name.
+    let err = check(&MessageSource {
+        subject: Some("{{ attributes.p * 2 }}{{ name | titel }}".into()),
+        body: "ok".into(),
+        html_body: None,
+    })
+    .unwrap_err();
+    assert_eq!(err.part, "subject");
+}

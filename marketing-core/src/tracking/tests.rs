@@ -1,4 +1,6 @@
 use super::*;
+use crate::render::Rendered;
+use crate::vocabulary::Channel;
 
 fn signer() -> Signer {
     Signer::new(b"secret", "https://m.example.com/")
@@ -123,4 +125,72 @@ fn links_in_text_and_html_are_rewritten_in_order() {
         r#"<a href="https://t/5?u=https://a.example.com/?a=1&amp;b=2">A</a> <a HREF='mailto:x@y'>m</a> <a href="https://t/6?u=http://b.example.com">B</a>"#
     );
     assert_eq!(next, 7);
+}
+
+#[test]
+fn finishing_renders_with_the_records_own_links_and_previews_take_the_same_path() {
+    use crate::render::{CampaignVars, Content, MessageSource, Recipient};
+    let s = signer();
+    let record = Uuid::now_v7();
+    let content = Content::compile(&MessageSource {
+        body: "{{ name }}，领券https://shop.example.com/a，不想收到？{{ unsubscribe_url }}".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let recipient = Recipient {
+        name: Some("张三".into()),
+        // Whatever the caller put here, the record's own link is used.
+        unsubscribe_url: Some("https://elsewhere.example.com/u".into()),
+        ..Default::default()
+    };
+    let finished = s
+        .finish(
+            record,
+            Channel::Sms,
+            &content,
+            recipient.clone(),
+            &CampaignVars::default(),
+        )
+        .unwrap();
+    assert_eq!(finished.unsubscribe_url, s.unsubscribe_url(record));
+    assert_eq!(
+        finished.message.body,
+        format!(
+            "张三，领券{}，不想收到？{}",
+            s.click_url(record, 0, "https://shop.example.com/a"),
+            s.unsubscribe_url(record)
+        )
+    );
+    let preview = s
+        .finish_preview(
+            Channel::Sms,
+            &content,
+            recipient.clone(),
+            &CampaignVars::default(),
+        )
+        .unwrap();
+    let as_preview_record = s
+        .finish(
+            PREVIEW_RECORD,
+            Channel::Sms,
+            &content,
+            recipient,
+            &CampaignVars::default(),
+        )
+        .unwrap();
+    assert_eq!(preview, as_preview_record.message);
+    assert_eq!(
+        preview
+            .body
+            .replace(
+                &s.click_url(PREVIEW_RECORD, 0, "https://shop.example.com/a"),
+                &s.click_url(record, 0, "https://shop.example.com/a")
+            )
+            .replace(
+                &s.unsubscribe_url(PREVIEW_RECORD),
+                &s.unsubscribe_url(record)
+            ),
+        finished.message.body,
+        "a preview differs from the real message by its tokens only"
+    );
 }
