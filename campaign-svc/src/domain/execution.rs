@@ -30,6 +30,10 @@ pub struct Sample {
     pub body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html_body: Option<String>,
+    /// Why the content cannot be rendered for this customer (their data breaks it): their
+    /// message would fail at send time, alone. Subject and body are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What a trigger did.

@@ -75,6 +75,7 @@ pub(super) fn sample_to_pb(s: Sample) -> pb::RenderedSample {
         body: s.body,
         variant: s.variant,
         html_body: s.html_body,
+        error: s.error,
     }
 }
 

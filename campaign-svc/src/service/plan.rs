@@ -213,14 +213,12 @@ impl Plan {
             start_time: campaign.start_time,
             end_time: campaign.end_time,
         };
-        let m = signer
-            .finish_preview(self.channel, content, recipient, &vars)
-            .map_err(|e| {
-                Error::Conflict(format!(
-                    "the content cannot be rendered for customer {}: {e}",
-                    r.id
-                ))
-            })?;
+        // A customer whose own data breaks the content is a sample saying so, not a failed
+        // simulation: at send time only their record fails.
+        let (m, error) = match signer.finish_preview(self.channel, content, recipient, &vars) {
+            Ok(m) => (m, None),
+            Err(e) => (Default::default(), Some(e.to_string())),
+        };
         Ok(Sample {
             customer_id: r.id,
             variant: r.variant,
@@ -228,6 +226,7 @@ impl Plan {
             subject: m.subject,
             body: m.body,
             html_body: m.html_body,
+            error,
         })
     }
 }
@@ -281,5 +280,12 @@ pub(crate) async fn customer_sample(
         .await
         .optional()?
         .ok_or_else(|| Error::not_found("customer", customer_id))?;
-    plan.render(signer, campaign, row)
+    let sample = plan.render(signer, campaign, row)?;
+    match sample.error {
+        // Previewing one customer asks about that customer: their failure is the answer.
+        Some(e) => Err(Error::Conflict(format!(
+            "the content cannot be rendered for customer {customer_id}: {e}"
+        ))),
+        None => Ok(sample),
+    }
 }

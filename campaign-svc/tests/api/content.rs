@@ -94,7 +94,7 @@ async fn content_depending_on_a_customers_data_is_saved_and_fails_for_that_custo
             .await
         }
     };
-    let (status, p) = preview(with).await;
+    let (status, p) = preview(with.clone()).await;
     assert_eq!(status, 200, "{p}");
     assert!(
         p["previews"][0]["body"]
@@ -108,6 +108,55 @@ async fn content_depending_on_a_customers_data_is_saved_and_fails_for_that_custo
     assert!(
         err["error"]["message"].as_str().unwrap().contains(&without),
         "{err}"
+    );
+    // A dry run (and a preview of the first recipients) reports that customer's failure on their
+    // sample and renders the others: one customer's data does not stop it.
+    let (status, t) = app
+        .post(
+            &format!("/api/marketing/campaigns/{campaign}/trigger"),
+            json!({"execution_type": "simulation"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{t}");
+    let (_, e) = app
+        .get(&format!(
+            "/api/marketing/executions/{}",
+            t["execution_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(e["planned"], 2, "{e}");
+    let samples = e["samples"].as_array().unwrap();
+    let sample = |id: &str| samples.iter().find(|s| s["customer_id"] == id).unwrap();
+    assert!(sample(&with)["error"].is_null(), "{e}");
+    assert!(
+        sample(&with)["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("张三，积分翻倍：24690")
+    );
+    let failed = sample(&without);
+    assert!(
+        failed["error"].as_str().unwrap().contains("body:"),
+        "the failure names the part: {e}"
+    );
+    assert_eq!(failed["body"], "", "{e}");
+    let (status, p) = app
+        .post(
+            &format!("/api/marketing/campaigns/{campaign}/preview"),
+            json!({"limit": 5}),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["previews"].as_array().unwrap().len(), 2, "{p}");
+    assert_eq!(
+        p["previews"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["error"].is_string())
+            .count(),
+        1,
+        "{p}"
     );
 }
 
