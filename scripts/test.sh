@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
+# The binaries first: a test runs the README's run command (scripts/run-local.sh), whose own
+# `cargo build` is then a no-op instead of relinking binaries other tests are starting.
+cargo build --workspace --locked --bins
 cargo test --workspace --locked "$@"

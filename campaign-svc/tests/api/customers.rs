@@ -215,3 +215,74 @@ async fn concurrent_bulk_upserts_of_the_same_customers_all_succeed() {
         2000
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn phone_numbers_are_checked_against_the_numbering_plan_and_stored_in_e164() {
+    let app = spawn_app().await; // DEFAULT_PHONE_REGION: CN
+    for (i, (given, stored)) in [
+        ("(138) 0013-8000", "+8613800138000"),
+        ("+86 138-0013-8000", "+8613800138000"),
+        ("+1 (415) 555-2671", "+14155552671"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, c) = app
+            .post(
+                "/api/marketing/customers",
+                json!({"external_id": format!("p{i}"), "phone": given}),
+            )
+            .await;
+        assert_eq!(status, 201, "{given}: {c}");
+        assert_eq!(c["phone"], stored, "{given}");
+    }
+    for bad in [
+        "1234567",
+        "+86 138 0013 800",
+        "138-0013-80000",
+        "+999 1234 5678",
+    ] {
+        let (status, err) = app
+            .post(
+                "/api/marketing/customers",
+                json!({"external_id": "bad", "phone": bad}),
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}: {err}");
+        assert_eq!(err["error"]["field"], "phone", "{bad}: {err}");
+    }
+    let (status, err) = app
+        .post(
+            "/api/marketing/customers/bulk",
+            json!({"customers": [{"external_id": "a", "phone": "+8613800000001"},
+                                 {"external_id": "b", "phone": "1234567"}]}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["field"], "customers[1].phone");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM customers WHERE external_id IN ('a', 'b', 'bad')")
+            .await,
+        0
+    );
+    // Another default region reads national numbers by its own plan.
+    let us = testkit::spawn_app_with(testkit::TestDb::new(), testkit::TestQueues::new(), |c| {
+        c.default_phone_region = phonenumber::country::Id::US;
+    })
+    .await;
+    let (status, c) = us
+        .post(
+            "/api/marketing/customers",
+            json!({"external_id": "us", "phone": "(415) 555-2671"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["phone"], "+14155552671");
+    let (status, _) = us
+        .post(
+            "/api/marketing/customers",
+            json!({"external_id": "cn", "phone": "(138) 0013-8000"}),
+        )
+        .await;
+    assert_eq!(status, 400, "a Chinese national number is not a US one");
+}
