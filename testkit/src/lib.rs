@@ -264,6 +264,21 @@ impl TestApp {
         self.call(reqwest::Method::PUT, path, Some(body)).await
     }
 
+    /// Dry-runs a campaign (`execution_type: simulation`, answered 202) and returns its
+    /// execution as `GET /executions/:id` shows it.
+    pub async fn simulate(&self, campaign: &str) -> Value {
+        let (status, t) = self
+            .post(
+                &format!("/api/marketing/campaigns/{campaign}/trigger"),
+                serde_json::json!({"execution_type": "simulation"}),
+            )
+            .await;
+        assert_eq!(status, 202, "{t}");
+        assert_eq!(t["status"], "simulation_started", "{t}");
+        let id = t["execution_id"].as_str().expect("an execution id");
+        self.get(&format!("/api/marketing/executions/{id}")).await.1
+    }
+
     /// The app's own address for a link found in a message (`https://marketing.test/t/c/…`).
     pub fn follow(&self, link: &str) -> String {
         let path = link

@@ -111,19 +111,7 @@ async fn content_depending_on_a_customers_data_is_saved_and_fails_for_that_custo
     );
     // A dry run (and a preview of the first recipients) reports that customer's failure on their
     // sample and renders the others: one customer's data does not stop it.
-    let (status, t) = app
-        .post(
-            &format!("/api/marketing/campaigns/{campaign}/trigger"),
-            json!({"execution_type": "simulation"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{t}");
-    let (_, e) = app
-        .get(&format!(
-            "/api/marketing/executions/{}",
-            t["execution_id"].as_str().unwrap()
-        ))
-        .await;
+    let e = app.simulate(&campaign).await;
     assert_eq!(e["planned"], 2, "{e}");
     let samples = e["samples"].as_array().unwrap();
     let sample = |id: &str| samples.iter().find(|s| s["customer_id"] == id).unwrap();

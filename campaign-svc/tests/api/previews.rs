@@ -52,19 +52,7 @@ async fn campaign_with(app: &TestApp, channel: &str, template: &str) -> String {
 
 /// The samples of a simulation of `campaign`.
 async fn simulation_samples(app: &TestApp, campaign: &str) -> Vec<Value> {
-    let (status, t) = app
-        .post(
-            &format!("/api/marketing/campaigns/{campaign}/trigger"),
-            json!({"execution_type": "simulation"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{t}");
-    let (_, e) = app
-        .get(&format!(
-            "/api/marketing/executions/{}",
-            t["execution_id"].as_str().unwrap()
-        ))
-        .await;
+    let e = app.simulate(campaign).await;
     e["samples"].as_array().unwrap().clone()
 }
 
@@ -273,19 +261,7 @@ async fn preview_renders_for_one_customer_in_their_time_zone_and_escapes_html() 
         )
     );
     // Simulation renders the template as a real run would.
-    let (status, t) = app
-        .post(
-            &format!("/api/marketing/campaigns/{cid}/trigger"),
-            json!({"execution_type": "simulation"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{t}");
-    let (_, e) = app
-        .get(&format!(
-            "/api/marketing/executions/{}",
-            t["execution_id"].as_str().unwrap()
-        ))
-        .await;
+    let e = app.simulate(cid).await;
     assert_eq!(e["planned"], 1);
     assert_eq!(e["samples"][0]["subject"], "<b>王五</b>，欢迎加入");
 

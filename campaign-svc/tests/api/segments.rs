@@ -99,19 +99,7 @@ async fn segments_are_checked_counted_and_become_a_campaigns_audience() {
     body["target_segment_id"] = json!(sid);
     let c = app.create_campaign(body).await;
     let cid = c["id"].as_str().unwrap();
-    let (status, t) = app
-        .post(
-            &format!("/api/marketing/campaigns/{cid}/trigger"),
-            json!({"execution_type": "simulation"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{t}");
-    let (_, e) = app
-        .get(&format!(
-            "/api/marketing/executions/{}",
-            t["execution_id"].as_str().unwrap()
-        ))
-        .await;
+    let e = app.simulate(cid).await;
     assert_eq!(e["planned"], 2, "{e}");
     assert_eq!(
         e["skipped"],

@@ -132,20 +132,7 @@ async fn simulation_renders_samples_and_changes_nothing() {
     body["content"] = json!("亲爱的[客户姓名]，{{ attributes.level | default('普通') }}会员专享");
     let c = app.create_campaign(body).await;
     let id = c["id"].as_str().unwrap();
-    let (status, t) = app
-        .post(
-            &format!("/api/marketing/campaigns/{id}/trigger"),
-            json!({"execution_type": "simulation"}),
-        )
-        .await;
-    assert_eq!(status, 202);
-    assert_eq!(t["status"], "simulation_started");
-    let (_, e) = app
-        .get(&format!(
-            "/api/marketing/executions/{}",
-            t["execution_id"].as_str().unwrap()
-        ))
-        .await;
+    let e = app.simulate(id).await;
     assert_eq!(e["execution_type"], "simulation");
     assert_eq!(e["planned"], 3);
     assert_eq!(

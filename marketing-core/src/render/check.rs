@@ -24,8 +24,8 @@ use minijinja::value::Rest;
 use minijinja::{ErrorKind, Value};
 
 use super::{
-    BODY, CampaignVars, Content, HTML, MessageSource, Recipient, RenderError, SUBJECT, environment,
-    part_name, render_template, variables, with_placeholders,
+    CampaignVars, Content, MessageSource, Recipient, RenderError, environment, part_name,
+    render_template, variables, with_placeholders,
 };
 
 /// Data-dependent failures one part's check sets aside before it stops looking further.
@@ -91,15 +91,8 @@ pub fn check(source: &MessageSource) -> Result<Vec<String>, RenderError> {
     let used = content.variables()?;
     let (recipient, campaign) = sample();
     let ctx = variables(&recipient, &campaign);
-    let parts = [
-        (SUBJECT, source.subject.as_deref()),
-        (BODY, Some(source.body.as_str())),
-        (HTML, source.html_body.as_deref()),
-    ];
-    for (name, text) in parts {
-        if let Some(text) = text {
-            check_part(name, with_placeholders(text), &ctx)?;
-        }
+    for (name, text) in source.parts() {
+        check_part(name, with_placeholders(text), &ctx)?;
     }
     Ok(used)
 }

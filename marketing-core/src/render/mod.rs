@@ -259,20 +259,26 @@ fn with_placeholders(source: &str) -> String {
     source
 }
 
+impl MessageSource {
+    /// The parts it has, by template name.
+    fn parts(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            (SUBJECT, self.subject.as_deref()),
+            (BODY, Some(self.body.as_str())),
+            (HTML, self.html_body.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, text)| text.map(|t| (name, t)))
+    }
+}
+
 impl Content {
     /// Compiles a message; syntax errors name the part and the line.
     pub fn compile(source: &MessageSource) -> Result<Self, RenderError> {
         let mut env = environment();
-        let parts = [
-            (SUBJECT, source.subject.as_deref()),
-            (BODY, Some(source.body.as_str())),
-            (HTML, source.html_body.as_deref()),
-        ];
-        for (name, text) in parts {
-            if let Some(text) = text {
-                env.add_template_owned(name, with_placeholders(text))
-                    .map_err(|e| RenderError::new(part_name(name), &e))?;
-            }
+        for (name, text) in source.parts() {
+            env.add_template_owned(name, with_placeholders(text))
+                .map_err(|e| RenderError::new(part_name(name), &e))?;
         }
         Ok(Content {
             env,
