@@ -142,7 +142,7 @@ pub(crate) fn job_payload() -> anyhow::Result<Vec<u8>> {
         campaign_id: uuid::Uuid::now_v7(),
         execution_id: uuid::Uuid::now_v7(),
         customer_id: uuid::Uuid::now_v7(),
-        channel: "sms".into(),
+        channel: marketing_core::vocabulary::Channel::Sms,
     };
     Ok(serde_json::to_vec(&job)?)
 }

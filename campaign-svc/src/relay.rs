@@ -57,7 +57,7 @@ struct PageRow {
     #[diesel(sql_type = Nullable<SqlUuid>)]
     customer_id: Option<Uuid>,
     #[diesel(sql_type = Nullable<Text>)]
-    channel: Option<String>,
+    channel: Option<marketing_core::vocabulary::Channel>,
     #[diesel(sql_type = Bool)]
     frozen: bool,
 }
@@ -149,7 +149,7 @@ impl Relay {
             ce::campaign_executions
                 .filter(
                     ce::execution_type
-                        .eq("actual")
+                        .eq(marketing_core::vocabulary::ExecutionType::Actual)
                         .and(ce::publish_done.eq(false)),
                 )
                 .order(ce::created_at)

@@ -10,6 +10,7 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use marketing_core::db::PgPool;
 use marketing_core::models::CampaignRow;
 use marketing_core::schema::marketing_campaign::dsl as mc;
+use marketing_core::vocabulary::CampaignStatus;
 use tokio::sync::watch;
 
 use crate::error::Error;
@@ -177,7 +178,7 @@ impl Scheduler {
         let outcome = conn
             .transaction::<_, Error, _>(async |conn| {
                 let due: Option<CampaignRow> = mc::marketing_campaign
-                    .filter(mc::status.eq("scheduled"))
+                    .filter(mc::status.eq(CampaignStatus::Scheduled))
                     .filter(mc::start_time.le(chrono::Utc::now()))
                     .order(mc::start_time)
                     .for_update()
@@ -210,7 +211,7 @@ impl Scheduler {
                             "scheduled campaign cannot be sent; moved back to draft");
                         diesel::update(mc::marketing_campaign.find(campaign.id))
                             .set((
-                                mc::status.eq("draft"),
+                                mc::status.eq(CampaignStatus::Draft),
                                 mc::updated_at.eq(chrono::Utc::now()),
                             ))
                             .execute(conn)

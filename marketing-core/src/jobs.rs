@@ -21,7 +21,7 @@ pub struct SendJob {
     pub campaign_id: Uuid,
     pub execution_id: Uuid,
     pub customer_id: Uuid,
-    pub channel: String,
+    pub channel: crate::vocabulary::Channel,
 }
 
 /// Publishes handed to lapin's I/O thread at once (by the relay and the benchmark's baseline):
@@ -120,7 +120,7 @@ mod tests {
             campaign_id: Uuid::now_v7(),
             execution_id: Uuid::now_v7(),
             customer_id: Uuid::now_v7(),
-            channel: "sms".into(),
+            channel: crate::vocabulary::Channel::Sms,
         };
         let bytes = serde_json::to_vec(&job).unwrap();
         assert_eq!(serde_json::from_slice::<SendJob>(&bytes).unwrap(), job);

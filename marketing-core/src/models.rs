@@ -1,11 +1,12 @@
-//! Rows as stored. Enum-like columns are `TEXT` with CHECK constraints; the typed views live in
-//! [`crate::vocabulary`].
+//! Rows as stored. Enum-like columns are `TEXT` with CHECK constraints, read and written as the
+//! [`crate::vocabulary`] types.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::schema::{content_templates, customers, marketing_campaign, marketing_record, segments};
+use crate::vocabulary::{CampaignStatus, Channel, RecordStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = marketing_campaign)]
@@ -13,8 +14,8 @@ use crate::schema::{content_templates, customers, marketing_campaign, marketing_
 pub struct CampaignRow {
     pub id: Uuid,
     pub name: String,
-    pub type_: String,
-    pub status: String,
+    pub type_: Channel,
+    pub status: CampaignStatus,
     pub target_tags: Vec<String>,
     pub target_segment_id: Option<Uuid>,
     pub content_template_id: Option<Uuid>,
@@ -59,8 +60,8 @@ pub struct RecordRow {
     pub campaign_id: Uuid,
     pub execution_id: Uuid,
     pub customer_id: Uuid,
-    pub channel: String,
-    pub status: String,
+    pub channel: Channel,
+    pub status: RecordStatus,
     pub error_message: Option<String>,
     pub response: Option<serde_json::Value>,
     pub provider_message_id: Option<String>,
@@ -83,7 +84,7 @@ pub struct RecordRow {
 pub struct TemplateRow {
     pub id: Uuid,
     pub name: String,
-    pub channel: String,
+    pub channel: Channel,
     pub subject: Option<String>,
     pub body: String,
     pub html_body: Option<String>,

@@ -1,4 +1,8 @@
-//! The domain's closed sets of words (channels, statuses), stored as text and parsed at the edge.
+//! The domain's closed sets of words (channels, statuses): typed on both sides of every boundary.
+//! Each is stored as `TEXT` (with a CHECK constraint listing the same words), read and written
+//! by diesel as the enum itself (`AsExpression`/`FromSqlRow`, as crates.io's `pg_enum!` does),
+//! serialised by serde as its word, and parsed from requests at the edge: no status is a string
+//! compared to a literal anywhere in the code.
 
 use std::fmt;
 
@@ -13,8 +17,40 @@ pub struct UnknownWord {
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+        #[diesel(sql_type = diesel::sql_types::Text)]
         pub enum $name { $($variant),+ }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                use std::io::Write as _;
+                out.write_all(self.as_str().as_bytes())?;
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let word = std::str::from_utf8(value.as_bytes())?;
+                Ok(word.parse::<$name>()?)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let word = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                word.parse().map_err(serde::de::Error::custom)
+            }
+        }
 
         impl $name {
             /// Every value, in declaration order.
@@ -90,6 +126,11 @@ text_enum! {
     ExecutionType { Actual => "actual", Simulation => "simulation" }
 }
 
+text_enum! {
+    /// Where an execution stands: its records are on their way, or every one is final.
+    ExecutionStatus { Running => "running", Completed => "completed", Failed => "failed" }
+}
+
 impl CampaignStatus {
     /// Content and schedule may change only before the campaign starts.
     pub fn is_editable(self) -> bool {
@@ -109,6 +150,23 @@ mod tests {
         for s in RecordStatus::ALL {
             assert_eq!(s.as_str().parse::<RecordStatus>(), Ok(*s));
         }
+    }
+
+    #[test]
+    fn words_travel_as_json_strings() {
+        assert_eq!(
+            serde_json::to_string(&Channel::PushNotification).unwrap(),
+            "\"push_notification\""
+        );
+        assert_eq!(
+            serde_json::from_str::<RecordStatus>("\"sending\"").unwrap(),
+            RecordStatus::Sending
+        );
+        let err = serde_json::from_str::<Channel>("\"fax\"").unwrap_err();
+        assert!(
+            err.to_string().contains("sms email push_notification"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -181,7 +181,7 @@ impl CampaignPatch {
             row.name = v.0;
         }
         if let Some(v) = self.channel {
-            row.type_ = v.as_str().to_owned();
+            row.type_ = v;
         }
         if let Some(v) = self.target_tags {
             row.target_tags = v;
@@ -238,8 +238,8 @@ pub struct Campaign {
     pub id: Uuid,
     pub name: String,
     #[serde(rename = "type")]
-    pub channel: String,
-    pub status: String,
+    pub channel: Channel,
+    pub status: CampaignStatus,
     pub target_tags: Vec<String>,
     pub target_segment_id: Option<Uuid>,
     pub content_template_id: Option<Uuid>,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use marketing_core::schema::campaign_executions;
-use marketing_core::vocabulary::ExecutionType;
+use marketing_core::vocabulary::{ExecutionStatus, ExecutionType};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -86,8 +86,8 @@ impl TriggerOutcome {
 pub struct Execution {
     pub id: Uuid,
     pub campaign_id: Uuid,
-    pub execution_type: String,
-    pub status: String,
+    pub execution_type: ExecutionType,
+    pub status: ExecutionStatus,
     pub planned: i64,
     pub skipped: serde_json::Value,
     pub samples: serde_json::Value,

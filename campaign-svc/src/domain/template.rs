@@ -106,7 +106,7 @@ impl TemplateFields {
     pub fn apply(self, row: &TemplateRow) -> Result<ValidTemplate> {
         let channel = match self.channel.as_deref() {
             Some(c) => parse_word::<Channel>("channel", c)?,
-            None => parse_word::<Channel>("channel", &row.channel)?,
+            None => row.channel,
         };
         validate(
             self.name.as_deref().unwrap_or(&row.name),
@@ -123,7 +123,7 @@ impl TemplateFields {
 pub struct Template {
     pub id: Uuid,
     pub name: String,
-    pub channel: String,
+    pub channel: Channel,
     pub subject: Option<String>,
     pub body: String,
     pub html_body: Option<String>,

@@ -24,8 +24,8 @@ fn to_pb(c: Campaign) -> pb::Campaign {
     pb::Campaign {
         id: c.id.to_string(),
         name: c.name,
-        r#type: c.channel,
-        status: c.status,
+        r#type: c.channel.as_str().to_owned(),
+        status: c.status.as_str().to_owned(),
         target_tags: c.target_tags,
         target_segment_id: c.target_segment_id.map(|u| u.to_string()),
         content_template_id: c.content_template_id.map(|u| u.to_string()),
@@ -247,8 +247,8 @@ impl CampaignService for GrpcApi {
         Ok(Response::new(pb::Execution {
             id: e.id.to_string(),
             campaign_id: e.campaign_id.to_string(),
-            execution_type: e.execution_type,
-            status: e.status,
+            execution_type: e.execution_type.as_str().to_owned(),
+            status: e.status.as_str().to_owned(),
             planned: e.planned as u64,
             skipped,
             samples: samples.into_iter().map(sample_to_pb).collect(),
@@ -281,7 +281,7 @@ impl CampaignService for GrpcApi {
         let s = self.service.campaign_stats(id).await?;
         Ok(Response::new(pb::CampaignStats {
             campaign_id: s.campaign_id.to_string(),
-            channel: s.channel,
+            channel: s.channel.as_str().to_owned(),
             totals: Some(figures_to_pb(s.totals)),
             by_variant: s.by_variant.into_iter().map(figures_to_pb).collect(),
             by_execution: s.by_execution.into_iter().map(figures_to_pb).collect(),
@@ -314,7 +314,7 @@ impl CampaignService for GrpcApi {
 fn figures_to_pb(f: Figures) -> pb::StatsFigures {
     pb::StatsFigures {
         variant: f.variant.unwrap_or_default(),
-        channel: f.channel.unwrap_or_default(),
+        channel: f.channel.map(|c| c.as_str().to_owned()).unwrap_or_default(),
         execution_id: f.execution_id.map(|e| e.to_string()).unwrap_or_default(),
         converted: f.converted,
         unsubscribed: f.unsubscribed,

@@ -16,7 +16,7 @@ fn to_pb(t: Template) -> pb::Template {
     pb::Template {
         id: t.id.to_string(),
         name: t.name,
-        channel: t.channel,
+        channel: t.channel.as_str().to_owned(),
         subject: t.subject,
         body: t.body,
         html_body: t.html_body,

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use marketing_core::tracking::{PREVIEW_RECORD, Token, redirect_location};
+use marketing_core::vocabulary::Channel;
 
 use super::RestState;
 
@@ -80,11 +81,11 @@ pub async fn open(State(state): State<RestState>, Path(raw): Path<String>) -> Re
         .into_response()
 }
 
-fn channel_words(channel: &str) -> &'static str {
+fn channel_words(channel: Channel) -> &'static str {
     match channel {
-        "sms" => "短信 / SMS",
-        "email" => "邮件 / e-mail",
-        _ => "推送 / push notifications",
+        Channel::Sms => "短信 / SMS",
+        Channel::Email => "邮件 / e-mail",
+        Channel::PushNotification => "推送 / push notifications",
     }
 }
 
@@ -125,7 +126,7 @@ pub async fn unsubscribe_page(State(state): State<RestState>, Path(raw): Path<St
                 "<h1>退订 / Unsubscribe</h1>\
                  <p>不再接收我们的营销{words}？<br>Stop receiving our marketing {words}?</p>\
                  <form method=\"post\"><button type=\"submit\">确认退订 / Unsubscribe</button></form>",
-                words = channel_words(&channel)
+                words = channel_words(channel)
             ),
         )
         .into_response(),
@@ -153,7 +154,7 @@ pub async fn unsubscribe(State(state): State<RestState>, Path(raw): Path<String>
             &format!(
                 "<h1>已退订 / Unsubscribed</h1><p>您将不再收到我们的营销{words}。<br>\
                  You will no longer receive our marketing {words}.</p>",
-                words = channel_words(&channel)
+                words = channel_words(channel)
             ),
         )
         .into_response(),

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use marketing_core::models::CampaignRow;
 use marketing_core::schema::marketing_campaign::dsl as mc;
-use marketing_core::vocabulary::CampaignStatus;
+use marketing_core::vocabulary::{CampaignStatus, Channel};
 use uuid::Uuid;
 
 use super::MarketingService;
@@ -25,8 +25,8 @@ impl MarketingService {
         let row = CampaignRow {
             id: Uuid::now_v7(),
             name: new.name.as_str().to_owned(),
-            type_: new.channel.as_str().to_owned(),
-            status: initial_status(new.start_time, now).as_str().to_owned(),
+            type_: new.channel,
+            status: initial_status(new.start_time, now),
             target_tags: new.target_tags,
             target_segment_id: new.target_segment_id,
             content_template_id: new.content_template_id,
@@ -67,10 +67,10 @@ impl MarketingService {
         let query = || {
             let mut q = mc::marketing_campaign.into_boxed();
             if let Some(s) = filter.status {
-                q = q.filter(mc::status.eq(s.as_str()));
+                q = q.filter(mc::status.eq(s));
             }
             if let Some(c) = filter.channel {
-                q = q.filter(mc::type_.eq(c.as_str()));
+                q = q.filter(mc::type_.eq(c));
             }
             if let Some(name) = filter.name.as_deref().filter(|n| !n.is_empty()) {
                 q = q.filter(mc::name.ilike(format!("%{}%", escape_like(name))));
@@ -104,7 +104,7 @@ impl MarketingService {
         let row = conn
             .transaction::<_, Error, _>(async |conn| {
                 let mut row = find_for_update(conn, id).await?;
-                let status = stored_status(&row)?;
+                let status = row.status;
                 if !status.is_editable() {
                     return Err(Error::Conflict(format!(
                         "campaign {id} is {status}; only draft or scheduled campaigns can be updated"
@@ -113,7 +113,7 @@ impl MarketingService {
                 patch.apply(&mut row)?;
                 check_references(conn, &row).await?;
                 let now = Utc::now();
-                row.status = initial_status(row.start_time, now).as_str().to_owned();
+                row.status = initial_status(row.start_time, now);
                 row.updated_by = caller.id;
                 row.updated_at = now;
                 let row = diesel::update(mc::marketing_campaign.find(id))
@@ -146,14 +146,14 @@ impl MarketingService {
         let row = conn
             .transaction::<_, Error, _>(async |conn| {
                 let row = find_for_update(conn, id).await?;
-                match stored_status(&row)? {
+                match row.status {
                     CampaignStatus::Active => Err(Error::Conflict(format!(
                         "campaign {id} is active; it must complete before it can be archived"
                     ))),
                     CampaignStatus::Archived => Ok(row),
                     _ => Ok(diesel::update(mc::marketing_campaign.find(id))
                         .set((
-                            mc::status.eq(CampaignStatus::Archived.as_str()),
+                            mc::status.eq(CampaignStatus::Archived),
                             mc::updated_by.eq(caller.id),
                             mc::updated_at.eq(Utc::now()),
                         ))
@@ -204,7 +204,7 @@ async fn check_references(conn: &mut AsyncPgConnection, row: &CampaignRow) -> Re
         }
     }
     for (field, id) in wanted {
-        let channel: Option<String> = ct::content_templates
+        let channel: Option<Channel> = ct::content_templates
             .find(id)
             .select(ct::channel)
             .first(conn)
@@ -241,12 +241,6 @@ async fn check_references(conn: &mut AsyncPgConnection, row: &CampaignRow) -> Re
         }
     }
     Ok(())
-}
-
-pub(crate) fn stored_status(row: &CampaignRow) -> Result<CampaignStatus> {
-    row.status
-        .parse()
-        .map_err(|e| Error::Internal(anyhow::anyhow!("campaign {}: stored status {e}", row.id)))
 }
 
 /// Makes `%`, `_` and `\` in a user's search text match literally.

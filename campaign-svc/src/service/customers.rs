@@ -188,15 +188,12 @@ impl MarketingService {
         conn.transaction::<_, Error, _>(async |conn| {
             find_live(conn, customer_id).await?;
             let inserted = diesel::insert_into(oo::customer_opt_outs)
-                .values((
-                    oo::customer_id.eq(customer_id),
-                    oo::channel.eq(scope.as_str()),
-                ))
+                .values((oo::customer_id.eq(customer_id), oo::channel.eq(scope)))
                 .on_conflict_do_nothing()
                 .execute(conn)
                 .await?;
             let created_at = oo::customer_opt_outs
-                .find((customer_id, scope.as_str()))
+                .find((customer_id, scope))
                 .select(oo::created_at)
                 .first(conn)
                 .await?;

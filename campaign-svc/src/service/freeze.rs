@@ -18,14 +18,13 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use marketing_core::schema::campaign_executions::dsl as ce;
 use marketing_core::segment;
 use marketing_core::tracking::FrequencyCap;
-use marketing_core::vocabulary::{CampaignStatus, Channel, ExecutionType};
+use marketing_core::vocabulary::{CampaignStatus, ExecutionType};
 use uuid::Uuid;
 
 use super::MarketingService;
 use super::audience::{
     Audience, Counts, FREQUENCY_CAP_LOCK, audience_cte, base_binds, variant_sql,
 };
-use super::campaigns::stored_status;
 use crate::domain::execution::{Skipped, TriggerOutcome};
 use crate::domain::variant::{buckets, stored};
 use crate::error::{Error, Result};
@@ -211,16 +210,14 @@ async fn freeze_chunk(
     }
     let campaign = super::campaigns::find(conn, progress.campaign_id).await?;
     if matches!(
-        stored_status(&campaign)?,
+        campaign.status,
         CampaignStatus::Completed | CampaignStatus::Archived
     ) {
         // Ended (its end_time passed) while being frozen: nothing more to write.
         finish(conn, execution, progress.upto, 0, skipped, true, lease).await?;
         return Ok(Some(progress.outcome(execution, skipped)));
     }
-    let channel = campaign.type_.parse::<Channel>().map_err(|e| {
-        Error::Internal(anyhow::anyhow!("campaign {}: stored type {e}", campaign.id))
-    })?;
+    let channel = campaign.type_;
     let (keys, upto) = buckets(&stored(&campaign.variants)?);
     let has_variants = !keys.is_empty();
     let audience = Audience::of(conn, &campaign, 11, cap).await?;
@@ -234,7 +231,7 @@ async fn freeze_chunk(
         // lookup sees them. Triggers on other channels, and simulations, do not wait.
         diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
             .bind::<Integer, _>(FREQUENCY_CAP_LOCK)
-            .bind::<Text, _>(channel.as_str())
+            .bind::<Text, _>(channel)
             .execute(conn)
             .await?;
     }
@@ -284,7 +281,7 @@ async fn freeze_chunk(
     diesel::sql_query(PLANNED_SQL)
         .bind::<SqlUuid, _>(execution)
         .bind::<SqlUuid, _>(campaign.id)
-        .bind::<Text, _>(channel.as_str())
+        .bind::<Text, _>(channel)
         .bind::<Array<Text>, _>(&counts.variants)
         .bind::<Array<BigInt>, _>(&counts.variant_planned)
         .execute(conn)

@@ -89,9 +89,7 @@ pub(crate) struct Plan {
 impl Plan {
     /// Resolves and compiles a campaign's content; refuses campaigns that cannot be sent.
     pub async fn resolve(conn: &mut AsyncPgConnection, campaign: &CampaignRow) -> Result<Self> {
-        let channel = campaign.type_.parse::<Channel>().map_err(|e| {
-            Error::Internal(anyhow::anyhow!("campaign {}: stored type {e}", campaign.id))
-        })?;
+        let channel = campaign.type_;
         let variants = crate::domain::variant::stored(&campaign.variants)?;
         let template = async |conn: &mut AsyncPgConnection, field: &str, id: Uuid| {
             let t = find_template(conn, id).await.map_err(|e| match e {
@@ -209,7 +207,7 @@ impl Plan {
         let vars = CampaignVars {
             id: campaign.id,
             name: campaign.name.clone(),
-            channel: campaign.type_.clone(),
+            channel: campaign.type_,
             start_time: campaign.start_time,
             end_time: campaign.end_time,
         };

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use marketing_core::models::CampaignRow;
-use marketing_core::vocabulary::Channel;
+use marketing_core::vocabulary::CampaignStatus;
 use uuid::Uuid;
 
 use super::MarketingService;
@@ -69,10 +69,7 @@ impl MarketingService {
     pub async fn preview_template(&self, id: Uuid, customer_id: Uuid) -> Result<Sample> {
         let mut conn = self.pool.get().await?;
         let t = find_template(&mut conn, id).await?;
-        let channel = t
-            .channel
-            .parse::<Channel>()
-            .map_err(|e| Error::Internal(anyhow::anyhow!("template {id}: stored channel {e}")))?;
+        let channel = t.channel;
         let plan = Plan::single(
             channel,
             marketing_core::render::MessageSource {
@@ -86,7 +83,7 @@ impl MarketingService {
             id: Uuid::nil(),
             name: t.name,
             type_: t.channel,
-            status: "draft".into(),
+            status: CampaignStatus::Draft,
             target_tags: Vec::new(),
             target_segment_id: None,
             content_template_id: Some(id),

@@ -32,8 +32,8 @@ pub struct Record {
     pub campaign_id: Uuid,
     pub execution_id: Uuid,
     pub customer_id: Uuid,
-    pub channel: String,
-    pub status: String,
+    pub channel: Channel,
+    pub status: RecordStatus,
     pub error_message: Option<String>,
     pub response: Option<serde_json::Value>,
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -82,10 +82,10 @@ impl MarketingService {
                 q = q.filter(mr::customer_id.eq(c));
             }
             if let Some(s) = filter.status {
-                q = q.filter(mr::status.eq(s.as_str()));
+                q = q.filter(mr::status.eq(s));
             }
             if let Some(ch) = filter.channel {
-                q = q.filter(mr::channel.eq(ch.as_str()));
+                q = q.filter(mr::channel.eq(ch));
             }
             q
         };

@@ -134,7 +134,7 @@ impl MarketingService {
                 .optional()?
                 .ok_or_else(|| Error::not_found("segment", id))?;
             let user: Option<Uuid> = mc::marketing_campaign
-                .filter(mc::status.ne(CampaignStatus::Archived.as_str()))
+                .filter(mc::status.ne(CampaignStatus::Archived))
                 .filter(mc::target_segment_id.eq(id))
                 .select(mc::id)
                 .first(conn)

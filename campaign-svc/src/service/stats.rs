@@ -9,6 +9,7 @@
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
+use marketing_core::vocabulary::Channel;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -104,7 +105,7 @@ impl From<&CounterColumns> for Counts {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Figures {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,7 +183,7 @@ impl Figures {
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignStats {
     pub campaign_id: Uuid,
-    pub channel: String,
+    pub channel: Channel,
     pub totals: Figures,
     pub by_execution: Vec<Figures>,
     pub by_variant: Vec<Figures>,
@@ -204,7 +205,7 @@ ORDER BY s.channel";
 #[derive(QueryableByName)]
 struct ChannelRow {
     #[diesel(sql_type = Text)]
-    channel: String,
+    channel: Channel,
     #[diesel(embed)]
     counts: CounterColumns,
 }

@@ -38,7 +38,7 @@ impl MarketingService {
         let row = TemplateRow {
             id: Uuid::now_v7(),
             name: t.name,
-            channel: t.channel.as_str().to_owned(),
+            channel: t.channel,
             subject: t.source.subject,
             body: t.source.body,
             html_body: t.source.html_body,
@@ -73,7 +73,7 @@ impl MarketingService {
         let query = || {
             let mut q = ct::content_templates.into_boxed();
             if let Some(c) = filter.channel {
-                q = q.filter(ct::channel.eq(c.as_str()));
+                q = q.filter(ct::channel.eq(c));
             }
             if let Some(name) = filter.name.as_deref().filter(|n| !n.is_empty()) {
                 q = q.filter(ct::name.ilike(format!("%{}%", escape_like(name))));
@@ -115,7 +115,7 @@ impl MarketingService {
                     .optional()?
                     .ok_or_else(|| Error::not_found("template", id))?;
                 let t = fields.apply(&row)?;
-                if t.channel.as_str() != row.channel
+                if t.channel != row.channel
                     && let Some(user) = campaign_using(conn, id).await?
                 {
                     return Err(Error::Conflict(format!(
@@ -125,7 +125,7 @@ impl MarketingService {
                 Ok(diesel::update(ct::content_templates.find(id))
                     .set((
                         ct::name.eq(t.name),
-                        ct::channel.eq(t.channel.as_str()),
+                        ct::channel.eq(t.channel),
                         ct::subject.eq(t.source.subject),
                         ct::body.eq(t.source.body),
                         ct::html_body.eq(t.source.html_body),
@@ -185,7 +185,7 @@ pub(crate) async fn find_template(conn: &mut AsyncPgConnection, id: Uuid) -> Res
 async fn campaign_using(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Uuid>> {
     let in_variant = serde_json::json!([{ "template_id": id }]);
     Ok(mc::marketing_campaign
-        .filter(mc::status.ne(CampaignStatus::Archived.as_str()))
+        .filter(mc::status.ne(CampaignStatus::Archived))
         .filter(
             mc::content_template_id
                 .eq(id)

@@ -110,7 +110,7 @@ struct Moved {
 #[derive(QueryableByName)]
 struct Unsubscribed {
     #[diesel(sql_type = Nullable<Text>)]
-    channel: Option<String>,
+    channel: Option<marketing_core::vocabulary::Channel>,
 }
 
 impl MarketingService {
@@ -141,7 +141,10 @@ impl MarketingService {
 
     /// Opts the record's customer out of the record's channel; returns the channel, or `None`
     /// when the record does not exist.
-    pub async fn unsubscribe(&self, record: Uuid) -> Result<Option<String>> {
+    pub async fn unsubscribe(
+        &self,
+        record: Uuid,
+    ) -> Result<Option<marketing_core::vocabulary::Channel>> {
         let mut conn = self.pool.get().await?;
         let done: Unsubscribed = diesel::sql_query(UNSUBSCRIBE_SQL)
             .bind::<SqlUuid, _>(record)
@@ -155,7 +158,10 @@ impl MarketingService {
     }
 
     /// The channel of a record, for the unsubscribe confirmation page.
-    pub async fn record_channel(&self, record: Uuid) -> Result<Option<String>> {
+    pub async fn record_channel(
+        &self,
+        record: Uuid,
+    ) -> Result<Option<marketing_core::vocabulary::Channel>> {
         use diesel::{OptionalExtension as _, QueryDsl as _};
         use marketing_core::schema::marketing_record::dsl as mr;
         let mut conn = self.pool.get().await?;

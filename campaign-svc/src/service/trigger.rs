@@ -14,12 +14,12 @@ use marketing_core::models::CampaignRow;
 use marketing_core::schema::{campaign_executions::dsl as ce, marketing_campaign::dsl as mc};
 use marketing_core::segment::{self};
 use marketing_core::tracking::{FrequencyCap, Signer};
-use marketing_core::vocabulary::{CampaignStatus, ExecutionType};
+use marketing_core::vocabulary::{CampaignStatus, ExecutionStatus, ExecutionType};
 use uuid::Uuid;
 
 use super::MarketingService;
 use super::audience::{Audience, Counts, count_sql};
-use super::campaigns::{find_for_update, stored_status};
+use super::campaigns::find_for_update;
 use super::plan::{Plan, audience_samples, base_query};
 use crate::domain::execution::{Execution, Skipped, TriggerOutcome};
 use crate::error::{Error, Result};
@@ -136,7 +136,7 @@ pub(crate) async fn trigger_locked(
     cap: Option<FrequencyCap>,
     lease: chrono::Duration,
 ) -> Result<Uuid> {
-    let status = stored_status(campaign)?;
+    let status = campaign.status;
     if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) {
         return Err(Error::Conflict(format!(
             "campaign {} is {status}; only draft or scheduled campaigns can be triggered",
@@ -153,8 +153,8 @@ pub(crate) async fn trigger_locked(
         .values((
             ce::id.eq(execution_id),
             ce::campaign_id.eq(campaign.id),
-            ce::execution_type.eq(ExecutionType::Actual.as_str()),
-            ce::status.eq("running"),
+            ce::execution_type.eq(ExecutionType::Actual),
+            ce::status.eq(ExecutionStatus::Running),
             ce::triggered_by.eq(caller),
             ce::created_at.eq(now),
             ce::trace_context.eq(marketing_core::telemetry::current_traceparent()),
@@ -167,7 +167,7 @@ pub(crate) async fn trigger_locked(
         .await?;
     diesel::update(mc::marketing_campaign.find(campaign.id))
         .set((
-            mc::status.eq(CampaignStatus::Active.as_str()),
+            mc::status.eq(CampaignStatus::Active),
             mc::actual_start_time.eq(Some(now)),
             mc::updated_at.eq(now),
         ))
@@ -187,7 +187,7 @@ async fn simulate(
     signer: &Signer,
 ) -> Result<TriggerOutcome> {
     let campaign = super::campaigns::find(conn, id).await?;
-    if stored_status(&campaign)? == CampaignStatus::Archived {
+    if campaign.status == CampaignStatus::Archived {
         return Err(Error::Conflict(format!("campaign {id} is archived")));
     }
     check_not_ended(&campaign)?;
@@ -205,8 +205,8 @@ async fn simulate(
         .values((
             ce::id.eq(execution_id),
             ce::campaign_id.eq(id),
-            ce::execution_type.eq(ExecutionType::Simulation.as_str()),
-            ce::status.eq("completed"),
+            ce::execution_type.eq(ExecutionType::Simulation),
+            ce::status.eq(ExecutionStatus::Completed),
             ce::planned.eq(counts.planned),
             ce::skipped.eq(to_json(skipped)?),
             ce::samples.eq(to_json(&samples)?),

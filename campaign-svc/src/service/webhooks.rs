@@ -172,7 +172,7 @@ impl MarketingService {
                     .partition(|e| seen.insert(e.event_id.clone()));
                 let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
                 let fresh: HashSet<String> = diesel::sql_query(CLAIM_SQL)
-                    .bind::<Text, _>(provider.as_str())
+                    .bind::<Text, _>(provider)
                     .bind::<Array<Text>, _>(&ids)
                     .load::<Claimed>(conn)
                     .await?
@@ -190,7 +190,7 @@ impl MarketingService {
                 let mut not_applied = Vec::new();
                 for round in rounds(fresh) {
                     let applied: HashSet<Uuid> = diesel::sql_query(APPLY_SQL)
-                        .bind::<Text, _>(provider.as_str())
+                        .bind::<Text, _>(provider)
                         .bind::<Array<SqlUuid>, _>(
                             round.iter().map(|e| e.record_id).collect::<Vec<_>>(),
                         )

@@ -16,7 +16,6 @@ use std::collections::HashSet;
 use anyhow::Context as _;
 use diesel_async::{AnsiTransactionManager, TransactionManager as _};
 use marketing_core::jobs::SendJob;
-use marketing_core::vocabulary::Channel;
 use uuid::Uuid;
 
 use super::{Dispatcher, Held, Verdict};
@@ -47,11 +46,7 @@ impl ByMode {
     fn split(jobs: &[(u64, SendJob, bool)], modes: &DeliveryModes) -> Self {
         let mut by = ByMode::default();
         for (_, job, redelivered) in jobs {
-            // A job naming no known channel goes the default way; its record is failed when sent.
-            let mode = job
-                .channel
-                .parse::<Channel>()
-                .map_or(DeliveryMode::AtLeastOnce, |c| modes.for_channel(c));
+            let mode = modes.for_channel(job.channel);
             match (mode, redelivered) {
                 (DeliveryMode::AtMostOnce, _) => by.at_most_once.push(job.record_id),
                 (DeliveryMode::AtLeastOnce, true) => by.redelivered.push(job.record_id),
@@ -132,12 +127,15 @@ impl Dispatcher {
 
 /// The outcome of an at_most_once record found `sending` with no live batch holding it.
 pub(super) fn outcome_unknown(c: &Claimed) -> (Uuid, Outcome, Verdict, &'static str) {
-    let channel = c.channel.parse::<Channel>().ok();
     let reason = format!(
         "{OUTCOME_UNKNOWN}: the worker sending this message stopped before recording whether \
          the provider took it; not sent again ({}=at_most_once)",
-        channel.map_or("DELIVERY", DeliveryModes::setting)
+        DeliveryModes::setting(c.channel)
     );
-    let label = channel.map_or("unknown", Channel::as_str);
-    (c.id, Outcome::Failed { reason }, Verdict::Ack, label)
+    (
+        c.id,
+        Outcome::Failed { reason },
+        Verdict::Ack,
+        c.channel.as_str(),
+    )
 }

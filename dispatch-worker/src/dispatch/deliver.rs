@@ -33,10 +33,7 @@ impl Dispatcher {
 
     /// Decides and, when allowed, sends one claimed record.
     pub(super) async fn deliver(&self, mut c: Claimed) -> (Uuid, Outcome, Verdict, &'static str) {
-        let Ok(channel) = c.channel.parse::<Channel>() else {
-            let reason = format!("unknown channel {}", c.channel);
-            return (c.id, Outcome::Failed { reason }, Verdict::Ack, "unknown");
-        };
+        let channel = c.channel;
         let label = channel.as_str();
         let id = c.id;
         let failed = move |reason: String| (id, Outcome::Failed { reason }, Verdict::Ack, label);
@@ -79,7 +76,7 @@ impl Dispatcher {
         let campaign = CampaignVars {
             id: c.campaign_id,
             name: std::mem::take(&mut c.campaign_name),
-            channel: std::mem::take(&mut c.channel),
+            channel,
             start_time: c.start_time,
             end_time: c.end_time,
         };

@@ -9,6 +9,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Array, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketing_core::tracking::FrequencyCap;
+use marketing_core::vocabulary::Channel;
 use uuid::Uuid;
 
 use prepared::{Bind, Prepared};
@@ -163,7 +164,7 @@ pub struct Claimed {
     #[diesel(sql_type = SqlUuid)]
     pub execution_id: Uuid,
     #[diesel(sql_type = Text)]
-    pub channel: String,
+    pub channel: Channel,
     #[diesel(sql_type = Nullable<Text>)]
     pub variant: Option<String>,
     #[diesel(sql_type = Text)]

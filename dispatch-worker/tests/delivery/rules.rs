@@ -151,7 +151,7 @@ async fn a_duplicated_job_does_not_send_twice() {
             campaign_id: r["campaign_id"].as_str().unwrap().parse().unwrap(),
             execution_id: r["execution_id"].as_str().unwrap().parse().unwrap(),
             customer_id: r["customer_id"].as_str().unwrap().parse().unwrap(),
-            channel: "sms".into(),
+            channel: marketing_core::vocabulary::Channel::Sms,
         };
         ch.basic_publish(
             "".into(),

@@ -75,11 +75,11 @@ fn sample() -> (Recipient, CampaignVars) {
         unsubscribe_url: Some("https://example.com/u/sample".into()),
     };
     let campaign = CampaignVars {
+        id: uuid::Uuid::nil(),
         name: "Sample campaign".into(),
-        channel: "sms".into(),
+        channel: crate::vocabulary::Channel::Sms,
         start_time: Some(Utc::now()),
         end_time: Some(Utc::now()),
-        ..Default::default()
     };
     (recipient, campaign)
 }

@@ -88,12 +88,12 @@ pub struct Recipient {
 }
 
 /// What a template may say about the campaign.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CampaignVars {
     pub id: Uuid,
     pub name: String,
     #[serde(rename = "type")]
-    pub channel: String,
+    pub channel: crate::vocabulary::Channel,
     /// Left out when unset, so the template sees it undefined (empty, `default` applies).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<DateTime<Utc>>,

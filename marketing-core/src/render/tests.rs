@@ -10,9 +10,11 @@ fn zhang() -> Recipient {
 
 fn campaign(name: &str) -> CampaignVars {
     CampaignVars {
+        id: uuid::Uuid::nil(),
         name: name.into(),
-        channel: "sms".into(),
-        ..Default::default()
+        channel: crate::vocabulary::Channel::Sms,
+        start_time: None,
+        end_time: None,
     }
 }
 

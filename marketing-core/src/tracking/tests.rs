@@ -1,5 +1,5 @@
 use super::*;
-use crate::render::Rendered;
+use crate::render::{CampaignVars, Rendered};
 use crate::vocabulary::Channel;
 
 fn signer() -> Signer {
@@ -129,7 +129,7 @@ fn links_in_text_and_html_are_rewritten_in_order() {
 
 #[test]
 fn finishing_renders_with_the_records_own_links_and_previews_take_the_same_path() {
-    use crate::render::{CampaignVars, Content, MessageSource, Recipient};
+    use crate::render::{Content, MessageSource, Recipient};
     let s = signer();
     let record = Uuid::now_v7();
     let content = Content::compile(&MessageSource {
@@ -149,7 +149,7 @@ fn finishing_renders_with_the_records_own_links_and_previews_take_the_same_path(
             Channel::Sms,
             &content,
             recipient.clone(),
-            &CampaignVars::default(),
+            &no_campaign(),
         )
         .unwrap();
     assert_eq!(finished.unsubscribe_url, s.unsubscribe_url(record));
@@ -162,12 +162,7 @@ fn finishing_renders_with_the_records_own_links_and_previews_take_the_same_path(
         )
     );
     let preview = s
-        .finish_preview(
-            Channel::Sms,
-            &content,
-            recipient.clone(),
-            &CampaignVars::default(),
-        )
+        .finish_preview(Channel::Sms, &content, recipient.clone(), &no_campaign())
         .unwrap();
     let as_preview_record = s
         .finish(
@@ -175,7 +170,7 @@ fn finishing_renders_with_the_records_own_links_and_previews_take_the_same_path(
             Channel::Sms,
             &content,
             recipient,
-            &CampaignVars::default(),
+            &no_campaign(),
         )
         .unwrap();
     assert_eq!(preview, as_preview_record.message);
@@ -193,4 +188,15 @@ fn finishing_renders_with_the_records_own_links_and_previews_take_the_same_path(
         finished.message.body,
         "a preview differs from the real message by its tokens only"
     );
+}
+
+/// Campaign variables of no campaign in particular.
+fn no_campaign() -> CampaignVars {
+    CampaignVars {
+        id: Uuid::nil(),
+        name: String::new(),
+        channel: Channel::Sms,
+        start_time: None,
+        end_time: None,
+    }
 }
