@@ -1,5 +1,5 @@
 //! Request metrics for both transports (`http_requests_total`, `http_request_duration_seconds`,
-//! `grpc_requests_total`, `grpc_request_duration_seconds`) and the `/metrics` endpoint.
+//! `grpc_requests_total`, `grpc_request_duration_seconds`); `GET /metrics` serves them (`rest`).
 //!
 //! Labels only take values from closed sets (the router's route templates, the standard HTTP
 //! methods, the served gRPC methods and status codes), whatever a client sends: anyone can reach
@@ -13,7 +13,6 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::rest::RestState;
 
 /// Counts and times a REST request under its route template (`/api/marketing/campaigns/{id}`).
 pub async fn track_http(req: Request, next: Next) -> Response {
@@ -70,11 +69,4 @@ pub async fn track_grpc(
     metrics::histogram!("grpc_request_duration_seconds", "method" => method)
         .record(start.elapsed().as_secs_f64());
     response
-}
-
-/// `GET /metrics` in the Prometheus text format.
-pub async fn render(State(state): State<RestState>) -> String {
-    marketing_core::telemetry::render_metrics(|| {
-        marketing_core::telemetry::record_pool(state.service.pool());
-    })
 }

@@ -9,17 +9,17 @@ use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::publisher::Publisher;
-use crate::relay::{Relay, RelaySettings};
-use crate::scheduler::Scheduler;
+use crate::fanout::{Fanout, FanoutSettings, Publisher};
 use crate::service::MarketingService;
+use crate::supervise::{Health, supervise};
 use crate::{grpc, rest};
 use marketing_core::jobs::Topology;
 
 /// A built, bound, not yet serving campaign-svc.
 pub struct Application {
-    relay: Relay,
-    scheduler: Scheduler,
+    fanout: Fanout,
+    publisher: Publisher,
+    health: Health,
     http: TcpListener,
     grpc: TcpListener,
     rest_router: axum::Router,
@@ -36,27 +36,19 @@ impl Application {
         let pool = marketing_core::db::prepare(&config.database_url, config.database_pool_size)
             .await
             .context("preparing the database")?;
-        let service =
-            MarketingService::new(pool.clone(), crate::service::Settings::from_config(&config));
+        let fanout = Fanout::new(pool.clone(), FanoutSettings::from_config(&config));
+        let health = Health::default();
+        let service = MarketingService::new(
+            pool,
+            crate::service::Settings::from_config(&config),
+            fanout.clone(),
+            health.clone(),
+        );
         let publisher = Publisher::new(
             &config.amqp_url,
             Topology::new(&config.queue_prefix),
             config.publish_window,
             Duration::from_secs(config.publish_timeout_secs.max(1)),
-        );
-        let relay = Relay::new(
-            service.clone(),
-            publisher,
-            RelaySettings {
-                page_size: config.relay_page_size.max(1),
-                lease: Duration::from_secs(config.relay_lease_secs.max(1)),
-                poll: Duration::from_secs(1),
-            },
-        );
-        let scheduler = Scheduler::new(
-            service.clone(),
-            Duration::from_millis(config.scheduler_interval_ms.max(10)),
-            Duration::from_secs(config.stale_sending_secs),
         );
         let (auth, generated) = Authenticator::from_config(config.api_tokens.as_deref());
         if let Some(token) = generated {
@@ -99,8 +91,9 @@ impl Application {
             .await
             .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
         Ok(Application {
-            relay,
-            scheduler,
+            fanout,
+            publisher,
+            health,
             http,
             grpc,
             rest_router,
@@ -121,15 +114,17 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish. If a background
+    /// loop stops on its own, readiness turns 503, serving stops and this returns the error (the
+    /// process exits and is restarted) rather than answering while nothing is published.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(http = %self.http_addr(), grpc = %self.grpc_addr(), "campaign-svc serving");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let relay = tokio::spawn(self.relay.run(stop_rx.clone()));
-        let scheduler = tokio::spawn(self.scheduler.run(stop_rx.clone()));
+        let stop_tx = std::sync::Arc::new(stop_tx);
+        let loops = self.fanout.start(self.publisher, stop_rx.clone());
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
@@ -139,14 +134,28 @@ impl Application {
             &self.limits,
             stopped(stop_rx.clone()),
         );
-        let grpc = crate::serve::serve(self.grpc, self.grpc_router, &self.limits, stopped(stop_rx));
+        let grpc = crate::serve::serve(
+            self.grpc,
+            self.grpc_router,
+            &self.limits,
+            stopped(stop_rx.clone()),
+        );
+        let on_signal = stop_tx.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
+            let _ = on_signal.send(true);
         });
-        let ((), (), _, _) = tokio::join!(http, grpc, relay, scheduler);
-        Ok(())
+        let supervised = async {
+            let outcome = supervise(loops, stop_rx, self.health).await;
+            if outcome.is_err() {
+                // Stop serving: the process exits with the loop's error.
+                let _ = stop_tx.send(true);
+            }
+            outcome
+        };
+        let (outcome, (), ()) = tokio::join!(supervised, http, grpc);
+        outcome
     }
 }
 

@@ -32,6 +32,33 @@ pub struct CampaignRow {
     pub updated_at: DateTime<Utc>,
 }
 
+impl CampaignRow {
+    /// The campaign, if it exists.
+    pub async fn find(
+        conn: &mut diesel_async::AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<Self>> {
+        let query = marketing_campaign::table.find(id).select(Self::as_select());
+        diesel_async::RunQueryDsl::first(query, conn)
+            .await
+            .optional()
+    }
+
+    /// The campaign, row-locked until the caller's transaction ends (`FOR UPDATE`).
+    pub async fn lock(
+        conn: &mut diesel_async::AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<Self>> {
+        let query = marketing_campaign::table
+            .find(id)
+            .for_update()
+            .select(Self::as_select());
+        diesel_async::RunQueryDsl::first(query, conn)
+            .await
+            .optional()
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = customers)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
@@ -95,6 +122,19 @@ pub struct TemplateRow {
     pub updated_at: DateTime<Utc>,
 }
 
+impl TemplateRow {
+    /// The template, if it exists.
+    pub async fn find(
+        conn: &mut diesel_async::AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<Self>> {
+        let query = content_templates::table.find(id).select(Self::as_select());
+        diesel_async::RunQueryDsl::first(query, conn)
+            .await
+            .optional()
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = segments)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
@@ -107,4 +147,22 @@ pub struct SegmentRow {
     pub updated_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl SegmentRow {
+    /// The segment, if it exists.
+    pub async fn find(
+        conn: &mut diesel_async::AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<Self>> {
+        let query = segments::table.find(id).select(Self::as_select());
+        diesel_async::RunQueryDsl::first(query, conn)
+            .await
+            .optional()
+    }
+
+    /// Its rule, parsed (a stored rule passed the parser when it was saved).
+    pub fn parsed_rule(&self) -> Result<crate::segment::Rule, crate::segment::RuleError> {
+        crate::segment::Rule::parse(&self.rule)
+    }
 }

@@ -88,7 +88,7 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         .route("/webhooks/{provider}", post(webhooks::receive))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::render))
+        .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn(crate::metrics::track_http))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -156,11 +156,25 @@ async fn authenticate(State(state): State<RestState>, mut req: Request, next: Ne
     }
 }
 
+/// `GET /metrics` in the Prometheus text format.
+async fn metrics(State(state): State<RestState>) -> String {
+    marketing_core::telemetry::render_metrics(|| {
+        marketing_core::telemetry::record_pool(state.service.pool());
+    })
+}
+
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
 async fn readyz(State(state): State<RestState>) -> Response {
+    if let Some(failure) = state.service.loop_failure() {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unavailable", "failed": failure})),
+        )
+            .into_response();
+    }
     match state.service.ready().await {
         Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(e) => {

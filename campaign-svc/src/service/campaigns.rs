@@ -168,24 +168,15 @@ impl MarketingService {
 }
 
 pub(crate) async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CampaignRow> {
-    mc::marketing_campaign
-        .find(id)
-        .select(CampaignRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
+    CampaignRow::find(conn, id)
+        .await?
         .ok_or_else(|| Error::not_found("campaign", id))
 }
 
 /// The campaign, row-locked until the transaction ends.
 pub(crate) async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> Result<CampaignRow> {
-    mc::marketing_campaign
-        .find(id)
-        .for_update()
-        .select(CampaignRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
+    CampaignRow::lock(conn, id)
+        .await?
         .ok_or_else(|| Error::not_found("campaign", id))
 }
 

@@ -1,12 +1,9 @@
 //! The one service layer: plain async functions over domain types, used by both transports.
 //! Each submodule owns one aggregate and its SQL.
 
-pub mod audience;
 pub mod campaigns;
 pub mod conversions;
 pub mod customers;
-pub mod freeze;
-pub mod plan;
 pub mod preview;
 pub mod records;
 pub mod segments;
@@ -23,6 +20,8 @@ use marketing_core::db::PgPool;
 use marketing_core::tracking::{FrequencyCap, Signer};
 
 use crate::error::{Error, Result};
+use crate::fanout::Fanout;
+use crate::supervise::Health;
 
 /// Settings the service layer works with.
 #[derive(Debug, Clone)]
@@ -34,10 +33,6 @@ pub struct Settings {
     pub webhook_secret: Option<String>,
     /// How far back a conversion looks for the campaign that reached the customer.
     pub conversion_window: chrono::Duration,
-    /// Audience customers considered per freeze chunk (one transaction each).
-    pub freeze_chunk: i64,
-    /// How long a replica's hold on freezing or publishing an execution lasts without progress.
-    pub lease: chrono::Duration,
     /// Region of phone numbers written without a country code.
     pub default_phone_region: phonenumber::country::Id,
 }
@@ -49,8 +44,6 @@ impl Settings {
             frequency_cap: config.tracking.frequency_cap(),
             webhook_secret: config.webhook_secret.clone().filter(|s| !s.is_empty()),
             conversion_window: chrono::Duration::hours(i64::from(config.conversion_window_hours)),
-            freeze_chunk: config.freeze_chunk.clamp(1, 1_000_000),
-            lease: chrono::Duration::seconds(config.relay_lease_secs.max(1) as i64),
             default_phone_region: config.default_phone_region,
         }
     }
@@ -60,16 +53,20 @@ impl Settings {
 #[derive(Clone)]
 pub struct MarketingService {
     pool: PgPool,
-    relay_waker: trigger::RelayWaker,
+    /// Real triggers go through the fan-out.
+    fanout: Fanout,
     settings: std::sync::Arc<Settings>,
+    /// Whether the background loops still run (readiness).
+    health: Health,
 }
 
 impl MarketingService {
-    pub fn new(pool: PgPool, settings: Settings) -> Self {
+    pub fn new(pool: PgPool, settings: Settings, fanout: Fanout, health: Health) -> Self {
         MarketingService {
             pool,
-            relay_waker: Default::default(),
+            fanout,
             settings: std::sync::Arc::new(settings),
+            health,
         }
     }
 
@@ -77,13 +74,14 @@ impl MarketingService {
         &self.settings
     }
 
-    /// Notified after each real trigger, so the relay starts publishing at once.
-    pub fn relay_waker(&self) -> trigger::RelayWaker {
-        self.relay_waker.clone()
-    }
-
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// What stopped among the background loops, if anything did (then the service is not
+    /// ready, whatever the database says).
+    pub fn loop_failure(&self) -> Option<String> {
+        self.health.failure()
     }
 
     /// Ready when the database answers within two seconds.

@@ -7,10 +7,10 @@ use marketing_core::vocabulary::CampaignStatus;
 use uuid::Uuid;
 
 use super::MarketingService;
-use super::plan::{Plan, audience_samples, customer_sample};
 use super::templates::find_template;
 use crate::domain::execution::Sample;
 use crate::error::{Error, Result};
+use crate::fanout::plan::{Plan, audience_samples, customer_sample};
 
 /// Most customers one preview renders.
 pub const MAX_PREVIEW: u32 = 50;

@@ -182,18 +182,14 @@ async fn count(conn: &mut AsyncPgConnection, rule: &Rule) -> Result<u64> {
 }
 
 async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<SegmentRow> {
-    sg::segments
-        .find(id)
-        .select(SegmentRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
+    SegmentRow::find(conn, id)
+        .await?
         .ok_or_else(|| Error::not_found("segment", id))
 }
 
 /// A saved segment's parsed rule.
 pub(crate) async fn stored_rule(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Rule> {
     let row = find(conn, id).await?;
-    Rule::parse(&row.rule)
+    row.parsed_rule()
         .map_err(|e| Error::Internal(anyhow::anyhow!("segment {id}: stored rule: {e}")))
 }

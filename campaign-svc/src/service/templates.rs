@@ -172,12 +172,8 @@ impl MarketingService {
 }
 
 pub(crate) async fn find_template(conn: &mut AsyncPgConnection, id: Uuid) -> Result<TemplateRow> {
-    ct::content_templates
-        .find(id)
-        .select(TemplateRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
+    TemplateRow::find(conn, id)
+        .await?
         .ok_or_else(|| Error::not_found("template", id))
 }
 

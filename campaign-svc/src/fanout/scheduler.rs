@@ -13,9 +13,9 @@ use marketing_core::schema::marketing_campaign::dsl as mc;
 use marketing_core::vocabulary::CampaignStatus;
 use tokio::sync::watch;
 
+use super::Fanout;
+use super::trigger::trigger_locked;
 use crate::error::Error;
-use crate::service::MarketingService;
-use crate::service::trigger::trigger_locked;
 
 /// Completes finished campaigns in one statement: a campaign is done when its execution is fully
 /// published and every record is final (per the execution's counters), or when its `end_time`
@@ -90,12 +90,12 @@ struct Completed {
     expired: i64,
 }
 
-pub struct Scheduler {
+pub(super) struct Scheduler {
     pool: PgPool,
     interval: Duration,
     stale_sending: Duration,
     /// Triggers as the API does (same frequency cap, same freeze).
-    service: MarketingService,
+    fanout: Fanout,
     /// When stale `sending` records were last looked for: that scan reads every record of the
     /// active campaigns, so it runs every tenth of the grace period (at most once a minute),
     /// not every tick.
@@ -103,17 +103,17 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(service: MarketingService, interval: Duration, stale_sending: Duration) -> Self {
+    pub(super) fn new(fanout: Fanout) -> Self {
         Scheduler {
-            pool: service.pool().clone(),
-            interval,
-            stale_sending,
-            service,
+            pool: fanout.pool().clone(),
+            interval: fanout.settings().scheduler_interval,
+            stale_sending: fanout.settings().stale_sending,
+            fanout,
             stale_checked: std::sync::Mutex::new(None),
         }
     }
 
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
             if let Err(e) = self.tick().await {
                 tracing::warn!(error = %format!("{e:#}"), "scheduler tick failed");
@@ -190,13 +190,13 @@ impl Scheduler {
                 let Some(campaign) = due else {
                     return Ok(None);
                 };
-                let settings = self.service.settings();
+                let settings = self.fanout.settings();
                 match trigger_locked(
                     conn,
                     &campaign,
                     None,
                     settings.frequency_cap,
-                    settings.lease,
+                    settings.lease(),
                 )
                 .await
                 {
@@ -229,7 +229,7 @@ impl Scheduler {
         if let Some(execution) = triggered {
             // Frozen in the background so that other due campaigns start at once; if this
             // replica dies half-way, another one's relay resumes the freeze after the lease.
-            self.service.freeze_in_background(execution);
+            self.fanout.freeze_in_background(execution);
         }
         Ok(true)
     }

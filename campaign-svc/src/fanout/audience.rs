@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, BigInt, Integer, Text, Uuid as SqlUuid};
 use diesel_async::AsyncPgConnection;
-use marketing_core::models::CampaignRow;
+use marketing_core::models::{CampaignRow, SegmentRow};
 use marketing_core::segment::{self, Bind};
 use marketing_core::tracking::FrequencyCap;
 use marketing_core::vocabulary::Channel;
@@ -134,14 +134,13 @@ impl Audience {
             binds.push(Bind::TextArray(campaign.target_tags.clone()));
         }
         if let Some(id) = campaign.target_segment_id {
-            let rule = super::segments::stored_rule(conn, id)
-                .await
-                .map_err(|e| match e {
-                    Error::NotFound { .. } => {
-                        Error::Conflict(format!("target_segment_id: segment {id} no longer exists"))
-                    }
-                    e => e,
-                })?;
+            let rule = SegmentRow::find(conn, id)
+                .await?
+                .ok_or_else(|| {
+                    Error::Conflict(format!("target_segment_id: segment {id} no longer exists"))
+                })?
+                .parsed_rule()
+                .map_err(|e| Error::Internal(anyhow::anyhow!("segment {id}: stored rule: {e}")))?;
             let compiled = segment::compile(&rule, first + binds.len());
             conditions.push(format!("({})", compiled.sql));
             binds.extend(compiled.binds);

@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use marketing_core::models::CampaignRow;
+use marketing_core::models::{CampaignRow, TemplateRow};
 use marketing_core::render::{CampaignVars, Content, MessageSource, Recipient, VariantContent};
 use marketing_core::segment;
 use marketing_core::tracking::{FrequencyCap, Signer};
@@ -19,7 +19,6 @@ use marketing_core::vocabulary::Channel;
 use uuid::Uuid;
 
 use super::audience::{Audience, audience_cte, base_binds, variant_sql};
-use super::templates::find_template;
 use crate::domain::execution::Sample;
 use crate::domain::template::render_error;
 use crate::domain::variant::buckets;
@@ -92,11 +91,8 @@ impl Plan {
         let channel = campaign.type_;
         let variants = crate::domain::variant::stored(&campaign.variants)?;
         let template = async |conn: &mut AsyncPgConnection, field: &str, id: Uuid| {
-            let t = find_template(conn, id).await.map_err(|e| match e {
-                Error::NotFound { .. } => {
-                    Error::Conflict(format!("{field}: template {id} no longer exists"))
-                }
-                e => e,
+            let t = TemplateRow::find(conn, id).await?.ok_or_else(|| {
+                Error::Conflict(format!("{field}: template {id} no longer exists"))
             })?;
             Ok::<_, Error>(MessageSource {
                 subject: t.subject,

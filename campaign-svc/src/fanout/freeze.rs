@@ -15,13 +15,14 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use marketing_core::models::CampaignRow;
 use marketing_core::schema::campaign_executions::dsl as ce;
 use marketing_core::segment;
 use marketing_core::tracking::FrequencyCap;
 use marketing_core::vocabulary::{CampaignStatus, ExecutionType};
 use uuid::Uuid;
 
-use super::MarketingService;
+use super::Fanout;
 use super::audience::{
     Audience, Counts, FREQUENCY_CAP_LOCK, audience_cte, base_binds, variant_sql,
 };
@@ -134,12 +135,13 @@ impl Progress {
     }
 }
 
-impl MarketingService {
+impl Fanout {
     /// Writes the records of a triggered execution, chunk by chunk, from wherever it stands;
     /// returns the execution's totals once its audience is fully frozen.
-    pub(crate) async fn freeze(&self, execution: Uuid) -> Result<TriggerOutcome> {
-        let mut conn = self.pool.get().await?;
-        let settings = &self.settings;
+    pub(super) async fn freeze(&self, execution: Uuid) -> Result<TriggerOutcome> {
+        let mut conn = self.pool().get().await?;
+        let settings = self.settings();
+        let lease = settings.lease();
         loop {
             let step = conn
                 .transaction::<_, Error, _>(async |conn| {
@@ -147,13 +149,13 @@ impl MarketingService {
                         conn,
                         execution,
                         settings.freeze_chunk,
-                        settings.lease,
+                        lease,
                         settings.frequency_cap,
                     )
                     .await
                 })
                 .await?;
-            self.relay_waker.notify_one();
+            self.wake();
             if let Some(outcome) = step {
                 return Ok(outcome);
             }
@@ -161,13 +163,13 @@ impl MarketingService {
     }
 }
 
-impl MarketingService {
+impl Fanout {
     /// [`freeze`](Self::freeze) as a task of its own; a failure is logged, and the relay of
     /// some replica resumes the freeze once its lease ran out.
-    pub(crate) fn freeze_in_background(&self, execution: Uuid) {
-        let service = self.clone();
+    pub(super) fn freeze_in_background(&self, execution: Uuid) {
+        let fanout = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = service.freeze(execution).await {
+            if let Err(e) = fanout.freeze(execution).await {
                 tracing::warn!(%execution, error = %e, "freezing the audience failed; it resumes after the lease");
             }
         });
@@ -208,7 +210,9 @@ async fn freeze_chunk(
     if progress.done {
         return Ok(Some(progress.outcome(execution, skipped)));
     }
-    let campaign = super::campaigns::find(conn, progress.campaign_id).await?;
+    let campaign = CampaignRow::find(conn, progress.campaign_id)
+        .await?
+        .ok_or_else(|| Error::not_found("campaign", progress.campaign_id))?;
     if matches!(
         campaign.status,
         CampaignStatus::Completed | CampaignStatus::Archived

@@ -1,7 +1,7 @@
 //! The outbox relay: publishes the records a trigger wrote (the outbox) to RabbitMQ.
 //!
 //! A trigger writes an execution's records in chunks, in customer id order (see
-//! [`crate::service::freeze`]); the relay publishes each chunk as soon as it is committed, in
+//! [`super::freeze`]); the relay publishes each chunk as soon as it is committed, in
 //! the same order, and after the broker confirms a page the execution's cursor
 //! (`publish_cursor`, a customer id) moves past it. Since a chunk commits whole and the next one
 //! only holds larger customer ids, no record ever becomes visible behind the cursor. Confirms
@@ -24,28 +24,14 @@ use tokio::sync::watch;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::publisher::{Pipeline, Publisher};
-use crate::service::MarketingService;
-use crate::service::trigger::RelayWaker;
+use super::Fanout;
+use super::publisher::{Pipeline, Publisher};
 
-/// Relay settings.
-#[derive(Debug, Clone)]
-pub struct RelaySettings {
-    /// Records read and published per page.
-    pub page_size: i64,
-    /// How long an owner's claim on an execution lasts without progress.
-    pub lease: Duration,
-    /// How often to look for work when nobody wakes the relay.
-    pub poll: Duration,
-}
-
-pub struct Relay {
-    service: MarketingService,
+pub(super) struct Relay {
+    fanout: Fanout,
     pool: PgPool,
     publisher: Publisher,
-    settings: RelaySettings,
     owner: Uuid,
-    waker: RelayWaker,
 }
 
 /// A page row: a pending record after the cursor (none when the page is empty), and whether
@@ -106,19 +92,17 @@ struct StaleFreeze {
 }
 
 impl Relay {
-    pub fn new(service: MarketingService, publisher: Publisher, settings: RelaySettings) -> Self {
+    pub(super) fn new(fanout: Fanout, publisher: Publisher) -> Self {
         Relay {
-            pool: service.pool().clone(),
-            waker: service.relay_waker(),
-            service,
+            pool: fanout.pool().clone(),
+            fanout,
             publisher,
-            settings,
             owner: Uuid::new_v4(),
         }
     }
 
     /// Publishes until `stop` turns true; errors (broker or database down) are logged and retried.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(200);
         loop {
             let wait = match self.pass().await {
@@ -126,7 +110,7 @@ impl Relay {
                     backoff = Duration::from_millis(200);
                     continue;
                 }
-                Ok(false) => self.settings.poll,
+                Ok(false) => self.fanout.settings().poll,
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "relay pass failed; retrying");
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -134,7 +118,7 @@ impl Relay {
                 }
             };
             tokio::select! {
-                _ = self.waker.notified() => {}
+                _ = self.fanout.woken() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
@@ -178,7 +162,7 @@ impl Relay {
         execution: Uuid,
     ) -> anyhow::Result<Option<(Uuid, Option<Uuid>, Option<String>)>> {
         let mut conn = self.pool.get().await?;
-        let lease = chrono::Duration::from_std(self.settings.lease)?;
+        let lease = self.fanout.settings().lease();
         let now = chrono::Utc::now();
         let cursor = diesel::update(
             ce::campaign_executions
@@ -212,7 +196,7 @@ impl Relay {
     ) -> anyhow::Result<bool> {
         let mut conn = self.pool.get().await?;
         let now = chrono::Utc::now();
-        let lease = chrono::Duration::from_std(self.settings.lease)?;
+        let lease = self.fanout.settings().lease();
         let owner = if done { None } else { Some(self.owner) };
         let updated = diesel::update(
             ce::campaign_executions
@@ -236,13 +220,13 @@ impl Relay {
         let stale: Vec<StaleFreeze> = {
             let mut conn = self.pool.get().await?;
             diesel::sql_query(STALE_FREEZES_SQL)
-                .bind::<diesel::sql_types::Double, _>(self.settings.lease.as_secs_f64())
+                .bind::<diesel::sql_types::Double, _>(self.fanout.settings().lease.as_secs_f64())
                 .load(&mut conn)
                 .await?
         };
         for StaleFreeze { id } in stale {
             tracing::warn!(execution = %id, "resuming a freeze left half-way");
-            self.service.freeze_in_background(id);
+            self.fanout.freeze_in_background(id);
         }
         Ok(())
     }
@@ -277,7 +261,7 @@ impl Relay {
         mut cursor: Option<Uuid>,
         trace: Option<String>,
     ) -> anyhow::Result<bool> {
-        let size = self.settings.page_size;
+        let size = self.fanout.settings().page_size;
         let read = |after: Option<Uuid>| {
             let pool = self.pool.clone();
             tokio::spawn(async move { page(&pool, size, campaign, execution, after).await })
@@ -308,8 +292,7 @@ impl Relay {
                     return Ok(published);
                 }
                 self.resume_freezes().await?;
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(200), self.waker.notified()).await;
+                let _ = tokio::time::timeout(Duration::from_millis(200), self.fanout.woken()).await;
                 next = read(cursor);
                 continue;
             };

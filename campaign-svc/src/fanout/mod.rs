@@ -1,0 +1,136 @@
+//! The fan-out: everything between "send this campaign" and one job per recipient confirmed by
+//! the broker, behind one handle, [`Fanout`], that owns what its parts share: the database pool,
+//! the wake-up signal (a committed chunk of records wakes the relay at once), the leases and the
+//! page and chunk settings.
+//!
+//! - [`trigger`]: records the execution and makes the campaign active (one transaction), then
+//!   freezes its audience;
+//! - [`freeze`]: writes the audience as `pending` records, chunk by chunk (the outbox);
+//! - [`relay`] and [`publisher`]: publish each committed chunk to RabbitMQ with confirms;
+//! - [`scheduler`]: the timers (campaigns due at their `start_time`, completion, stale records);
+//! - [`audience`] and [`plan`]: who a campaign reaches and what it sends, also read by the
+//!   service layer's previews and simulations.
+//!
+//! The service layer calls in ([`Fanout::trigger`]); nothing here calls back into it. The loops
+//! ([`Fanout::start`]) are supervised by the application (see `crate::supervise`): one that
+//! stops is seen, never silent.
+
+pub mod audience;
+mod freeze;
+pub mod plan;
+mod publisher;
+mod relay;
+mod scheduler;
+mod trigger;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketing_core::db::PgPool;
+use marketing_core::tracking::FrequencyCap;
+use tokio::sync::{Notify, watch};
+
+pub use publisher::Publisher;
+pub(crate) use trigger::{check_not_ended, to_json};
+
+use crate::supervise::Loop;
+
+/// What the fan-out's parts are tuned with (from the service's configuration).
+#[derive(Debug, Clone)]
+pub struct FanoutSettings {
+    /// Audience customers considered per freeze chunk (one transaction each).
+    pub freeze_chunk: i64,
+    /// How long a replica's hold on freezing or publishing an execution lasts without progress.
+    pub lease: Duration,
+    /// Records the relay reads and publishes per page.
+    pub page_size: i64,
+    /// How often the relay looks for work when nothing wakes it.
+    pub poll: Duration,
+    /// The frequency cap the trigger enforces.
+    pub frequency_cap: Option<FrequencyCap>,
+    /// Between scheduler rounds.
+    pub scheduler_interval: Duration,
+    /// When a record whose worker never reported back is failed.
+    pub stale_sending: Duration,
+}
+
+impl FanoutSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        FanoutSettings {
+            freeze_chunk: config.freeze_chunk.clamp(1, 1_000_000),
+            lease: Duration::from_secs(config.relay_lease_secs.max(1)),
+            page_size: config.relay_page_size.max(1),
+            poll: Duration::from_secs(1),
+            frequency_cap: config.tracking.frequency_cap(),
+            scheduler_interval: Duration::from_millis(config.scheduler_interval_ms.max(10)),
+            stale_sending: Duration::from_secs(config.stale_sending_secs),
+        }
+    }
+
+    /// The lease as a database interval.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(15))
+    }
+}
+
+/// The fan-out's handle: cheap to clone, shared by the service layer and the loops.
+#[derive(Clone)]
+pub struct Fanout {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    settings: FanoutSettings,
+    /// Notified when records were committed, so the relay publishes them at once.
+    wake: Notify,
+}
+
+impl std::fmt::Debug for Fanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fanout")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fanout {
+    pub fn new(pool: PgPool, settings: FanoutSettings) -> Self {
+        Fanout {
+            inner: Arc::new(Inner {
+                pool,
+                settings,
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &FanoutSettings {
+        &self.inner.settings
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Records were committed: the relay looks at once instead of at its next poll.
+    fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Waits for [`Fanout::wake`] (the relay).
+    async fn woken(&self) {
+        self.inner.wake.notified().await;
+    }
+
+    /// Starts the loops (the relay with `publisher`, the scheduler) until `stop` turns true,
+    /// each named for the supervisor.
+    pub fn start(&self, publisher: Publisher, stop: watch::Receiver<bool>) -> Vec<Loop> {
+        let relay = relay::Relay::new(self.clone(), publisher);
+        let scheduler = scheduler::Scheduler::new(self.clone());
+        vec![
+            Loop::spawn("relay", relay.run(stop.clone())),
+            Loop::spawn("scheduler", scheduler.run(stop)),
+        ]
+    }
+}

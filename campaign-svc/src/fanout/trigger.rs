@@ -1,0 +1,160 @@
+//! The real trigger: check the campaign, record the execution with its content frozen and make
+//! the campaign active (one transaction, the campaign row locked, so a campaign is triggered once
+//! whoever gets there first: the API or the scheduler of any replica), then write its audience
+//! ([`super::freeze`]) while the relay publishes each chunk as it commits.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use marketing_core::models::CampaignRow;
+use marketing_core::schema::{campaign_executions::dsl as ce, marketing_campaign::dsl as mc};
+use marketing_core::tracking::FrequencyCap;
+use marketing_core::vocabulary::{CampaignStatus, ExecutionStatus, ExecutionType};
+use uuid::Uuid;
+
+use super::Fanout;
+use super::audience::Audience;
+use super::plan::Plan;
+use crate::domain::execution::{Skipped, TriggerOutcome};
+use crate::error::{Error, Result};
+
+impl Fanout {
+    /// Triggers campaign `id` for real and returns once every record is written (the relay
+    /// publishes them as they are written).
+    ///
+    /// Once the execution is committed the campaign is triggered, whatever happens next: a
+    /// failure while writing the records (a dropped database link, say) does not make the
+    /// trigger an error, which a client would retry into a 409. The freeze then goes on in the
+    /// background (here at once, else through the relay of any replica once its lease ran out)
+    /// and the outcome says so ([`TriggerOutcome::frozen`] false), with the counts so far.
+    pub async fn trigger(&self, caller: Option<Uuid>, id: Uuid) -> Result<TriggerOutcome> {
+        let mut conn = self.pool().get().await?;
+        let settings = self.settings();
+        let execution = conn
+            .transaction::<_, Error, _>(async |conn| {
+                let campaign = CampaignRow::lock(conn, id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("campaign", id))?;
+                trigger_locked(
+                    conn,
+                    &campaign,
+                    caller,
+                    settings.frequency_cap,
+                    settings.lease(),
+                )
+                .await
+            })
+            .await?;
+        drop(conn);
+        self.wake();
+        // Its own task: a client that hangs up does not stop the freeze half-way (a replica
+        // would resume it after the lease, but later).
+        let fanout = self.clone();
+        let frozen = tokio::spawn(async move { fanout.freeze(execution).await })
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("freezing the audience: {e}")))
+            .and_then(|frozen| frozen);
+        match frozen {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                tracing::warn!(%execution, error = ?e,
+                    "writing the recipients failed after the trigger committed; continuing in the background");
+                self.freeze_in_background(execution);
+                Ok(self.partial_outcome(execution).await)
+            }
+        }
+    }
+
+    /// A committed execution's counts so far, as far as the database answers in a second (the
+    /// trigger must answer even when it does not).
+    async fn partial_outcome(&self, execution: Uuid) -> TriggerOutcome {
+        let read = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            let mut conn = self.pool().get().await?;
+            ce::campaign_executions
+                .find(execution)
+                .select((ce::planned, ce::skipped))
+                .first::<(i64, serde_json::Value)>(&mut conn)
+                .await
+                .map_err(Error::from)
+        })
+        .await;
+        let (planned, skipped) = match read {
+            Ok(Ok((planned, skipped))) => (
+                planned.max(0) as u64,
+                serde_json::from_value(skipped).unwrap_or_default(),
+            ),
+            _ => (0, Skipped::default()),
+        };
+        TriggerOutcome {
+            execution_id: execution,
+            kind: ExecutionType::Actual,
+            planned,
+            skipped,
+            frozen: false,
+        }
+    }
+}
+
+/// Refuses campaigns past their end.
+pub(crate) fn check_not_ended(campaign: &CampaignRow) -> Result<()> {
+    if let Some(end) = campaign.end_time.filter(|e| *e <= Utc::now()) {
+        return Err(Error::Conflict(format!("the campaign ended at {end}")));
+    }
+    Ok(())
+}
+
+/// The real trigger, inside the caller's transaction with the campaign row locked: checks that
+/// the campaign can be sent, records the execution (with its content frozen) and makes the
+/// campaign `active`; the caller then writes the records with [`Fanout::freeze`] once this
+/// transaction commits.
+pub(super) async fn trigger_locked(
+    conn: &mut AsyncPgConnection,
+    campaign: &CampaignRow,
+    caller: Option<Uuid>,
+    cap: Option<FrequencyCap>,
+    lease: chrono::Duration,
+) -> Result<Uuid> {
+    let status = campaign.status;
+    if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) {
+        return Err(Error::Conflict(format!(
+            "campaign {} is {status}; only draft or scheduled campaigns can be triggered",
+            campaign.id
+        )));
+    }
+    check_not_ended(campaign)?;
+    let plan = Plan::resolve(conn, campaign).await?;
+    // Refuses an audience that cannot be built (none set, segment gone) before anything is written.
+    Audience::of(conn, campaign, 11, cap).await?;
+    let execution_id = Uuid::now_v7();
+    let now = Utc::now();
+    diesel::insert_into(ce::campaign_executions)
+        .values((
+            ce::id.eq(execution_id),
+            ce::campaign_id.eq(campaign.id),
+            ce::execution_type.eq(ExecutionType::Actual),
+            ce::status.eq(ExecutionStatus::Running),
+            ce::triggered_by.eq(caller),
+            ce::created_at.eq(now),
+            ce::trace_context.eq(marketing_core::telemetry::current_traceparent()),
+            ce::contents.eq(to_json(&plan.contents)?),
+            ce::skipped.eq(to_json(Skipped::default())?),
+            ce::materialize_done.eq(false),
+            ce::materialize_lease_until.eq(Some(now + lease)),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::update(mc::marketing_campaign.find(campaign.id))
+        .set((
+            mc::status.eq(CampaignStatus::Active),
+            mc::actual_start_time.eq(Some(now)),
+            mc::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    tracing::info!(campaign_id = %campaign.id, %execution_id, "campaign triggered");
+    Ok(execution_id)
+}
+
+pub(crate) fn to_json(v: impl serde::Serialize) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::Internal(e.into()))
+}
