@@ -73,6 +73,11 @@ pub struct Config {
     #[arg(long, env = "SCHEDULER_INTERVAL_MS", default_value_t = 1000)]
     pub scheduler_interval_ms: u64,
 
+    /// Seconds two occurrences of a recurring campaign must at least be apart (a cron pattern
+    /// firing more often is refused).
+    #[arg(long, env = "MIN_RECURRENCE_SECS", default_value_t = 60)]
+    pub min_recurrence_secs: u64,
+
     /// Seconds after which a record claimed by a worker that never reported back is failed.
     #[arg(long, env = "STALE_SENDING_SECS", default_value_t = 900)]
     pub stale_sending_secs: u64,

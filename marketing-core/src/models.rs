@@ -30,6 +30,13 @@ pub struct CampaignRow {
     pub updated_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When it sends: `{"kind": "once"}` or a recurring schedule; see campaign-svc's
+    /// `domain::trigger`.
+    pub trigger: serde_json::Value,
+    /// A recurring campaign's next occurrence (none when it has no more).
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// A paused recurring campaign runs no occurrence until resumed.
+    pub paused_at: Option<DateTime<Utc>>,
 }
 
 impl CampaignRow {

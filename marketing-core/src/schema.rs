@@ -48,6 +48,9 @@ diesel::table! {
         updated_by -> Uuid,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        trigger -> Jsonb,
+        next_run_at -> Nullable<Timestamptz>,
+        paused_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -75,6 +78,7 @@ diesel::table! {
         materialized_upto -> Nullable<Uuid>,
         materialize_done -> Bool,
         materialize_lease_until -> Nullable<Timestamptz>,
+        occurrence -> Nullable<Timestamptz>,
     }
 }
 

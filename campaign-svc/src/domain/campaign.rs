@@ -6,6 +6,7 @@ use marketing_core::vocabulary::{CampaignStatus, Channel};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::trigger::CampaignTrigger;
 use super::variant::{Variant, VariantFields, parse_variants};
 use super::{bounded_text, parse_word};
 use crate::error::{Error, Result};
@@ -73,6 +74,8 @@ pub struct CampaignFields {
     pub variants: Option<Vec<VariantFields>>,
     pub start_time: Option<Option<DateTime<Utc>>>,
     pub end_time: Option<Option<DateTime<Utc>>>,
+    /// `{"kind": …}` as sent (see [`CampaignTrigger::parse`]).
+    pub trigger: Option<serde_json::Value>,
 }
 
 /// Checks inline content: size, syntax and variables.
@@ -110,10 +113,12 @@ pub struct NewCampaign {
     pub variants: Vec<Variant>,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
+    pub trigger: CampaignTrigger,
 }
 
 impl NewCampaign {
-    pub fn parse(f: CampaignFields) -> Result<Self> {
+    /// `min_recurrence_secs`: the closest two occurrences of a recurring trigger may be.
+    pub fn parse(f: CampaignFields, min_recurrence_secs: u64) -> Result<Self> {
         let name = CampaignName::parse(f.name.as_deref().unwrap_or(""))?;
         let channel = match f.channel.as_deref() {
             None | Some("") => return Err(Error::invalid("type", "is required")),
@@ -132,6 +137,11 @@ impl NewCampaign {
             variants: parse_all_variants(f.variants.unwrap_or_default())?,
             start_time,
             end_time,
+            trigger: f
+                .trigger
+                .map(|t| CampaignTrigger::parse(&t, min_recurrence_secs))
+                .transpose()?
+                .unwrap_or(CampaignTrigger::Once),
         })
     }
 }
@@ -148,10 +158,11 @@ pub struct CampaignPatch {
     pub variants: Option<Vec<Variant>>,
     pub start_time: Option<Option<DateTime<Utc>>>,
     pub end_time: Option<Option<DateTime<Utc>>>,
+    pub trigger: Option<CampaignTrigger>,
 }
 
 impl CampaignPatch {
-    pub fn parse(f: CampaignFields) -> Result<Self> {
+    pub fn parse(f: CampaignFields, min_recurrence_secs: u64) -> Result<Self> {
         Ok(CampaignPatch {
             name: f.name.as_deref().map(CampaignName::parse).transpose()?,
             channel: f
@@ -172,6 +183,10 @@ impl CampaignPatch {
             variants: f.variants.map(parse_all_variants).transpose()?,
             start_time: f.start_time,
             end_time: f.end_time,
+            trigger: f
+                .trigger
+                .map(|t| CampaignTrigger::parse(&t, min_recurrence_secs))
+                .transpose()?,
         })
     }
 
@@ -203,6 +218,9 @@ impl CampaignPatch {
         }
         if let Some(v) = self.end_time {
             row.end_time = v;
+        }
+        if let Some(v) = self.trigger {
+            row.trigger = v.to_json();
         }
         check_window(row.start_time, row.end_time)
     }
@@ -253,6 +271,12 @@ pub struct Campaign {
     pub updated_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When it sends: `{"kind": "once"}` or `{"kind": "recurring", "cron", "time_zone"}`.
+    pub trigger: serde_json::Value,
+    /// A recurring campaign's next occurrence (`null` when none is coming).
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// A paused recurring campaign runs no occurrence until resumed.
+    pub paused: bool,
 }
 
 impl From<CampaignRow> for Campaign {
@@ -275,6 +299,9 @@ impl From<CampaignRow> for Campaign {
             updated_by: r.updated_by,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            trigger: r.trigger,
+            next_run_at: r.next_run_at,
+            paused: r.paused_at.is_some(),
         }
     }
 }
@@ -305,10 +332,10 @@ mod tests {
     fn type_is_required_and_closed() {
         let mut f = fields();
         f.channel = None;
-        assert_eq!(NewCampaign::parse(f).unwrap_err().field(), Some("type"));
+        assert_eq!(NewCampaign::parse(f, 60).unwrap_err().field(), Some("type"));
         let mut f = fields();
         f.channel = Some("fax".into());
-        assert_eq!(NewCampaign::parse(f).unwrap_err().field(), Some("type"));
+        assert_eq!(NewCampaign::parse(f, 60).unwrap_err().field(), Some("type"));
     }
 
     #[test]
@@ -317,7 +344,10 @@ mod tests {
         let t = Utc::now();
         f.start_time = Some(Some(t));
         f.end_time = Some(Some(t));
-        assert_eq!(NewCampaign::parse(f).unwrap_err().field(), Some("end_time"));
+        assert_eq!(
+            NewCampaign::parse(f, 60).unwrap_err().field(),
+            Some("end_time")
+        );
     }
 
     #[test]

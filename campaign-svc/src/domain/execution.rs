@@ -95,4 +95,7 @@ pub struct Execution {
     pub published_count: i64,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The occurrence of a recurring campaign this execution ran for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<DateTime<Utc>>,
 }

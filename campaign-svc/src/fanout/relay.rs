@@ -64,8 +64,8 @@ struct Unpublished {
     n: i64,
 }
 
-/// Pages through the (campaign_id, customer_id) index in customer order; a campaign has one
-/// real execution. Always one row at least: the freeze's state, with the records if any. (The
+/// Pages through the (execution_id, customer_id) index in customer order (a recurring
+/// campaign has an execution per occurrence). Always one row at least: the freeze's state, with the records if any. (The
 /// cursor is compared without an `IS NULL OR`, which would keep a generic plan from starting the
 /// index scan at the cursor and make every page re-read the campaign from its start.) It runs
 /// with sorting disabled, see [`read_page`].
@@ -73,9 +73,9 @@ const PAGE_SQL: &str = "SELECT r.id, r.customer_id, r.channel, e.materialize_don
     FROM campaign_executions e
     LEFT JOIN LATERAL (
         SELECT id, customer_id, channel FROM marketing_record
-        WHERE campaign_id = $1 AND customer_id > COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)
+        WHERE execution_id = $4 AND customer_id > COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)
           AND status = 'pending'
-          AND execution_id = $4
+          AND campaign_id = $1
         ORDER BY customer_id LIMIT $3) r ON true
     WHERE e.id = $4";
 
@@ -374,7 +374,7 @@ async fn page(
 /// Right after a freeze the table's statistics still describe it without the new records, and
 /// PostgreSQL then reads every record after the cursor and sorts them for the page (330 ms a
 /// page at 1,000,000 records, most of the relay's time). With sorting off for the statement it
-/// can only walk the `(campaign_id, customer_id)` index from the cursor: 3.7 ms a page.
+/// can only walk the `(execution_id, customer_id)` index from the cursor: 3.7 ms a page.
 async fn read_page<R>(
     conn: &mut diesel_async::AsyncPgConnection,
     sql: &str,

@@ -1,7 +1,9 @@
-//! The scheduler: triggers `scheduled` campaigns at their `start_time` and completes `active`
-//! ones when every record is final or their `end_time` has passed (pending records are then not
-//! sent). Row locks with `SKIP LOCKED` make it safe with several campaign-svc replicas: a campaign
-//! is triggered once, whichever replica gets there.
+//! The scheduler: triggers `scheduled` campaigns at their `start_time`, runs each due occurrence
+//! of recurring campaigns, and completes `active` ones when every record is final (and a
+//! recurring one has no occurrence left) or their `end_time` has passed (pending records are then
+//! not sent). Row locks with `SKIP LOCKED` make it safe with several campaign-svc replicas: a
+//! campaign is triggered once, an occurrence runs once, whichever replica gets there (and the
+//! `(campaign_id, occurrence)` unique index would refuse a second execution anyway).
 
 use std::time::Duration;
 
@@ -15,20 +17,32 @@ use tokio::sync::watch;
 
 use super::Fanout;
 use super::trigger::trigger_locked;
+use crate::domain::trigger::CampaignTrigger;
 use crate::error::Error;
 
-/// Completes finished campaigns in one statement: a campaign is done when its execution is fully
-/// published and every record is final (per the execution's counters), or when its `end_time`
-/// passed; what is still pending then is marked as not sent.
+/// Completes finished executions and campaigns in one statement. An execution is done when it is
+/// fully published and every record is final (per its counters). A campaign is done when every
+/// execution is and no occurrence is coming (a one-shot campaign never has one; a paused
+/// recurring one keeps its next occurrence), or when its `end_time` passed; what is still pending
+/// then is marked as not sent.
 const COMPLETE_SQL: &str = "
-WITH done AS (
+WITH finished AS (
+    UPDATE campaign_executions e
+    SET status = 'completed', finished_at = now()
+    WHERE e.execution_type = 'actual' AND e.status = 'running' AND e.publish_done
+      AND e.sent_count + e.failed_count >= e.planned
+    RETURNING e.id
+), done AS (
     UPDATE marketing_campaign c
-    SET status = 'completed', actual_end_time = now(), updated_at = now()
+    SET status = 'completed', actual_end_time = now(), updated_at = now(), next_run_at = NULL
     WHERE c.status = 'active'
       AND ((c.end_time IS NOT NULL AND c.end_time <= now())
-           OR EXISTS (SELECT 1 FROM campaign_executions e
-                      WHERE e.campaign_id = c.id AND e.execution_type = 'actual' AND e.publish_done
-                        AND e.sent_count + e.failed_count >= e.planned))
+           OR (c.next_run_at IS NULL AND c.paused_at IS NULL
+               AND EXISTS (SELECT 1 FROM campaign_executions e
+                           WHERE e.campaign_id = c.id AND e.execution_type = 'actual')
+               AND NOT EXISTS (SELECT 1 FROM campaign_executions e
+                               WHERE e.campaign_id = c.id AND e.execution_type = 'actual'
+                                 AND NOT (e.publish_done AND e.sent_count + e.failed_count >= e.planned))))
     RETURNING c.id
 ), expired AS (
     UPDATE marketing_record r
@@ -47,6 +61,7 @@ WITH done AS (
     SET status = 'completed', finished_at = now(),
         failed_count = e.failed_count + (SELECT count(*) FROM expired x WHERE x.execution_id = e.id)
     WHERE e.campaign_id IN (SELECT id FROM done) AND e.execution_type = 'actual' AND e.status = 'running'
+      AND e.id NOT IN (SELECT id FROM finished)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM done) AS completed, (SELECT count(*) FROM expired) AS expired";
@@ -125,9 +140,11 @@ impl Scheduler {
         }
     }
 
-    /// One round: trigger every due campaign, then complete every finished one.
+    /// One round: trigger every due campaign and run every due occurrence, then complete every
+    /// finished one.
     pub async fn tick(&self) -> anyhow::Result<()> {
         while self.trigger_one_due().await? {}
+        while self.run_one_due_occurrence().await? {}
         let mut conn = self.pool.get().await?;
         if self.stale_check_due() {
             let stale: Stale = diesel::sql_query(STALE_SENDING_SQL)
@@ -177,8 +194,10 @@ impl Scheduler {
         let mut conn = self.pool.get().await?;
         let outcome = conn
             .transaction::<_, Error, _>(async |conn| {
+                // One-shot campaigns only: a recurring one has a next occurrence.
                 let due: Option<CampaignRow> = mc::marketing_campaign
                     .filter(mc::status.eq(CampaignStatus::Scheduled))
+                    .filter(mc::next_run_at.is_null())
                     .filter(mc::start_time.le(chrono::Utc::now()))
                     .order(mc::start_time)
                     .for_update()
@@ -197,6 +216,7 @@ impl Scheduler {
                     None,
                     settings.frequency_cap,
                     settings.lease(),
+                    None,
                 )
                 .await
                 {
@@ -229,6 +249,76 @@ impl Scheduler {
         if let Some(execution) = triggered {
             // Frozen in the background so that other due campaigns start at once; if this
             // replica dies half-way, another one's relay resumes the freeze after the lease.
+            self.fanout.freeze_in_background(execution);
+        }
+        Ok(true)
+    }
+
+    /// Runs the most overdue occurrence of a recurring campaign, in its own transaction; `false`
+    /// when none is due. The next occurrence is the first after now: occurrences missed while
+    /// no replica ran are made up for once, never one by one. An occurrence that cannot be sent
+    /// (no audience left, say) is skipped with a warning; the schedule goes on.
+    async fn run_one_due_occurrence(&self) -> anyhow::Result<bool> {
+        let mut conn = self.pool.get().await?;
+        let settings = self.fanout.settings();
+        let outcome = conn
+            .transaction::<_, Error, _>(async |conn| {
+                let now = chrono::Utc::now();
+                let due: Option<CampaignRow> = mc::marketing_campaign
+                    .filter(mc::next_run_at.le(now))
+                    .filter(mc::paused_at.is_null())
+                    .filter(mc::status.eq_any([CampaignStatus::Scheduled, CampaignStatus::Active]))
+                    .order(mc::next_run_at)
+                    .for_update()
+                    .skip_locked()
+                    .select(CampaignRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(campaign) = due else {
+                    return Ok(None);
+                };
+                let Some(occurrence) = campaign.next_run_at else {
+                    return Ok(None);
+                };
+                let next = CampaignTrigger::stored(&campaign.trigger)?
+                    .schedule()
+                    .and_then(|s| s.next_after(occurrence.max(now), campaign.end_time));
+                diesel::update(mc::marketing_campaign.find(campaign.id))
+                    .set(mc::next_run_at.eq(next))
+                    .execute(conn)
+                    .await?;
+                match trigger_locked(
+                    conn,
+                    &campaign,
+                    None,
+                    settings.frequency_cap,
+                    settings.lease(),
+                    Some(occurrence),
+                )
+                .await
+                {
+                    Ok(execution) => Ok(Some(Some(execution))),
+                    Err(
+                        Error::Conflict(reason)
+                        | Error::InvalidArgument {
+                            message: reason, ..
+                        },
+                    ) => {
+                        tracing::warn!(campaign_id = %campaign.id, %occurrence, %reason,
+                            "occurrence of a recurring campaign skipped");
+                        Ok(Some(None))
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("running a due occurrence: {e:?}"))?;
+        let Some(ran) = outcome else {
+            return Ok(false);
+        };
+        if let Some(execution) = ran {
+            self.fanout.wake();
             self.fanout.freeze_in_background(execution);
         }
         Ok(true)

@@ -3,7 +3,7 @@
 //! whoever gets there first: the API or the scheduler of any replica), then write its audience
 //! ([`super::freeze`]) while the relay publishes each chunk as it commits.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use marketing_core::models::CampaignRow;
@@ -16,6 +16,7 @@ use super::Fanout;
 use super::audience::Audience;
 use super::plan::Plan;
 use crate::domain::execution::{Skipped, TriggerOutcome};
+use crate::domain::trigger::CampaignTrigger;
 use crate::error::{Error, Result};
 
 impl Fanout {
@@ -41,6 +42,7 @@ impl Fanout {
                     caller,
                     settings.frequency_cap,
                     settings.lease(),
+                    None,
                 )
                 .await
             })
@@ -106,20 +108,43 @@ pub(crate) fn check_not_ended(campaign: &CampaignRow) -> Result<()> {
 /// The real trigger, inside the caller's transaction with the campaign row locked: checks that
 /// the campaign can be sent, records the execution (with its content frozen) and makes the
 /// campaign `active`; the caller then writes the records with [`Fanout::freeze`] once this
-/// transaction commits.
+/// transaction commits. `occurrence`: the due time of a recurring campaign's occurrence (the
+/// scheduler's), none for a one-shot trigger.
 pub(super) async fn trigger_locked(
     conn: &mut AsyncPgConnection,
     campaign: &CampaignRow,
     caller: Option<Uuid>,
     cap: Option<FrequencyCap>,
     lease: chrono::Duration,
+    occurrence: Option<DateTime<Utc>>,
 ) -> Result<Uuid> {
     let status = campaign.status;
-    if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) {
-        return Err(Error::Conflict(format!(
-            "campaign {} is {status}; only draft or scheduled campaigns can be triggered",
-            campaign.id
-        )));
+    let recurring = CampaignTrigger::stored(&campaign.trigger)?
+        .schedule()
+        .is_some();
+    match occurrence {
+        None if recurring => {
+            return Err(Error::Conflict(format!(
+                "campaign {} is recurring: it runs on its schedule (next at {}); pause or resume it instead",
+                campaign.id,
+                campaign
+                    .next_run_at
+                    .map_or_else(|| "none".to_owned(), |t| t.to_rfc3339())
+            )));
+        }
+        None if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) => {
+            return Err(Error::Conflict(format!(
+                "campaign {} is {status}; only draft or scheduled campaigns can be triggered",
+                campaign.id
+            )));
+        }
+        Some(_) if !matches!(status, CampaignStatus::Scheduled | CampaignStatus::Active) => {
+            return Err(Error::Conflict(format!(
+                "campaign {} is {status}; its occurrences have stopped",
+                campaign.id
+            )));
+        }
+        _ => {}
     }
     check_not_ended(campaign)?;
     let plan = Plan::resolve(conn, campaign).await?;
@@ -140,18 +165,19 @@ pub(super) async fn trigger_locked(
             ce::skipped.eq(to_json(Skipped::default())?),
             ce::materialize_done.eq(false),
             ce::materialize_lease_until.eq(Some(now + lease)),
+            ce::occurrence.eq(occurrence),
         ))
         .execute(conn)
         .await?;
     diesel::update(mc::marketing_campaign.find(campaign.id))
         .set((
             mc::status.eq(CampaignStatus::Active),
-            mc::actual_start_time.eq(Some(now)),
+            mc::actual_start_time.eq(campaign.actual_start_time.or(Some(now))),
             mc::updated_at.eq(now),
         ))
         .execute(conn)
         .await?;
-    tracing::info!(campaign_id = %campaign.id, %execution_id, "campaign triggered");
+    tracing::info!(campaign_id = %campaign.id, %execution_id, ?occurrence, "campaign triggered");
     Ok(execution_id)
 }
 

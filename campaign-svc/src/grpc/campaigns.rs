@@ -38,6 +38,9 @@ fn to_pb(c: Campaign) -> pb::Campaign {
         updated_by: c.updated_by.to_string(),
         created_at: Some(timestamp(c.created_at)),
         updated_at: Some(timestamp(c.updated_at)),
+        trigger: Some(trigger_pb(&c.trigger)),
+        next_run_at: opt_timestamp(c.next_run_at),
+        paused: c.paused,
         variants: c
             .variants
             .into_iter()
@@ -103,6 +106,7 @@ const UPDATABLE: &[&str] = &[
     "start_time",
     "end_time",
     "variants",
+    "trigger",
 ];
 
 /// Follows AIP-134: with a mask, exactly the listed paths change (absent = cleared); without
@@ -138,7 +142,36 @@ fn update_fields(mut r: pb::UpdateCampaignRequest) -> Result<CampaignFields> {
     if wants("end_time", r.end_time.is_some()) {
         f.end_time = Some(opt_time("end_time", r.end_time)?);
     }
+    if wants("trigger", r.trigger.is_some()) {
+        // A listed but absent trigger goes back to the default, `once`.
+        f.trigger = Some(
+            r.trigger
+                .map_or_else(|| serde_json::json!({"kind": "once"}), trigger_json),
+        );
+    }
     Ok(f)
+}
+
+/// A trigger message as the JSON the domain parser reads (shared with REST, so both refuse the
+/// same triggers with the same words).
+fn trigger_json(t: pb::CampaignTrigger) -> serde_json::Value {
+    let mut v = serde_json::json!({"kind": t.kind});
+    if let Some(cron) = t.cron {
+        v["cron"] = cron.into();
+    }
+    if let Some(zone) = t.time_zone {
+        v["time_zone"] = zone.into();
+    }
+    v
+}
+
+fn trigger_pb(v: &serde_json::Value) -> pb::CampaignTrigger {
+    let text = |key: &str| v.get(key).and_then(|s| s.as_str()).map(str::to_owned);
+    pb::CampaignTrigger {
+        kind: text("kind").unwrap_or_else(|| "once".to_owned()),
+        cron: text("cron"),
+        time_zone: text("time_zone"),
+    }
 }
 
 #[tonic::async_trait]
@@ -149,17 +182,21 @@ impl CampaignService for GrpcApi {
     ) -> Result<Response<pb::Campaign>, Status> {
         let caller = caller(&req)?;
         let r = req.into_inner();
-        let new = NewCampaign::parse(CampaignFields {
-            name: Some(r.name),
-            channel: Some(r.r#type),
-            target_tags: Some(r.target_tags),
-            target_segment_id: Some(opt_uuid("target_segment_id", r.target_segment_id)?),
-            content_template_id: Some(opt_uuid("content_template_id", r.content_template_id)?),
-            content: Some(r.content),
-            variants: Some(variant_fields(r.variants)?),
-            start_time: Some(opt_time("start_time", r.start_time)?),
-            end_time: Some(opt_time("end_time", r.end_time)?),
-        })?;
+        let new = NewCampaign::parse(
+            CampaignFields {
+                name: Some(r.name),
+                channel: Some(r.r#type),
+                target_tags: Some(r.target_tags),
+                target_segment_id: Some(opt_uuid("target_segment_id", r.target_segment_id)?),
+                content_template_id: Some(opt_uuid("content_template_id", r.content_template_id)?),
+                content: Some(r.content),
+                variants: Some(variant_fields(r.variants)?),
+                start_time: Some(opt_time("start_time", r.start_time)?),
+                end_time: Some(opt_time("end_time", r.end_time)?),
+                trigger: r.trigger.map(trigger_json),
+            },
+            self.service.settings().min_recurrence_secs,
+        )?;
         let c = self.service.create_campaign(caller, new).await?;
         Ok(Response::new(to_pb(c)))
     }
@@ -202,7 +239,8 @@ impl CampaignService for GrpcApi {
         let caller = caller(&req)?;
         let r = req.into_inner();
         let id = parse_uuid("id", &r.id)?;
-        let patch = CampaignPatch::parse(update_fields(r)?)?;
+        let min_recurrence = self.service.settings().min_recurrence_secs;
+        let patch = CampaignPatch::parse(update_fields(r)?, min_recurrence)?;
         Ok(Response::new(to_pb(
             self.service.update_campaign(caller, id, patch).await?,
         )))
@@ -236,26 +274,38 @@ impl CampaignService for GrpcApi {
     ) -> Result<Response<pb::Execution>, Status> {
         let id = parse_uuid("id", &req.into_inner().id)?;
         let e = self.service.get_execution(id).await?;
-        let skipped = match e.skipped {
-            serde_json::Value::Object(m) => m
-                .into_iter()
-                .map(|(k, v)| (k, v.as_u64().unwrap_or(0)))
-                .collect(),
-            _ => Default::default(),
-        };
-        let samples: Vec<Sample> = serde_json::from_value(e.samples).unwrap_or_default();
-        Ok(Response::new(pb::Execution {
-            id: e.id.to_string(),
-            campaign_id: e.campaign_id.to_string(),
-            execution_type: e.execution_type.as_str().to_owned(),
-            status: e.status.as_str().to_owned(),
-            planned: e.planned as u64,
-            skipped,
-            samples: samples.into_iter().map(sample_to_pb).collect(),
-            published: e.published_count as u64,
-            created_at: Some(timestamp(e.created_at)),
-            finished_at: opt_timestamp(e.finished_at),
-        }))
+        Ok(Response::new(super::executions::to_pb(e)))
+    }
+
+    async fn list_executions(
+        &self,
+        req: Request<pb::ListExecutionsRequest>,
+    ) -> Result<Response<pb::ListExecutionsResponse>, Status> {
+        Ok(Response::new(
+            super::executions::list(&self.service, req.into_inner()).await?,
+        ))
+    }
+
+    async fn pause_campaign(
+        &self,
+        req: Request<pb::PauseCampaignRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
+        let caller = caller(&req)?;
+        let id = parse_uuid("id", &req.into_inner().id)?;
+        Ok(Response::new(to_pb(
+            self.service.pause_campaign(caller, id).await?,
+        )))
+    }
+
+    async fn resume_campaign(
+        &self,
+        req: Request<pb::ResumeCampaignRequest>,
+    ) -> Result<Response<pb::Campaign>, Status> {
+        let caller = caller(&req)?;
+        let id = parse_uuid("id", &req.into_inner().id)?;
+        Ok(Response::new(to_pb(
+            self.service.resume_campaign(caller, id).await?,
+        )))
     }
 
     async fn preview_campaign(

@@ -6,6 +6,7 @@ mod conversions;
 mod convert;
 mod customers;
 pub mod edge;
+mod executions;
 mod records;
 mod segments;
 mod templates;

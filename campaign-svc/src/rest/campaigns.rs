@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::domain::campaign::{
     Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign,
 };
-use crate::domain::execution::{Execution, Sample};
+use crate::domain::execution::Sample;
 use crate::domain::variant::VariantFields;
 use crate::domain::{PageRequest, parse_time, parse_uuid, parse_word};
 use crate::error::Result;
@@ -41,6 +41,8 @@ pub struct CampaignBody {
     start_time: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     end_time: Option<Option<String>>,
+    /// `{"kind": "once"}` or `{"kind": "recurring", "cron", "time_zone"}`.
+    trigger: Option<serde_json::Value>,
 }
 
 /// One A/B variant: `{"key": "A", "weight": 50, "content": "…"}` or `{"weight": 50,
@@ -93,6 +95,7 @@ impl CampaignBody {
                 .transpose()?,
             start_time: time("start_time", self.start_time)?,
             end_time: time("end_time", self.end_time)?,
+            trigger: self.trigger,
         })
     }
 }
@@ -102,7 +105,8 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<CampaignBody>,
 ) -> Result<(StatusCode, Json<Campaign>)> {
-    let new = NewCampaign::parse(body.into_fields()?)?;
+    let min_recurrence = state.service.settings().min_recurrence_secs;
+    let new = NewCampaign::parse(body.into_fields()?, min_recurrence)?;
     let campaign = state.service.create_campaign(caller, new).await?;
     Ok((StatusCode::CREATED, Json(campaign)))
 }
@@ -150,7 +154,8 @@ pub async fn update(
     JsonBody(body): JsonBody<CampaignBody>,
 ) -> Result<Json<Campaign>> {
     let id = parse_uuid("id", &id)?;
-    let patch = CampaignPatch::parse(body.into_fields()?)?;
+    let min_recurrence = state.service.settings().min_recurrence_secs;
+    let patch = CampaignPatch::parse(body.into_fields()?, min_recurrence)?;
     Ok(Json(
         state.service.update_campaign(caller, id, patch).await?,
     ))
@@ -163,6 +168,26 @@ pub async fn archive(
 ) -> Result<Json<Campaign>> {
     let id = parse_uuid("id", &id)?;
     Ok(Json(state.service.archive_campaign(caller, id).await?))
+}
+
+/// Pauses a recurring campaign: no occurrence runs until it is resumed.
+pub async fn pause(
+    State(state): State<RestState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Campaign>> {
+    let id = parse_uuid("id", &id)?;
+    Ok(Json(state.service.pause_campaign(caller, id).await?))
+}
+
+/// Resumes a paused recurring campaign at its next occurrence from now.
+pub async fn resume(
+    State(state): State<RestState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Campaign>> {
+    let id = parse_uuid("id", &id)?;
+    Ok(Json(state.service.resume_campaign(caller, id).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,15 +227,6 @@ pub async fn trigger(
             execution_id: outcome.execution_id,
         }),
     ))
-}
-
-/// An execution with its audience counts and (simulations) rendered samples.
-pub async fn execution(
-    State(state): State<RestState>,
-    Path(id): Path<String>,
-) -> Result<Json<Execution>> {
-    let id = parse_uuid("id", &id)?;
-    Ok(Json(state.service.get_execution(id).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,6 +4,7 @@
 mod campaigns;
 mod conversions;
 mod customers;
+mod executions;
 pub mod extract;
 mod records;
 mod segments;
@@ -42,6 +43,9 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
             get(campaigns::get).put(campaigns::update),
         )
         .route("/campaigns/{id}/archive", post(campaigns::archive))
+        .route("/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/campaigns/{id}/executions", get(executions::list))
         .route("/campaigns/{id}/trigger", post(campaigns::trigger))
         .route("/campaigns/{id}/preview", post(campaigns::preview))
         .route("/campaigns/{id}/stats", get(campaigns::stats))
@@ -63,7 +67,7 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
                 .delete(segments::delete),
         )
         .route("/segments/{id}/count", get(segments::count))
-        .route("/executions/{id}", get(campaigns::execution))
+        .route("/executions/{id}", get(executions::get))
         .route("/records", get(records::list))
         .route("/customers", post(customers::upsert))
         .route("/customers/bulk", post(customers::bulk_upsert))

@@ -9,10 +9,9 @@ use marketing_core::vocabulary::{CampaignStatus, Channel};
 use uuid::Uuid;
 
 use super::MarketingService;
+use super::schedules::{editable, place};
 use crate::auth::Caller;
-use crate::domain::campaign::{
-    Campaign, CampaignFilter, CampaignPatch, NewCampaign, initial_status,
-};
+use crate::domain::campaign::{Campaign, CampaignFilter, CampaignPatch, NewCampaign};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
 
@@ -22,11 +21,11 @@ pub const MAX_CAMPAIGN_PAGE: u32 = 100;
 impl MarketingService {
     pub async fn create_campaign(&self, caller: Caller, new: NewCampaign) -> Result<Campaign> {
         let now = Utc::now();
-        let row = CampaignRow {
+        let mut row = CampaignRow {
             id: Uuid::now_v7(),
             name: new.name.as_str().to_owned(),
             type_: new.channel,
-            status: initial_status(new.start_time, now),
+            status: CampaignStatus::Draft,
             target_tags: new.target_tags,
             target_segment_id: new.target_segment_id,
             content_template_id: new.content_template_id,
@@ -40,7 +39,11 @@ impl MarketingService {
             updated_by: caller.id,
             created_at: now,
             updated_at: now,
+            trigger: new.trigger.to_json(),
+            next_run_at: None,
+            paused_at: None,
         };
+        place(&mut row, now)?;
         let mut conn = self.pool.get().await?;
         check_references(&mut conn, &row).await?;
         let row = diesel::insert_into(mc::marketing_campaign)
@@ -92,8 +95,8 @@ impl MarketingService {
         })
     }
 
-    /// Applies a partial update while the campaign is `draft` or `scheduled`; the status follows
-    /// the (possibly new) start time between those two.
+    /// Applies a partial update while the campaign is `draft` or `scheduled` (or a recurring one
+    /// is paused); the status and next occurrence follow the (possibly new) trigger and window.
     pub async fn update_campaign(
         &self,
         caller: Caller,
@@ -105,15 +108,15 @@ impl MarketingService {
             .transaction::<_, Error, _>(async |conn| {
                 let mut row = find_for_update(conn, id).await?;
                 let status = row.status;
-                if !status.is_editable() {
+                if !editable(&row) {
                     return Err(Error::Conflict(format!(
-                        "campaign {id} is {status}; only draft or scheduled campaigns can be updated"
+                        "campaign {id} is {status}; only draft or scheduled campaigns (or a paused recurring one) can be updated"
                     )));
                 }
                 patch.apply(&mut row)?;
                 check_references(conn, &row).await?;
                 let now = Utc::now();
-                row.status = initial_status(row.start_time, now);
+                place(&mut row, now)?;
                 row.updated_by = caller.id;
                 row.updated_at = now;
                 let row = diesel::update(mc::marketing_campaign.find(id))
@@ -128,6 +131,8 @@ impl MarketingService {
                         mc::variants.eq(&row.variants),
                         mc::start_time.eq(row.start_time),
                         mc::end_time.eq(row.end_time),
+                        mc::trigger.eq(&row.trigger),
+                        mc::next_run_at.eq(row.next_run_at),
                         mc::updated_by.eq(row.updated_by),
                         mc::updated_at.eq(row.updated_at),
                     ))

@@ -6,6 +6,7 @@ pub mod conversions;
 pub mod customers;
 pub mod preview;
 pub mod records;
+pub mod schedules;
 pub mod segments;
 pub mod stats;
 pub mod templates;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub conversion_window: chrono::Duration,
     /// Region of phone numbers written without a country code.
     pub default_phone_region: phonenumber::country::Id,
+    /// The closest two occurrences of a recurring campaign may be.
+    pub min_recurrence_secs: u64,
 }
 
 impl Settings {
@@ -45,6 +48,7 @@ impl Settings {
             webhook_secret: config.webhook_secret.clone().filter(|s| !s.is_empty()),
             conversion_window: chrono::Duration::hours(i64::from(config.conversion_window_hours)),
             default_phone_region: config.default_phone_region,
+            min_recurrence_secs: config.min_recurrence_secs,
         }
     }
 }

@@ -97,6 +97,9 @@ impl MarketingService {
             updated_by: Uuid::nil(),
             created_at: now,
             updated_at: now,
+            trigger: serde_json::json!({"kind": "once"}),
+            next_run_at: None,
+            paused_at: None,
         };
         customer_sample(
             &mut conn,

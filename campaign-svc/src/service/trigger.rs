@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::MarketingService;
 use crate::domain::execution::{Execution, TriggerOutcome};
+use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
 use crate::fanout::audience::{Audience, Counts, count_sql};
 use crate::fanout::check_not_ended;
@@ -19,6 +20,9 @@ use crate::fanout::plan::{Plan, audience_samples, base_query};
 
 /// How many rendered messages a simulation keeps.
 const SAMPLES: i64 = 5;
+
+/// Largest page of executions.
+pub const MAX_EXECUTION_PAGE: u32 = 100;
 
 impl MarketingService {
     /// Triggers a campaign for real (`actual`, see [`crate::fanout::Fanout::trigger`]) or as a
@@ -37,6 +41,34 @@ impl MarketingService {
                 simulate(&mut conn, id, caller, cap, &self.settings.signer).await
             }
         }
+    }
+
+    /// A campaign's executions, newest first (404 for an unknown campaign).
+    pub async fn list_executions(
+        &self,
+        campaign: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<Execution>> {
+        let mut conn = self.pool.get().await?;
+        super::campaigns::find(&mut conn, campaign).await?;
+        let total: i64 = ce::campaign_executions
+            .filter(ce::campaign_id.eq(campaign))
+            .count()
+            .get_result(&mut conn)
+            .await?;
+        let items = ce::campaign_executions
+            .filter(ce::campaign_id.eq(campaign))
+            .order((ce::created_at.desc(), ce::id.desc()))
+            .offset(page.offset())
+            .limit(page.limit())
+            .select(Execution::as_select())
+            .load(&mut conn)
+            .await?;
+        Ok(Page {
+            items,
+            total: total.max(0) as u64,
+            request: page,
+        })
     }
 
     pub async fn get_execution(&self, id: Uuid) -> Result<Execution> {

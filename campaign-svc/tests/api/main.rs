@@ -16,6 +16,7 @@ mod nul;
 mod previews;
 mod reached;
 mod records;
+mod recurring;
 mod segments;
 mod templates;
 mod trigger;

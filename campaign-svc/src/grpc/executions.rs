@@ -1,0 +1,49 @@
+//! Executions over gRPC: conversions and the campaign's list (the handlers live with
+//! `CampaignService` in `campaigns.rs`).
+
+use crm_proto::v1 as pb;
+
+use super::campaigns::sample_to_pb;
+use super::convert::{opt_timestamp, page_request, pagination, timestamp};
+use crate::domain::execution::{Execution, Sample};
+use crate::domain::parse_uuid;
+use crate::error::Result;
+use crate::service::MarketingService;
+use crate::service::trigger::MAX_EXECUTION_PAGE;
+
+pub(super) fn to_pb(e: Execution) -> pb::Execution {
+    let skipped = match e.skipped {
+        serde_json::Value::Object(m) => m
+            .into_iter()
+            .map(|(k, v)| (k, v.as_u64().unwrap_or(0)))
+            .collect(),
+        _ => Default::default(),
+    };
+    let samples: Vec<Sample> = serde_json::from_value(e.samples).unwrap_or_default();
+    pb::Execution {
+        id: e.id.to_string(),
+        campaign_id: e.campaign_id.to_string(),
+        execution_type: e.execution_type.as_str().to_owned(),
+        status: e.status.as_str().to_owned(),
+        planned: e.planned as u64,
+        skipped,
+        samples: samples.into_iter().map(sample_to_pb).collect(),
+        published: e.published_count as u64,
+        created_at: Some(timestamp(e.created_at)),
+        finished_at: opt_timestamp(e.finished_at),
+        occurrence: opt_timestamp(e.occurrence),
+    }
+}
+
+pub(super) async fn list(
+    service: &MarketingService,
+    r: pb::ListExecutionsRequest,
+) -> Result<pb::ListExecutionsResponse> {
+    let id = parse_uuid("campaign_id", &r.campaign_id)?;
+    let page = page_request(r.page, r.page_size, MAX_EXECUTION_PAGE)?;
+    let page = service.list_executions(id, page).await?;
+    Ok(pb::ListExecutionsResponse {
+        pagination: Some(pagination(&page)),
+        executions: page.items.into_iter().map(to_pb).collect(),
+    })
+}
