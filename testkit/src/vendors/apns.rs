@@ -78,6 +78,13 @@ fn certificates() -> (String, Vec<u8>, Vec<u8>) {
     (ca.pem(), leaf.der().to_vec(), leaf_key.serialize_der())
 }
 
+/// A fresh ES256 key in PEM that the stand-in does not know (its tokens are refused).
+pub fn other_key_pem() -> String {
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .expect("an ES256 key");
+    pem("PRIVATE KEY", pkcs8.as_ref())
+}
+
 impl ApnsStandIn {
     pub async fn start(mode: Mode) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -22,6 +22,8 @@ use super::{Books, Delivery, Mode, Verdict, header};
 
 /// A 2048-bit RSA key made for these tests only (PKCS #8, as Google key files hold them).
 const TEST_KEY: &str = include_str!("fcm_test_key.pem");
+/// Another RSA key made for these tests: a key file holding it signs assertions FCM refuses.
+pub const OTHER_KEY: &str = include_str!("other_rsa_key.pem");
 const PROJECT: &str = "stand-in-project";
 const CLIENT_EMAIL: &str = "marketing@stand-in-project.iam.gserviceaccount.com";
 const KEY_ID: &str = "stand-in-key-1";
