@@ -30,7 +30,7 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(50 * 60);
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApnsSettings {
     /// APNs auth key: the .p8 file's path, or its PEM text (PUSH_PROVIDER=apns).
-    #[arg(long, env = "APNS_KEY", hide_env_values = true)]
+    #[arg(long, env = "APNS_KEY", hide_env_values = true, allow_hyphen_values = true)]
     pub apns_key: Option<String>,
     /// Key ID of that auth key (10 characters).
     #[arg(long, env = "APNS_KEY_ID")]

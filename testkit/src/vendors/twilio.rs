@@ -99,7 +99,7 @@ async fn create(
         Verdict::Accept => {
             let message_sid = format!("SM{}", uuid::Uuid::new_v4().simple());
             s.books.deliver(Delivery {
-                to: to.clone(),
+                to: to.to_owned(),
                 id: message_sid.clone(),
                 fields: json!({"From": from, "Body": text}),
             });

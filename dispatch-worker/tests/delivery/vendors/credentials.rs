@@ -47,8 +47,11 @@ async fn refused_when_wrong(
     let right = providers(&args).for_channel(channel).send(&message(channel, to)).await;
     assert!(right.is_ok(), "the right secret is accepted: {right:?}");
     let mut bad = args.clone();
-    let at = bad.iter().position(|a| a == setting).expect("the setting is given") + 1;
-    bad[at] = wrong.into();
+    let at = bad
+        .iter()
+        .position(|a| a.starts_with(&format!("{setting}=")))
+        .expect("the setting is given");
+    bad[at] = format!("{setting}={wrong}");
     match providers(&bad).for_channel(channel).send(&message(channel, to)).await {
         Err(SendError::Permanent(reason)) => {
             assert!(reason.contains(vendor_error), "{reason}")

@@ -82,10 +82,11 @@ pub fn ses(v: &testkit::vendors::ses::SesStandIn) -> Vec<String> {
     ])
 }
 
+/// `--flag=value` each, so that values starting with `-` (a PEM key) stay values.
 fn args(pairs: &[(&str, &str)]) -> Vec<String> {
     pairs
         .iter()
-        .flat_map(|(k, v)| [k.to_string(), v.to_string()])
+        .map(|(k, v)| format!("{k}={v}"))
         .collect()
 }
 
