@@ -13,7 +13,6 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
-
 /// Counts and times a REST request under its route template (`/api/marketing/campaigns/{id}`).
 pub async fn track_http(req: Request, next: Next) -> Response {
     let route = req

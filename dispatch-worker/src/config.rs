@@ -412,10 +412,27 @@ mod tests {
             "t0ken",
             "--smtp-password",
             "pa55",
+            "--sms-provider",
+            "aliyun",
+            "--aliyun-access-key-secret",
+            "al1yun",
+            "--push-provider",
+            "apns",
+            "--apns-key",
+            "-----BEGIN PRIVATE KEY-----p8",
+            "--email-provider",
+            "ses",
+            "--ses-secret-access-key",
+            "s3s",
         ])
         .unwrap();
         let shown = c.redacted();
-        for secret in ["s3cret", "t0ken", "pa55"] {
+        assert!(shown.contains("aliyun_access_key_secret=<set>"), "{shown}");
+        assert!(
+            !shown.contains("tencent_"),
+            "only the vendors in use: {shown}"
+        );
+        for secret in ["s3cret", "t0ken", "pa55", "al1yun", "p8", "s3s"] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(

@@ -63,7 +63,9 @@ impl AliyunSettings {
                 "<unset>"
             },
             self.aliyun_sms_sign_name.as_deref().unwrap_or("<unset>"),
-            self.aliyun_sms_template_code.as_deref().unwrap_or("<unset>"),
+            self.aliyun_sms_template_code
+                .as_deref()
+                .unwrap_or("<unset>"),
             self.aliyun_sms_template_param,
         )
     }
@@ -110,7 +112,11 @@ fn canonical_query(params: &BTreeMap<&str, String>) -> String {
 
 /// `METHOD&%2F&percentEncode(canonicalized query)`.
 pub fn string_to_sign(method: &str, params: &BTreeMap<&str, String>) -> String {
-    format!("{method}&{}&{}", rfc3986("/"), rfc3986(&canonical_query(params)))
+    format!(
+        "{method}&{}&{}",
+        rfc3986("/"),
+        rfc3986(&canonical_query(params))
+    )
 }
 
 /// `Base64(HMAC-SHA1(secret + "&", string to sign))`.
@@ -269,7 +275,11 @@ mod tests {
             SendError::Throttled { .. }
         ));
         assert!(matches!(
-            refusal("Throttling.User", "Request was denied due to user flow control.", 400),
+            refusal(
+                "Throttling.User",
+                "Request was denied due to user flow control.",
+                400
+            ),
             SendError::Throttled { .. }
         ));
         assert!(matches!(

@@ -30,7 +30,12 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(50 * 60);
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApnsSettings {
     /// APNs auth key: the .p8 file's path, or its PEM text (PUSH_PROVIDER=apns).
-    #[arg(long, env = "APNS_KEY", hide_env_values = true, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "APNS_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub apns_key: Option<String>,
     /// Key ID of that auth key (10 characters).
     #[arg(long, env = "APNS_KEY_ID")]
@@ -96,7 +101,8 @@ impl Apns {
         // APNs speaks HTTP/2 only.
         let mut builder = wire::builder().http2_prior_knowledge();
         if let Some(path) = &s.apns_ca_cert {
-            let pem = std::fs::read(path).with_context(|| format!("reading APNS_CA_CERT {path}"))?;
+            let pem =
+                std::fs::read(path).with_context(|| format!("reading APNS_CA_CERT {path}"))?;
             let cert = reqwest::Certificate::from_pem(&pem)
                 .with_context(|| format!("APNS_CA_CERT {path} is not a PEM certificate"))?;
             builder = builder.add_root_certificate(cert);
@@ -180,7 +186,10 @@ impl Provider for Apns {
         let resp = self
             .client
             .post(url)
-            .header("authorization", format!("bearer {}", self.provider_token()?))
+            .header(
+                "authorization",
+                format!("bearer {}", self.provider_token()?),
+            )
             .header("apns-topic", &self.topic)
             .header("apns-push-type", "alert")
             .header("apns-id", &id)

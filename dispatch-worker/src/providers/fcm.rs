@@ -36,7 +36,11 @@ pub struct FcmSettings {
     #[arg(long, env = "FCM_SERVICE_ACCOUNT", hide_env_values = true)]
     pub fcm_service_account: Option<String>,
     /// FCM API base URL (the token endpoint is the key file's `token_uri`).
-    #[arg(long, env = "FCM_ENDPOINT", default_value = "https://fcm.googleapis.com")]
+    #[arg(
+        long,
+        env = "FCM_ENDPOINT",
+        default_value = "https://fcm.googleapis.com"
+    )]
     pub fcm_endpoint: String,
 }
 
@@ -273,7 +277,9 @@ impl Provider for Fcm {
         let retry_after = wire::retry_after(resp.headers());
         let text = wire::body("FCM", resp).await?;
         if status.is_success() {
-            return Ok(serde_json::from_str::<Sent>(&text).ok().and_then(|s| s.name));
+            return Ok(serde_json::from_str::<Sent>(&text)
+                .ok()
+                .and_then(|s| s.name));
         }
         if status.as_u16() == 401 {
             // A token revoked or expired early: the retry fetches a new one.
@@ -293,7 +299,9 @@ mod tests {
             "status": "NOT_FOUND", "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
             "errorCode": "UNREGISTERED"}]}}"#;
         match refusal(404, unregistered, None) {
-            SendError::Permanent(m) => assert_eq!(m, "UNREGISTERED: Requested entity was not found."),
+            SendError::Permanent(m) => {
+                assert_eq!(m, "UNREGISTERED: Requested entity was not found.")
+            }
             other => panic!("{other:?}"),
         }
         let quota = r#"{"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",

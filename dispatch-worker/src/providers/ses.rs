@@ -113,7 +113,12 @@ fn error_type(headers: &reqwest::header::HeaderMap) -> Option<String> {
     Some(raw.split(':').next().unwrap_or(raw).to_owned())
 }
 
-fn refusal(status: u16, kind: &str, message: &str, retry_after: Option<std::time::Duration>) -> SendError {
+fn refusal(
+    status: u16,
+    kind: &str,
+    message: &str,
+    retry_after: Option<std::time::Duration>,
+) -> SendError {
     let reason = format!("{kind}: {message}");
     match kind {
         "TooManyRequestsException" | "ThrottlingException" | "Throttling" => SendError::Throttled {

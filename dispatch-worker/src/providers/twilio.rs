@@ -26,7 +26,11 @@ pub struct TwilioSettings {
     #[arg(long, env = "TWILIO_FROM")]
     pub twilio_from: Option<String>,
     /// Twilio REST API base URL.
-    #[arg(long, env = "TWILIO_API_BASE", default_value = "https://api.twilio.com")]
+    #[arg(
+        long,
+        env = "TWILIO_API_BASE",
+        default_value = "https://api.twilio.com"
+    )]
     pub twilio_api_base: String,
 }
 
@@ -174,7 +178,11 @@ mod tests {
             refusal(503, None, "unavailable"),
             SendError::Transient(_)
         ));
-        match refusal(400, Some(21211), "The 'To' number +1555 is not a valid phone number.") {
+        match refusal(
+            400,
+            Some(21211),
+            "The 'To' number +1555 is not a valid phone number.",
+        ) {
             SendError::Permanent(m) => assert!(m.starts_with("21211: The 'To' number")),
             other => panic!("{other:?}"),
         }

@@ -57,7 +57,10 @@ fn pem(label: &str, der: &[u8]) -> String {
         .chunks(64)
         .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
         .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 /// A CA and a certificate it signed for `localhost` and 127.0.0.1: (CA PEM, cert DER, key DER).
@@ -80,8 +83,9 @@ fn certificates() -> (String, Vec<u8>, Vec<u8>) {
 
 /// A fresh ES256 key in PEM that the stand-in does not know (its tokens are refused).
 pub fn other_key_pem() -> String {
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-        .expect("an ES256 key");
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .expect("an ES256 key");
     pem("PRIVATE KEY", pkcs8.as_ref())
 }
 

@@ -101,7 +101,8 @@ fn invalid_grant(description: &str) -> Response {
 
 async fn token(State(s): State<FcmStandIn>, body: Bytes) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
     {
         return (
             StatusCode::BAD_REQUEST,
@@ -118,15 +119,19 @@ async fn token(State(s): State<FcmStandIn>, body: Bytes) -> Response {
         return invalid_grant("Invalid JWT Signature.");
     };
     let now = chrono::Utc::now().timestamp();
-    let (iat, exp) = (claims["iat"].as_i64().unwrap_or(0), claims["exp"].as_i64().unwrap_or(0));
+    let (iat, exp) = (
+        claims["iat"].as_i64().unwrap_or(0),
+        claims["exp"].as_i64().unwrap_or(0),
+    );
     let aud = format!("http://{}/token", s.addr);
     if head["alg"] != "RS256"
         || head["kid"] != KEY_ID
         || claims["iss"] != CLIENT_EMAIL
         || claims["aud"] != aud.as_str()
-        || !claims["scope"]
-            .as_str()
-            .is_some_and(|sc| sc.split(' ').any(|x| x == "https://www.googleapis.com/auth/firebase.messaging"))
+        || !claims["scope"].as_str().is_some_and(|sc| {
+            sc.split(' ')
+                .any(|x| x == "https://www.googleapis.com/auth/firebase.messaging")
+        })
     {
         return invalid_grant("Invalid JWT: claims do not match the service account.");
     }
@@ -141,8 +146,10 @@ async fn token(State(s): State<FcmStandIn>, body: Bytes) -> Response {
         .lock()
         .expect("stand-in lock")
         .insert(access_token.clone(), Instant::now() + lifetime);
-    axum::Json(json!({"access_token": access_token, "expires_in": lifetime.as_secs(),
-                      "token_type": "Bearer"}))
+    axum::Json(
+        json!({"access_token": access_token, "expires_in": lifetime.as_secs(),
+                      "token_type": "Bearer"}),
+    )
     .into_response()
 }
 
@@ -153,8 +160,10 @@ fn fcm_error(status: StatusCode, rpc: &str, message: &str, fcm_code: Option<&str
         .collect();
     (
         status,
-        axum::Json(json!({"error": {"code": status.as_u16(), "message": message, "status": rpc,
-                                    "details": details}})),
+        axum::Json(
+            json!({"error": {"code": status.as_u16(), "message": message, "status": rpc,
+                                    "details": details}}),
+        ),
     )
         .into_response()
 }
@@ -185,11 +194,21 @@ async fn send(
         );
     }
     if project != PROJECT {
-        return fcm_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED", "Permission denied.", Some("SENDER_ID_MISMATCH"));
+        return fcm_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "Permission denied.",
+            Some("SENDER_ID_MISMATCH"),
+        );
     }
     let message = serde_json::from_slice::<Value>(&body).unwrap_or_default()["message"].clone();
     let Some(to) = message["token"].as_str().map(str::to_owned) else {
-        return fcm_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "Recipient of the message is not set.", Some("INVALID_ARGUMENT"));
+        return fcm_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "Recipient of the message is not set.",
+            Some("INVALID_ARGUMENT"),
+        );
     };
     match s.books.verdict(&to) {
         Verdict::Throttle => {
@@ -199,7 +218,8 @@ async fn send(
                 "Quota exceeded for quota metric 'Send requests' of service 'fcm.googleapis.com'.",
                 Some("QUOTA_EXCEEDED"),
             );
-            r.headers_mut().insert("retry-after", "1".parse().expect("a header value"));
+            r.headers_mut()
+                .insert("retry-after", "1".parse().expect("a header value"));
             r
         }
         Verdict::Invalid => fcm_error(
@@ -209,8 +229,15 @@ async fn send(
             Some("UNREGISTERED"),
         ),
         Verdict::Accept => {
-            let name = format!("projects/{PROJECT}/messages/0:{}", uuid::Uuid::new_v4().simple());
-            s.books.deliver(Delivery { to, id: name.clone(), fields: message });
+            let name = format!(
+                "projects/{PROJECT}/messages/0:{}",
+                uuid::Uuid::new_v4().simple()
+            );
+            s.books.deliver(Delivery {
+                to,
+                id: name.clone(),
+                fields: message,
+            });
             axum::Json(json!({ "name": name })).into_response()
         }
     }

@@ -175,7 +175,11 @@ pub(crate) fn rfc3986(s: &str) -> String {
 
 /// Constant-time comparison of a received signature with the expected one.
 pub(crate) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The DER of the first PEM block of `pem`.

@@ -51,7 +51,10 @@ fn refuse(status: StatusCode, kind: &str, message: &str) -> Response {
     (
         status,
         [
-            ("x-amzn-ErrorType", format!("{kind}:http://internal.amazon.com/coral/com.amazonaws.sesv2/")),
+            (
+                "x-amzn-ErrorType",
+                format!("{kind}:http://internal.amazon.com/coral/com.amazonaws.sesv2/"),
+            ),
             ("x-amzn-RequestId", uuid::Uuid::new_v4().to_string()),
         ],
         axum::Json(json!({ "message": message })),
@@ -60,7 +63,11 @@ fn refuse(status: StatusCode, kind: &str, message: &str) -> Response {
 }
 
 /// Checks the SigV4 signature of a POST to [`PATH`] with no query.
-fn verify(s: &SesStandIn, headers: &HeaderMap, body: &[u8]) -> Result<(), (&'static str, &'static str)> {
+fn verify(
+    s: &SesStandIn,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), (&'static str, &'static str)> {
     const MISMATCH: (&str, &str) = (
         "InvalidSignatureException",
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
@@ -87,7 +94,8 @@ fn verify(s: &SesStandIn, headers: &HeaderMap, body: &[u8]) -> Result<(), (&'sta
         ));
     }
     let amz_date = header(headers, "x-amz-date").ok_or(MISMATCH)?;
-    let at = chrono::NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ").map_err(|_| MISMATCH)?;
+    let at =
+        chrono::NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ").map_err(|_| MISMATCH)?;
     if (chrono::Utc::now().naive_utc() - at).num_minutes().abs() > 15 {
         return Err(("InvalidSignatureException", "Signature expired."));
     }
@@ -105,10 +113,16 @@ fn verify(s: &SesStandIn, headers: &HeaderMap, body: &[u8]) -> Result<(), (&'sta
         .iter()
         .map(|n| {
             let v = header(headers, n).unwrap_or("");
-            format!("{n}:{}\n", v.split_whitespace().collect::<Vec<_>>().join(" "))
+            format!(
+                "{n}:{}\n",
+                v.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
         })
         .collect();
-    let canonical = format!("POST\n{PATH}\n\n{canonical_headers}\n{signed}\n{}", sha256_hex(body));
+    let canonical = format!(
+        "POST\n{PATH}\n\n{canonical_headers}\n{signed}\n{}",
+        sha256_hex(body)
+    );
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{}\n{}",
         scope[1..].join("/"),
@@ -132,9 +146,19 @@ async fn send_email(State(s): State<SesStandIn>, headers: HeaderMap, body: Bytes
         return refuse(StatusCode::FORBIDDEN, kind, message);
     }
     let req: Value = serde_json::from_slice(&body).unwrap_or_default();
-    let to = req["Destination"]["ToAddresses"][0].as_str().unwrap_or("").to_owned();
-    if to.is_empty() || !req["FromEmailAddress"].is_string() || !req["Content"]["Simple"].is_object() {
-        return refuse(StatusCode::BAD_REQUEST, "BadRequestException", "Missing required parameter.");
+    let to = req["Destination"]["ToAddresses"][0]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    if to.is_empty()
+        || !req["FromEmailAddress"].is_string()
+        || !req["Content"]["Simple"].is_object()
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            "Missing required parameter.",
+        );
     }
     match s.books.verdict(&to) {
         Verdict::Throttle => refuse(
@@ -152,7 +176,11 @@ async fn send_email(State(s): State<SesStandIn>, headers: HeaderMap, body: Bytes
         ),
         Verdict::Accept => {
             let id = format!("0100018c{}-000000", uuid::Uuid::new_v4().simple());
-            s.books.deliver(Delivery { to, id: id.clone(), fields: req });
+            s.books.deliver(Delivery {
+                to,
+                id: id.clone(),
+                fields: req,
+            });
             axum::Json(json!({ "MessageId": id })).into_response()
         }
     }

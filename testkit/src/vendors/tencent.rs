@@ -46,8 +46,10 @@ impl TencentStandIn {
 }
 
 fn error(code: &str, message: &str) -> axum::Json<Value> {
-    axum::Json(json!({"Response": {"Error": {"Code": code, "Message": message},
-                                   "RequestId": uuid::Uuid::new_v4().to_string()}}))
+    axum::Json(
+        json!({"Response": {"Error": {"Code": code, "Message": message},
+                                   "RequestId": uuid::Uuid::new_v4().to_string()}}),
+    )
 }
 
 /// Checks the TC3-HMAC-SHA256 `Authorization` of a POST to `/`; the error code when it fails.
@@ -94,12 +96,17 @@ fn verify(s: &TencentStandIn, headers: &HeaderMap, body: &[u8]) -> Result<(), &'
         .map(|name| {
             format!(
                 "{name}:{}\n",
-                header(headers, name).unwrap_or("").trim().to_ascii_lowercase()
+                header(headers, name)
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
             )
         })
         .collect();
-    let canonical_request =
-        format!("POST\n/\n\n{canonical_headers}\n{signed_headers}\n{}", sha256_hex(body));
+    let canonical_request = format!(
+        "POST\n/\n\n{canonical_headers}\n{signed_headers}\n{}",
+        sha256_hex(body)
+    );
     let string_to_sign = format!(
         "TC3-HMAC-SHA256\n{timestamp}\n{date}/{service}/tc3_request\n{}",
         sha256_hex(canonical_request.as_bytes())
@@ -107,7 +114,10 @@ fn verify(s: &TencentStandIn, headers: &HeaderMap, body: &[u8]) -> Result<(), &'
     let mut key = hmac_sha256(format!("TC3{}", s.secret_key).as_bytes(), date.as_bytes());
     key = hmac_sha256(&key, service.as_bytes());
     key = hmac_sha256(&key, b"tc3_request");
-    if same(signature, &hex(&hmac_sha256(&key, string_to_sign.as_bytes()))) {
+    if same(
+        signature,
+        &hex(&hmac_sha256(&key, string_to_sign.as_bytes())),
+    ) {
         Ok(())
     } else {
         Err("AuthFailure.SignatureFailure")
@@ -130,19 +140,22 @@ async fn send_sms(
     if header(&headers, "x-tc-action") != Some("SendSms")
         || header(&headers, "x-tc-version") != Some("2021-01-11")
     {
-        return error("InvalidAction", "The action requested is invalid for this version.");
+        return error(
+            "InvalidAction",
+            "The action requested is invalid for this version.",
+        );
     }
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
         return error("FailedOperation.FailResolvePacket", "请求包解析失败");
     };
     if req["SmsSdkAppId"] != s.sdk_app_id.as_str() {
-        return error(
-            "InvalidParameterValue.SdkAppIdNotExist",
-            "SdkAppId不存在。",
-        );
+        return error("InvalidParameterValue.SdkAppIdNotExist", "SdkAppId不存在。");
     }
     let Some(numbers) = req["PhoneNumberSet"].as_array() else {
-        return error("MissingParameter", "The request is missing a required parameter `PhoneNumberSet`.");
+        return error(
+            "MissingParameter",
+            "The request is missing a required parameter `PhoneNumberSet`.",
+        );
     };
     let mut statuses = Vec::new();
     for number in numbers {
@@ -155,7 +168,10 @@ async fn send_sms(
                 "SessionContext": req["SessionContext"], "Code": "InvalidParameterValue.IncorrectPhoneNumber",
                 "Message": "手机号格式错误。", "IsoCode": ""}),
             Verdict::Accept => {
-                let serial = format!("5000:{}", 1045710669157053657849499619u128 + s.books.requests() as u128);
+                let serial = format!(
+                    "5000:{}",
+                    1045710669157053657849499619u128 + s.books.requests() as u128
+                );
                 s.books.deliver(Delivery {
                     to: to.clone(),
                     id: serial.clone(),

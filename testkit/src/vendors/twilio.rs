@@ -90,7 +90,11 @@ async fn create(
         );
     }
     match s.books.verdict(to) {
-        Verdict::Throttle => error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests".into()),
+        Verdict::Throttle => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            20429,
+            "Too Many Requests".into(),
+        ),
         Verdict::Invalid => error(
             StatusCode::BAD_REQUEST,
             21211,

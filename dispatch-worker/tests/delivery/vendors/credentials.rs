@@ -44,7 +44,10 @@ async fn refused_when_wrong(
     wrong: &str,
     vendor_error: &str,
 ) {
-    let right = providers(&args).for_channel(channel).send(&message(channel, to)).await;
+    let right = providers(&args)
+        .for_channel(channel)
+        .send(&message(channel, to))
+        .await;
     assert!(right.is_ok(), "the right secret is accepted: {right:?}");
     let mut bad = args.clone();
     let at = bad
@@ -52,38 +55,74 @@ async fn refused_when_wrong(
         .position(|a| a.starts_with(&format!("{setting}=")))
         .expect("the setting is given");
     bad[at] = format!("{setting}={wrong}");
-    match providers(&bad).for_channel(channel).send(&message(channel, to)).await {
+    match providers(&bad)
+        .for_channel(channel)
+        .send(&message(channel, to))
+        .await
+    {
         Err(SendError::Permanent(reason)) => {
             assert!(reason.contains(vendor_error), "{reason}")
         }
         other => panic!("a wrong signature must be refused for good: {other:?}"),
     }
-    assert_eq!(books.bad_signatures(), 1, "the stand-in refused exactly one");
-    assert_eq!(books.deliveries().len(), 1, "only the signed message arrived");
+    assert_eq!(
+        books.bad_signatures(),
+        1,
+        "the stand-in refused exactly one"
+    );
+    assert_eq!(
+        books.deliveries().len(),
+        1,
+        "only the signed message arrived"
+    );
 }
 
 #[tokio::test]
 async fn aliyun_refuses_a_wrong_access_key_secret() {
     let v = testkit::vendors::aliyun::AliyunStandIn::start(Mode::Ok).await;
     let args = super::aliyun(&v);
-    refused_when_wrong(Channel::Sms, "+8613800000000", args, &v.books,
-        "--aliyun-access-key-secret", "not-the-secret", "SignatureDoesNotMatch").await;
+    refused_when_wrong(
+        Channel::Sms,
+        "+8613800000000",
+        args,
+        &v.books,
+        "--aliyun-access-key-secret",
+        "not-the-secret",
+        "SignatureDoesNotMatch",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn tencent_refuses_a_wrong_secret_key() {
     let v = testkit::vendors::tencent::TencentStandIn::start(Mode::Ok).await;
     let args = super::tencent(&v);
-    refused_when_wrong(Channel::Sms, "+8613800000000", args, &v.books,
-        "--tencent-secret-key", "not-the-key", "AuthFailure.SignatureFailure").await;
+    refused_when_wrong(
+        Channel::Sms,
+        "+8613800000000",
+        args,
+        &v.books,
+        "--tencent-secret-key",
+        "not-the-key",
+        "AuthFailure.SignatureFailure",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn twilio_refuses_a_wrong_auth_token() {
     let v = testkit::vendors::twilio::TwilioStandIn::start(Mode::Ok).await;
     let args = super::twilio(&v);
-    refused_when_wrong(Channel::Sms, "+8613800000000", args, &v.books,
-        "--twilio-auth-token", "not-the-token", "20003: Authenticate").await;
+    refused_when_wrong(
+        Channel::Sms,
+        "+8613800000000",
+        args,
+        &v.books,
+        "--twilio-auth-token",
+        "not-the-token",
+        "20003: Authenticate",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -91,8 +130,16 @@ async fn fcm_refuses_an_assertion_signed_with_another_key() {
     let v = testkit::vendors::fcm::FcmStandIn::start(Mode::Ok).await;
     let args = super::fcm(&v);
     let other = v.service_account_signed_with(testkit::vendors::fcm::OTHER_KEY);
-    refused_when_wrong(Channel::PushNotification, "tok-0", args, &v.books,
-        "--fcm-service-account", &other, "invalid_grant").await;
+    refused_when_wrong(
+        Channel::PushNotification,
+        "tok-0",
+        args,
+        &v.books,
+        "--fcm-service-account",
+        &other,
+        "invalid_grant",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -100,16 +147,32 @@ async fn apns_refuses_a_token_signed_with_another_key() {
     let v = testkit::vendors::apns::ApnsStandIn::start(Mode::Ok).await;
     let args = super::apns(&v);
     let other = testkit::vendors::apns::other_key_pem();
-    refused_when_wrong(Channel::PushNotification, "tok-0", args, &v.books,
-        "--apns-key", &other, "403 InvalidProviderToken").await;
+    refused_when_wrong(
+        Channel::PushNotification,
+        "tok-0",
+        args,
+        &v.books,
+        "--apns-key",
+        &other,
+        "403 InvalidProviderToken",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn ses_refuses_a_wrong_secret_access_key() {
     let v = testkit::vendors::ses::SesStandIn::start(Mode::Ok).await;
     let args = super::ses(&v);
-    refused_when_wrong(Channel::Email, "c0@example.com", args, &v.books,
-        "--ses-secret-access-key", "not-the-secret", "InvalidSignatureException").await;
+    refused_when_wrong(
+        Channel::Email,
+        "c0@example.com",
+        args,
+        &v.books,
+        "--ses-secret-access-key",
+        "not-the-secret",
+        "InvalidSignatureException",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -121,11 +184,19 @@ async fn fcm_fetches_a_new_access_token_only_when_the_old_one_nears_expiry() {
     let fcm = providers(&super::fcm(&v));
     let push = fcm.for_channel(Channel::PushNotification);
     for _ in 0..3 {
-        push.send(&message(Channel::PushNotification, "tok-0")).await.expect("sent");
+        push.send(&message(Channel::PushNotification, "tok-0"))
+            .await
+            .expect("sent");
     }
     assert_eq!(v.tokens_issued(), 1, "cached");
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    push.send(&message(Channel::PushNotification, "tok-0")).await.expect("sent");
+    push.send(&message(Channel::PushNotification, "tok-0"))
+        .await
+        .expect("sent");
     assert_eq!(v.tokens_issued(), 2, "refreshed before it expired");
-    assert_eq!(v.books.bad_signatures(), 0, "never sent with an expired token");
+    assert_eq!(
+        v.books.bad_signatures(),
+        0,
+        "never sent with an expired token"
+    );
 }

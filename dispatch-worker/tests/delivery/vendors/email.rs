@@ -14,7 +14,12 @@ async fn ses_sends_the_text_and_unsubscribe_headers_signed_with_sigv4() {
         assert_eq!(f["FromEmailAddress"], "Marketing <marketing@example.com>");
         let simple = &f["Content"]["Simple"];
         assert_eq!(simple["Subject"]["Data"], "Double 11");
-        assert!(simple["Body"]["Text"]["Data"].as_str().unwrap().starts_with("Hi 客户"));
+        assert!(
+            simple["Body"]["Text"]["Data"]
+                .as_str()
+                .unwrap()
+                .starts_with("Hi 客户")
+        );
         assert_eq!(simple["Headers"][0]["Name"], "List-Unsubscribe");
         assert_eq!(f["EmailTags"][0]["Value"], record.id);
     }

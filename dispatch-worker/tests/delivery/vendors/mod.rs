@@ -84,10 +84,7 @@ pub fn ses(v: &testkit::vendors::ses::SesStandIn) -> Vec<String> {
 
 /// `--flag=value` each, so that values starting with `-` (a PEM key) stay values.
 fn args(pairs: &[(&str, &str)]) -> Vec<String> {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect()
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
 /// A record's outcome as the worker wrote it.
@@ -157,7 +154,11 @@ pub async fn retries_throttling(channel: &str, args: &[String], books: &Books, f
     let (_app, outcomes) = run(channel, args).await;
     assert!(outcomes.iter().all(|o| o.status == "sent"), "{outcomes:?}");
     assert_eq!(books.deliveries().len(), RECIPIENTS);
-    assert_eq!(books.attempts(first_to), 3, "two throttled attempts, then the send");
+    assert_eq!(
+        books.attempts(first_to),
+        3,
+        "two throttled attempts, then the send"
+    );
     assert_eq!(books.bad_signatures(), 0);
 }
 
@@ -180,6 +181,10 @@ pub async fn fails_invalid_recipients(
             "{reason}"
         );
     }
-    assert_eq!(books.attempts(first_to), 1, "a permanent refusal is not retried");
+    assert_eq!(
+        books.attempts(first_to),
+        1,
+        "a permanent refusal is not retried"
+    );
     assert!(books.deliveries().is_empty());
 }

@@ -22,7 +22,10 @@ async fn aliyun_sends_the_message_as_the_template_variable_signed() {
         assert_eq!(d.fields["OutId"], record.id, "the record id is the OutId");
         assert_eq!(d.fields["SignName"], "阿里云短信测试");
         assert_eq!(d.fields["TemplateCode"], "SMS_154950909");
-        assert!(rendered(d.fields["TemplateParam"]["content"].as_str().unwrap()), "{d:?}");
+        assert!(
+            rendered(d.fields["TemplateParam"]["content"].as_str().unwrap()),
+            "{d:?}"
+        );
     }
 }
 
@@ -52,7 +55,10 @@ async fn tencent_sends_the_message_as_the_template_parameter_signed() {
         assert!(d.to.starts_with("+861380"), "{}", d.to);
         assert_eq!(d.fields["SessionContext"], record.id);
         assert_eq!(d.fields["TemplateId"], "1110");
-        assert!(rendered(d.fields["TemplateParamSet"][0].as_str().unwrap()), "{d:?}");
+        assert!(
+            rendered(d.fields["TemplateParamSet"][0].as_str().unwrap()),
+            "{d:?}"
+        );
         assert!(d.id.starts_with("5000:"), "the SerialNo is kept: {}", d.id);
     }
 }
@@ -101,7 +107,7 @@ async fn twilio_invalid_numbers_fail_with_error_21211() {
         &super::twilio(&v),
         &v.books,
         FIRST_PHONE,
-        "21211: The 'To' number +8613800000000 is not a valid phone number.",
+        "21211: The 'To' number +861380",
     )
     .await;
 }
