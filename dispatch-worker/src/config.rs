@@ -3,6 +3,10 @@
 use clap::{Parser, ValueEnum};
 use marketing_core::vocabulary::Channel;
 
+use crate::providers::{
+    AliyunSettings, ApnsSettings, FcmSettings, SesSettings, TencentSettings, TwilioSettings,
+};
+
 /// Which provider delivers a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProviderKind {
@@ -12,6 +16,35 @@ pub enum ProviderKind {
     Http,
     /// An SMTP server (e-mail).
     Smtp,
+    /// Aliyun (Alibaba Cloud) SMS, SendSms with a template (SMS).
+    Aliyun,
+    /// Tencent Cloud SMS, SendSms API 3.0 with a template (SMS).
+    Tencent,
+    /// Twilio Programmable Messaging (SMS).
+    Twilio,
+    /// Firebase Cloud Messaging HTTP v1 (push).
+    Fcm,
+    /// Apple Push Notification service, token-based, HTTP/2 (push).
+    Apns,
+    /// Amazon SES API v2 (e-mail).
+    Ses,
+}
+
+impl ProviderKind {
+    /// The spelling of the setting.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Log => "log",
+            ProviderKind::Http => "http",
+            ProviderKind::Smtp => "smtp",
+            ProviderKind::Aliyun => "aliyun",
+            ProviderKind::Tencent => "tencent",
+            ProviderKind::Twilio => "twilio",
+            ProviderKind::Fcm => "fcm",
+            ProviderKind::Apns => "apns",
+            ProviderKind::Ses => "ses",
+        }
+    }
 }
 
 /// What a crash may do to the messages of a channel a worker was sending when it died.
@@ -144,7 +177,7 @@ pub struct Config {
     #[arg(long, env = "RETRY_BASE_MS", default_value_t = 200)]
     pub retry_base_ms: u64,
 
-    /// Provider for SMS.
+    /// Provider for SMS: log, http, aliyun, tencent or twilio.
     #[arg(long, env = "SMS_PROVIDER", value_enum, default_value_t = ProviderKind::Log)]
     pub sms_provider: ProviderKind,
     /// SMS vendor endpoint (HTTP provider).
@@ -161,7 +194,7 @@ pub struct Config {
     #[arg(long, env = "SMS_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
     pub sms_delivery: DeliveryMode,
 
-    /// Provider for push notifications.
+    /// Provider for push notifications: log, http, fcm or apns.
     #[arg(long, env = "PUSH_PROVIDER", value_enum, default_value_t = ProviderKind::Log)]
     pub push_provider: ProviderKind,
     /// Push vendor endpoint (HTTP provider).
@@ -177,7 +210,7 @@ pub struct Config {
     #[arg(long, env = "PUSH_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
     pub push_delivery: DeliveryMode,
 
-    /// Provider for e-mail.
+    /// Provider for e-mail: log, smtp or ses.
     #[arg(long, env = "EMAIL_PROVIDER", value_enum, default_value_t = ProviderKind::Log)]
     pub email_provider: ProviderKind,
     /// SMTP server host (SMTP provider).
@@ -225,6 +258,19 @@ pub struct Config {
 
     #[command(flatten)]
     pub tracking: marketing_core::tracking::TrackingArgs,
+
+    #[command(flatten)]
+    pub aliyun: AliyunSettings,
+    #[command(flatten)]
+    pub tencent: TencentSettings,
+    #[command(flatten)]
+    pub twilio: TwilioSettings,
+    #[command(flatten)]
+    pub fcm: FcmSettings,
+    #[command(flatten)]
+    pub apns: ApnsSettings,
+    #[command(flatten)]
+    pub ses: SesSettings,
 }
 
 impl Config {
@@ -239,11 +285,23 @@ impl Config {
     /// The settings as logged at start-up: passwords and tokens masked.
     pub fn redacted(&self) -> String {
         let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
-        let kind = |k: ProviderKind| match k {
-            ProviderKind::Log => "log",
-            ProviderKind::Http => "http",
-            ProviderKind::Smtp => "smtp",
-        };
+        let kind = ProviderKind::as_str;
+        // Only the settings of the vendors in use, so the line stays readable.
+        let mut vendors = String::new();
+        let used = [self.sms_provider, self.push_provider, self.email_provider];
+        for (k, shown) in [
+            (ProviderKind::Aliyun, self.aliyun.redacted()),
+            (ProviderKind::Tencent, self.tencent.redacted()),
+            (ProviderKind::Twilio, self.twilio.redacted()),
+            (ProviderKind::Fcm, self.fcm.redacted()),
+            (ProviderKind::Apns, self.apns.redacted()),
+            (ProviderKind::Ses, self.ses.redacted()),
+        ] {
+            if used.contains(&k) {
+                vendors.push(' ');
+                vendors.push_str(&shown);
+            }
+        }
         format!(
             "database_url={} database_pool_size={} amqp_url={} queue_prefix={} consumers={} \
              prefetch={} batch_size={} batch_wait_ms={} send_concurrency={} max_attempts={} \
@@ -252,7 +310,7 @@ impl Config {
              email_rate_limit={} \
              sms_http_url={} sms_http_token={} push_http_url={} push_http_token={} \
              smtp={}:{} smtp_tls={:?} smtp_username={} smtp_password={} log_sink_path={} \
-             metrics_addr={} public_base_url={} tracking_secret={} frequency_cap={}/{}h",
+             metrics_addr={} public_base_url={} tracking_secret={} frequency_cap={}/{}h{}",
             marketing_core::telemetry::mask_url_password(&self.database_url),
             self.database_pool_size,
             marketing_core::telemetry::mask_url_password(&self.amqp_url),
@@ -298,6 +356,7 @@ impl Config {
             },
             self.tracking.frequency_cap,
             self.tracking.frequency_cap_window_hours,
+            vendors,
         )
     }
 }
@@ -353,10 +412,27 @@ mod tests {
             "t0ken",
             "--smtp-password",
             "pa55",
+            "--sms-provider",
+            "aliyun",
+            "--aliyun-access-key-secret",
+            "al1yun",
+            "--push-provider",
+            "apns",
+            "--apns-key",
+            "-----BEGIN PRIVATE KEY-----p8",
+            "--email-provider",
+            "ses",
+            "--ses-secret-access-key",
+            "s3s",
         ])
         .unwrap();
         let shown = c.redacted();
-        for secret in ["s3cret", "t0ken", "pa55"] {
+        assert!(shown.contains("aliyun_access_key_secret=<set>"), "{shown}");
+        assert!(
+            !shown.contains("tencent_"),
+            "only the vendors in use: {shown}"
+        );
+        for secret in ["s3cret", "t0ken", "pa55", "al1yun", "p8", "s3s"] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(

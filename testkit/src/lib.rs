@@ -3,6 +3,7 @@
 //! `WITH (FORCE)`), so tests run in parallel and leave nothing behind.
 
 pub mod vendor;
+pub mod vendors;
 
 use std::net::SocketAddr;
 

@@ -3,6 +3,7 @@
 //! the provider call with its retries.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use marketing_core::render::{CampaignVars, Content, Recipient};
 use marketing_core::vocabulary::Channel;
@@ -11,6 +12,11 @@ use uuid::Uuid;
 use super::{Dispatcher, Verdict};
 use crate::providers::{OutboundMessage, SendError};
 use crate::store::{Claimed, Outcome};
+
+/// The longest a vendor's `Retry-After` holds a message back. The batch's transaction stays open
+/// while its messages wait, so a vendor asking for minutes gets its job dead-lettered after
+/// `MAX_ATTEMPTS` instead of holding the batch's locks that long.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
     /// The compiled content for a claimed record's execution and variant.
@@ -120,7 +126,7 @@ impl Dispatcher {
                 Err(SendError::Permanent(e)) => {
                     return failed(format!("{} refused the message: {e}", provider.name()));
                 }
-                Err(SendError::Transient(e)) if attempt >= self.retry.max_attempts => {
+                Err(e) if attempt >= self.retry.max_attempts => {
                     tracing::warn!(record_id = %c.id, error = %e, "giving up after {attempt} attempts");
                     let reason = format!(
                         "{} failed {attempt} times; last error: {e}",
@@ -128,8 +134,15 @@ impl Dispatcher {
                     );
                     return (c.id, Outcome::Failed { reason }, Verdict::DeadLetter, label);
                 }
-                Err(SendError::Transient(e)) => {
-                    let delay = self.retry.base * 2u32.saturating_pow(attempt - 1);
+                Err(e) => {
+                    let backoff = self.retry.base * 2u32.saturating_pow(attempt - 1);
+                    let delay = match &e {
+                        SendError::Throttled {
+                            retry_after: Some(wait),
+                            ..
+                        } => backoff.max((*wait).min(RETRY_AFTER_CAP)),
+                        _ => backoff,
+                    };
                     tracing::debug!(record_id = %c.id, error = %e, ?delay, "transient provider error; retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;

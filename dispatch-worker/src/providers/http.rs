@@ -54,6 +54,7 @@ impl Provider for HttpProvider {
             .await
             .map_err(|e| SendError::Transient(format!("vendor unreachable: {e}")))?;
         let status = resp.status();
+        let retry_after = super::wire::retry_after(resp.headers());
         if status.is_success() {
             let reply: Option<VendorReply> = resp.json().await.ok();
             return Ok(reply.and_then(|r| r.id));
@@ -61,7 +62,12 @@ impl Provider for HttpProvider {
         let detail = resp.text().await.unwrap_or_default();
         let detail: String = detail.chars().take(300).collect();
         let message = format!("vendor answered {status}: {detail}");
-        if status.as_u16() == 429 || status.is_server_error() || status.as_u16() == 408 {
+        if status.as_u16() == 429 {
+            Err(SendError::Throttled {
+                reason: message,
+                retry_after,
+            })
+        } else if status.is_server_error() || status.as_u16() == 408 {
             Err(SendError::Transient(message))
         } else {
             Err(SendError::Permanent(message))

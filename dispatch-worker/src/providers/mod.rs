@@ -1,11 +1,24 @@
-//! Channel providers behind one trait, and the per-worker rate limit in front of each.
+//! Channel providers behind one trait, and the per-worker rate limit in front of each: the
+//! `log` sink, the generic `http` contract, SMTP, and one module per vendor API (each signing
+//! its requests as the vendor documents, see the module's top comment for the source).
 
+mod aliyun;
+mod apns;
+mod fcm;
 mod http;
+mod jwt;
 mod log;
+mod ses;
+mod signing;
+mod sigv4;
 mod smtp;
+mod tencent;
+mod twilio;
+mod wire;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -14,9 +27,15 @@ use uuid::Uuid;
 
 use crate::config::{Config, ProviderKind};
 
+pub use aliyun::{AliyunSettings, AliyunSms};
+pub use apns::{Apns, ApnsSettings};
+pub use fcm::{Fcm, FcmSettings};
 pub use http::HttpProvider;
 pub use log::LogProvider;
+pub use ses::{Ses, SesSettings};
 pub use smtp::SmtpProvider;
+pub use tencent::{TencentSettings, TencentSms};
+pub use twilio::{Twilio, TwilioSettings};
 
 /// A rendered message for one recipient.
 #[derive(Debug, Clone)]
@@ -39,9 +58,16 @@ pub struct OutboundMessage {
 /// Why a provider did not take a message.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
-    /// Worth retrying: timeouts, connection errors, 429/5xx, SMTP 4xx.
+    /// Worth retrying: timeouts, connection errors, 5xx, SMTP 4xx.
     #[error("{0}")]
     Transient(String),
+    /// The vendor asked us to slow down (HTTP 429 or its own throttling code): retried like a
+    /// transient error, not before `retry_after` when the vendor said how long to wait.
+    #[error("{reason}")]
+    Throttled {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// Retrying cannot help: the vendor refused this message (invalid number, bad address).
     #[error("{0}")]
     Permanent(String),
@@ -130,20 +156,29 @@ impl Providers {
                 .with_context(|| format!("{what}_HTTP_URL is required with the http provider"))?;
             Ok(Arc::new(HttpProvider::new(url, token.clone())?))
         };
-        let sms = match c.sms_provider {
+        let wrong = |setting: &str, kind: ProviderKind| {
+            anyhow::anyhow!("{setting} cannot be {}", kind.as_str())
+        };
+        let sms: Arc<dyn Provider> = match c.sms_provider {
             ProviderKind::Log => log_sink()?,
             ProviderKind::Http => http(&c.sms_http_url, &c.sms_http_token, "SMS")?,
-            ProviderKind::Smtp => anyhow::bail!("SMS_PROVIDER cannot be smtp"),
+            ProviderKind::Aliyun => Arc::new(AliyunSms::new(&c.aliyun)?),
+            ProviderKind::Tencent => Arc::new(TencentSms::new(&c.tencent)?),
+            ProviderKind::Twilio => Arc::new(Twilio::new(&c.twilio)?),
+            k => return Err(wrong("SMS_PROVIDER", k)),
         };
-        let push = match c.push_provider {
+        let push: Arc<dyn Provider> = match c.push_provider {
             ProviderKind::Log => log_sink()?,
             ProviderKind::Http => http(&c.push_http_url, &c.push_http_token, "PUSH")?,
-            ProviderKind::Smtp => anyhow::bail!("PUSH_PROVIDER cannot be smtp"),
+            ProviderKind::Fcm => Arc::new(Fcm::new(&c.fcm)?),
+            ProviderKind::Apns => Arc::new(Apns::new(&c.apns)?),
+            k => return Err(wrong("PUSH_PROVIDER", k)),
         };
-        let email = match c.email_provider {
+        let email: Arc<dyn Provider> = match c.email_provider {
             ProviderKind::Log => log_sink()?,
-            ProviderKind::Smtp => Arc::new(SmtpProvider::new(c)?) as Arc<dyn Provider>,
-            ProviderKind::Http => anyhow::bail!("EMAIL_PROVIDER cannot be http"),
+            ProviderKind::Smtp => Arc::new(SmtpProvider::new(c)?),
+            ProviderKind::Ses => Arc::new(Ses::new(&c.ses, &c.email_from)?),
+            k => return Err(wrong("EMAIL_PROVIDER", k)),
         };
         Ok(Providers::new(
             Limited::new(sms, c.sms_rate_limit),

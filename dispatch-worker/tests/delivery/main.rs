@@ -12,3 +12,4 @@ mod reliability;
 mod rules;
 mod run_local;
 mod tracking;
+mod vendors;
