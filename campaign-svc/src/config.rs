@@ -73,6 +73,11 @@ pub struct Config {
     #[arg(long, env = "SCHEDULER_INTERVAL_MS", default_value_t = 1000)]
     pub scheduler_interval_ms: u64,
 
+    /// Quiet hours of campaigns without their own, `HH:MM-HH:MM` on the customer's clock (e.g.
+    /// 21:00-08:00): a message due inside waits for the end. Unset: none.
+    #[arg(long, env = "QUIET_HOURS", value_parser = crate::domain::timing::QuietHours::parse_range)]
+    pub quiet_hours: Option<crate::domain::timing::QuietHours>,
+
     /// Seconds two occurrences of a recurring campaign must at least be apart (a cron pattern
     /// firing more often is refused).
     #[arg(long, env = "MIN_RECURRENCE_SECS", default_value_t = 60)]

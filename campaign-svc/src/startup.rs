@@ -18,7 +18,8 @@ use marketing_core::jobs::Topology;
 /// A built, bound, not yet serving campaign-svc.
 pub struct Application {
     fanout: Fanout,
-    publisher: Publisher,
+    /// Makes a publisher (its own broker connection) for each loop that publishes.
+    publisher: Box<dyn Fn() -> Publisher + Send>,
     health: Health,
     http: TcpListener,
     grpc: TcpListener,
@@ -44,12 +45,14 @@ impl Application {
             fanout.clone(),
             health.clone(),
         );
-        let publisher = Publisher::new(
-            &config.amqp_url,
-            Topology::new(&config.queue_prefix),
-            config.publish_window,
-            Duration::from_secs(config.publish_timeout_secs.max(1)),
-        );
+        let publisher = {
+            let (url, prefix) = (config.amqp_url.clone(), config.queue_prefix.clone());
+            let (window, timeout) = (
+                config.publish_window,
+                Duration::from_secs(config.publish_timeout_secs.max(1)),
+            );
+            move || Publisher::new(&url, Topology::new(&prefix), window, timeout)
+        };
         let (auth, generated) = Authenticator::from_config(config.api_tokens.as_deref());
         if let Some(token) = generated {
             // Logged once, on purpose: without API_TOKENS this is the only way in.
@@ -92,7 +95,7 @@ impl Application {
             .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
         Ok(Application {
             fanout,
-            publisher,
+            publisher: Box::new(publisher),
             health,
             http,
             grpc,

@@ -37,6 +37,12 @@ pub struct CampaignRow {
     pub next_run_at: Option<DateTime<Utc>>,
     /// A paused recurring campaign runs no occurrence until resumed.
     pub paused_at: Option<DateTime<Utc>>,
+    /// Each message leaves at this local time of day (`HH:MM[:SS]`) on the customer's clock.
+    pub send_at_local: Option<String>,
+    /// The clock of customers without a time zone (IANA name).
+    pub time_zone: Option<String>,
+    /// `{"start", "end"}`: messages due inside wait for the end (the service default when none).
+    pub quiet_hours: Option<serde_json::Value>,
 }
 
 impl CampaignRow {
@@ -110,6 +116,10 @@ pub struct RecordRow {
     pub variant: Option<String>,
     pub unsubscribed_at: Option<DateTime<Utc>>,
     pub converted_at: Option<DateTime<Utc>>,
+    /// A message that waits (local send time, quiet hours) leaves at this instant.
+    pub not_before: Option<DateTime<Utc>>,
+    /// When the timed publisher published a waiting record (the relay's are not marked).
+    pub published_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

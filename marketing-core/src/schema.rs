@@ -51,6 +51,9 @@ diesel::table! {
         trigger -> Jsonb,
         next_run_at -> Nullable<Timestamptz>,
         paused_at -> Nullable<Timestamptz>,
+        send_at_local -> Nullable<Text>,
+        time_zone -> Nullable<Text>,
+        quiet_hours -> Nullable<Jsonb>,
     }
 }
 
@@ -79,6 +82,7 @@ diesel::table! {
         materialize_done -> Bool,
         materialize_lease_until -> Nullable<Timestamptz>,
         occurrence -> Nullable<Timestamptz>,
+        timing -> Nullable<Jsonb>,
     }
 }
 
@@ -104,6 +108,8 @@ diesel::table! {
         variant -> Nullable<Text>,
         unsubscribed_at -> Nullable<Timestamptz>,
         converted_at -> Nullable<Timestamptz>,
+        not_before -> Nullable<Timestamptz>,
+        published_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -6,6 +6,7 @@ use marketing_core::vocabulary::{CampaignStatus, Channel};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::timing::TimingPatch;
 use super::trigger::CampaignTrigger;
 use super::variant::{Variant, VariantFields, parse_variants};
 use super::{bounded_text, parse_word};
@@ -76,6 +77,12 @@ pub struct CampaignFields {
     pub end_time: Option<Option<DateTime<Utc>>>,
     /// `{"kind": …}` as sent (see [`CampaignTrigger::parse`]).
     pub trigger: Option<serde_json::Value>,
+    /// `HH:MM[:SS]`: each message leaves at that local time (see `domain::timing`).
+    pub send_at_local: Option<Option<String>>,
+    /// IANA zone of customers without one.
+    pub time_zone: Option<Option<String>>,
+    /// `{"start", "end"}` as sent.
+    pub quiet_hours: Option<Option<serde_json::Value>>,
 }
 
 /// Checks inline content: size, syntax and variables.
@@ -114,6 +121,7 @@ pub struct NewCampaign {
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
     pub trigger: CampaignTrigger,
+    pub timing: TimingPatch,
 }
 
 impl NewCampaign {
@@ -124,6 +132,7 @@ impl NewCampaign {
             None | Some("") => return Err(Error::invalid("type", "is required")),
             Some(t) => parse_word::<Channel>("type", t)?,
         };
+        let timing = TimingPatch::parse(&f)?;
         let start_time = f.start_time.flatten();
         let end_time = f.end_time.flatten();
         check_window(start_time, end_time)?;
@@ -142,6 +151,7 @@ impl NewCampaign {
                 .map(|t| CampaignTrigger::parse(&t, min_recurrence_secs))
                 .transpose()?
                 .unwrap_or(CampaignTrigger::Once),
+            timing,
         })
     }
 }
@@ -159,11 +169,14 @@ pub struct CampaignPatch {
     pub start_time: Option<Option<DateTime<Utc>>>,
     pub end_time: Option<Option<DateTime<Utc>>>,
     pub trigger: Option<CampaignTrigger>,
+    pub timing: TimingPatch,
 }
 
 impl CampaignPatch {
     pub fn parse(f: CampaignFields, min_recurrence_secs: u64) -> Result<Self> {
+        let timing = TimingPatch::parse(&f)?;
         Ok(CampaignPatch {
+            timing,
             name: f.name.as_deref().map(CampaignName::parse).transpose()?,
             channel: f
                 .channel
@@ -222,6 +235,7 @@ impl CampaignPatch {
         if let Some(v) = self.trigger {
             row.trigger = v.to_json();
         }
+        self.timing.apply(row);
         check_window(row.start_time, row.end_time)
     }
 }
@@ -277,6 +291,12 @@ pub struct Campaign {
     pub next_run_at: Option<DateTime<Utc>>,
     /// A paused recurring campaign runs no occurrence until resumed.
     pub paused: bool,
+    /// Each message leaves at this local time of day on the customer's clock.
+    pub send_at_local: Option<String>,
+    /// The clock of customers without a time zone.
+    pub time_zone: Option<String>,
+    /// `{"start", "end"}` on the customer's clock (the service default applies when none).
+    pub quiet_hours: Option<serde_json::Value>,
 }
 
 impl From<CampaignRow> for Campaign {
@@ -302,6 +322,9 @@ impl From<CampaignRow> for Campaign {
             trigger: r.trigger,
             next_run_at: r.next_run_at,
             paused: r.paused_at.is_some(),
+            send_at_local: r.send_at_local,
+            time_zone: r.time_zone,
+            quiet_hours: r.quiet_hours,
         }
     }
 }

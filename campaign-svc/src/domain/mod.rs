@@ -8,6 +8,7 @@ pub mod execution;
 pub mod segment;
 pub mod template;
 pub mod text;
+pub mod timing;
 pub mod trigger;
 pub mod variant;
 pub mod webhook;

@@ -43,7 +43,7 @@ pub(crate) fn variant_sql(has_variants: bool) -> String {
 pub(crate) fn audience_cte(audience: &Audience, tail: &str) -> String {
     format!(
         "WITH audience AS (
-            SELECT c.id,
+            SELECT c.id, c.time_zone,
                    NULLIF(btrim(CASE $1 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email
                                        ELSE c.push_token END), '') IS NOT NULL AS reachable,
                    EXISTS (SELECT 1 FROM customer_opt_outs o

@@ -27,6 +27,7 @@ use super::audience::{
     Audience, Counts, FREQUENCY_CAP_LOCK, audience_cte, base_binds, variant_sql,
 };
 use crate::domain::execution::{Skipped, TriggerOutcome};
+use crate::domain::timing::Timing;
 use crate::domain::variant::{buckets, stored};
 use crate::error::{Error, Result};
 
@@ -36,16 +37,29 @@ const FREEZE_LOCK: i64 = 0x4652_5a45;
 /// One chunk: `$5` execution, `$6` cursor (last customer of the previous chunk; compared
 /// without `IS NULL OR` so that the scan starts at it whatever the plan), `$7` chunk size, `$8`
 /// the trigger's time, `$9` and `$10` the record ids' prefix and first counter (see
-/// [`RecordIds`]); the audience binds from `$11`. Counts what it wrote (by variant) and
-/// skipped (a customer under the first reason that applies: opted out, no address, capped), how
-/// many customers it considered and the last of them.
-fn chunk_sql(audience: &Audience, has_variants: bool) -> String {
+/// [`RecordIds`]), `$11`–`$14` the send times of a timed execution (zones, their instants, the
+/// campaign's zone and its instant; see [`Timing::table`]); the audience binds from `$15`.
+/// Counts what it wrote (by variant) and skipped (a customer under the first reason that
+/// applies: opted out, no address, capped), how many customers it considered and the last of
+/// them. A record of a timed execution whose send time is after the trigger waits (`not_before`,
+/// published by the timed publisher); an untimed execution pays nothing for it.
+fn chunk_sql(audience: &Audience, has_variants: bool, timed: bool) -> String {
+    let (not_before, send_times) = if timed {
+        (
+            "CASE WHEN COALESCE(st.at, $14) > $8 THEN COALESCE(st.at, $14) END",
+            "LEFT JOIN unnest($11::text[], $12::timestamptz[]) AS st(zone, at)
+                ON st.zone = COALESCE(a.time_zone, $13)",
+        )
+    } else {
+        ("NULL::timestamptz", "")
+    };
     format!(
         "{}, created AS (
-            INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant)
+            INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant, not_before)
             SELECT ($9 || lpad(to_hex($10 + row_number() OVER (ORDER BY a.id)), 12, '0'))::uuid,
-                   $2, $5, a.id, $1, 'pending', {}
-            FROM audience a WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
+                   $2, $5, a.id, $1, 'pending', {}, {not_before}
+            FROM audience a {send_times}
+            WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
             ORDER BY a.id
             RETURNING variant
         ), per_variant AS (
@@ -121,6 +135,7 @@ struct Progress {
     planned: i64,
     skipped: serde_json::Value,
     created_at: DateTime<Utc>,
+    timing: Option<serde_json::Value>,
 }
 
 impl Progress {
@@ -201,6 +216,7 @@ async fn freeze_chunk(
             ce::planned,
             ce::skipped,
             ce::created_at,
+            ce::timing,
         ))
         .first(conn)
         .await
@@ -224,7 +240,23 @@ async fn freeze_chunk(
     let channel = campaign.type_;
     let (keys, upto) = buckets(&stored(&campaign.variants)?);
     let has_variants = !keys.is_empty();
-    let audience = Audience::of(conn, &campaign, 11, cap).await?;
+    let audience = Audience::of(conn, &campaign, 15, cap).await?;
+    let timing: Option<Timing> = progress
+        .timing
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| {
+            Error::Internal(anyhow::anyhow!("execution {execution}: stored timing: {e}"))
+        })?;
+    let (zones, send_ats, zone, fallback) = match &timing {
+        Some(t) => {
+            let (zones, ats) = t.table(progress.created_at);
+            let fallback = t.send_time(progress.created_at, None);
+            (zones, ats, t.time_zone.name().to_owned(), fallback)
+        }
+        None => (Vec::new(), Vec::new(), String::new(), progress.created_at),
+    };
     if cap.is_some() {
         // Two campaigns on the same channel frozen at once must not both pass a customer under
         // the cap: each chunk reads the other's records only once they are committed. This
@@ -245,7 +277,7 @@ async fn freeze_chunk(
         .execute(conn)
         .await?;
     let query = base_binds(
-        chunk_sql(&audience, has_variants),
+        chunk_sql(&audience, has_variants, timing.is_some()),
         channel,
         campaign.id,
         keys,
@@ -258,7 +290,11 @@ async fn freeze_chunk(
     let ids = RecordIds::new();
     let query = query
         .bind::<Text, _>(ids.prefix)
-        .bind::<BigInt, _>(ids.first);
+        .bind::<BigInt, _>(ids.first)
+        .bind::<Array<Text>, _>(zones)
+        .bind::<Array<Timestamptz>, _>(send_ats)
+        .bind::<Text, _>(zone)
+        .bind::<Timestamptz, _>(fallback);
     let counts: ChunkCounts = segment::bind_all(query, &audience.binds)
         .get_result(conn)
         .await?;

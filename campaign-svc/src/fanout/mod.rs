@@ -7,7 +7,9 @@
 //!   freezes its audience;
 //! - [`freeze`]: writes the audience as `pending` records, chunk by chunk (the outbox);
 //! - [`relay`] and [`publisher`]: publish each committed chunk to RabbitMQ with confirms;
-//! - [`scheduler`]: the timers (campaigns due at their `start_time`, completion, stale records);
+//! - [`scheduler`]: the timers (campaigns due at their `start_time`, recurring occurrences,
+//!   completion, stale records);
+//! - [`timed`]: publishes the records that wait (a local send time, quiet hours) once due;
 //! - [`audience`] and [`plan`]: who a campaign reaches and what it sends, also read by the
 //!   service layer's previews and simulations.
 //!
@@ -21,6 +23,7 @@ pub mod plan;
 mod publisher;
 mod relay;
 mod scheduler;
+mod timed;
 mod trigger;
 
 use std::sync::Arc;
@@ -52,6 +55,8 @@ pub struct FanoutSettings {
     pub scheduler_interval: Duration,
     /// When a record whose worker never reported back is failed.
     pub stale_sending: Duration,
+    /// Quiet hours of campaigns without their own.
+    pub default_quiet_hours: Option<crate::domain::timing::QuietHours>,
 }
 
 impl FanoutSettings {
@@ -64,6 +69,7 @@ impl FanoutSettings {
             frequency_cap: config.tracking.frequency_cap(),
             scheduler_interval: Duration::from_millis(config.scheduler_interval_ms.max(10)),
             stale_sending: Duration::from_secs(config.stale_sending_secs),
+            default_quiet_hours: config.quiet_hours,
         }
     }
 
@@ -123,13 +129,20 @@ impl Fanout {
         self.inner.wake.notified().await;
     }
 
-    /// Starts the loops (the relay with `publisher`, the scheduler) until `stop` turns true,
-    /// each named for the supervisor.
-    pub fn start(&self, publisher: Publisher, stop: watch::Receiver<bool>) -> Vec<Loop> {
-        let relay = relay::Relay::new(self.clone(), publisher);
+    /// Starts the loops (the relay and the timed publisher, each with its own broker connection
+    /// from `publisher`, and the scheduler) until `stop` turns true, each named for the
+    /// supervisor.
+    pub fn start(
+        &self,
+        publisher: impl Fn() -> Publisher,
+        stop: watch::Receiver<bool>,
+    ) -> Vec<Loop> {
+        let relay = relay::Relay::new(self.clone(), publisher());
+        let timed = timed::TimedPublisher::new(self.clone(), publisher());
         let scheduler = scheduler::Scheduler::new(self.clone());
         vec![
             Loop::spawn("relay", relay.run(stop.clone())),
+            Loop::spawn("timed publisher", timed.run(stop.clone())),
             Loop::spawn("scheduler", scheduler.run(stop)),
         ]
     }

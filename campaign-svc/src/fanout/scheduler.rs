@@ -210,16 +210,7 @@ impl Scheduler {
                     return Ok(None);
                 };
                 let settings = self.fanout.settings();
-                match trigger_locked(
-                    conn,
-                    &campaign,
-                    None,
-                    settings.frequency_cap,
-                    settings.lease(),
-                    None,
-                )
-                .await
-                {
+                match trigger_locked(conn, &campaign, None, settings, None).await {
                     Ok(execution) => Ok(Some(Some(execution))),
                     Err(
                         Error::Conflict(reason)
@@ -288,16 +279,7 @@ impl Scheduler {
                     .set(mc::next_run_at.eq(next))
                     .execute(conn)
                     .await?;
-                match trigger_locked(
-                    conn,
-                    &campaign,
-                    None,
-                    settings.frequency_cap,
-                    settings.lease(),
-                    Some(occurrence),
-                )
-                .await
-                {
+                match trigger_locked(conn, &campaign, None, settings, Some(occurrence)).await {
                     Ok(execution) => Ok(Some(Some(execution))),
                     Err(
                         Error::Conflict(reason)

@@ -8,14 +8,14 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use marketing_core::models::CampaignRow;
 use marketing_core::schema::{campaign_executions::dsl as ce, marketing_campaign::dsl as mc};
-use marketing_core::tracking::FrequencyCap;
 use marketing_core::vocabulary::{CampaignStatus, ExecutionStatus, ExecutionType};
 use uuid::Uuid;
 
-use super::Fanout;
 use super::audience::Audience;
 use super::plan::Plan;
+use super::{Fanout, FanoutSettings};
 use crate::domain::execution::{Skipped, TriggerOutcome};
+use crate::domain::timing::{QuietHours, Timing, parse_clock, parse_zone};
 use crate::domain::trigger::CampaignTrigger;
 use crate::error::{Error, Result};
 
@@ -36,15 +36,7 @@ impl Fanout {
                 let campaign = CampaignRow::lock(conn, id)
                     .await?
                     .ok_or_else(|| Error::not_found("campaign", id))?;
-                trigger_locked(
-                    conn,
-                    &campaign,
-                    caller,
-                    settings.frequency_cap,
-                    settings.lease(),
-                    None,
-                )
-                .await
+                trigger_locked(conn, &campaign, caller, settings, None).await
             })
             .await?;
         drop(conn);
@@ -114,10 +106,10 @@ pub(super) async fn trigger_locked(
     conn: &mut AsyncPgConnection,
     campaign: &CampaignRow,
     caller: Option<Uuid>,
-    cap: Option<FrequencyCap>,
-    lease: chrono::Duration,
+    settings: &FanoutSettings,
     occurrence: Option<DateTime<Utc>>,
 ) -> Result<Uuid> {
+    let (cap, lease) = (settings.frequency_cap, settings.lease());
     let status = campaign.status;
     let recurring = CampaignTrigger::stored(&campaign.trigger)?
         .schedule()
@@ -147,6 +139,7 @@ pub(super) async fn trigger_locked(
         _ => {}
     }
     check_not_ended(campaign)?;
+    let timing = timing(campaign, settings.default_quiet_hours)?;
     let plan = Plan::resolve(conn, campaign).await?;
     // Refuses an audience that cannot be built (none set, segment gone) before anything is written.
     Audience::of(conn, campaign, 11, cap).await?;
@@ -166,6 +159,7 @@ pub(super) async fn trigger_locked(
             ce::materialize_done.eq(false),
             ce::materialize_lease_until.eq(Some(now + lease)),
             ce::occurrence.eq(occurrence),
+            ce::timing.eq(timing.map(to_json).transpose()?),
         ))
         .execute(conn)
         .await?;
@@ -179,6 +173,33 @@ pub(super) async fn trigger_locked(
         .await?;
     tracing::info!(campaign_id = %campaign.id, %execution_id, ?occurrence, "campaign triggered");
     Ok(execution_id)
+}
+
+/// The timing rules an execution of `campaign` sends by: its own, with the service-wide quiet
+/// hours when it has none; `None` when nothing makes a message wait.
+fn timing(campaign: &CampaignRow, default_quiet: Option<QuietHours>) -> Result<Option<Timing>> {
+    let stored = |e: Error| Error::Internal(anyhow::anyhow!("campaign {}: {e}", campaign.id));
+    let send_at_local = campaign
+        .send_at_local
+        .as_deref()
+        .map(|t| parse_clock("send_at_local", t))
+        .transpose()
+        .map_err(stored)?;
+    let quiet_hours = match &campaign.quiet_hours {
+        Some(q) => Some(QuietHours::parse(q).map_err(stored)?),
+        None => default_quiet,
+    };
+    let time_zone = match campaign.time_zone.as_deref() {
+        Some(z) => parse_zone("time_zone", z).map_err(stored)?,
+        None => chrono_tz::UTC,
+    };
+    Ok(
+        (send_at_local.is_some() || quiet_hours.is_some()).then_some(Timing {
+            send_at_local,
+            quiet_hours,
+            time_zone,
+        }),
+    )
 }
 
 pub(crate) fn to_json(v: impl serde::Serialize) -> Result<serde_json::Value> {

@@ -3,7 +3,7 @@
 
 use crm_proto::v1 as pb;
 
-use super::campaigns::sample_to_pb;
+use super::campaign_fields::sample_to_pb;
 use super::convert::{opt_timestamp, page_request, pagination, timestamp};
 use crate::domain::execution::{Execution, Sample};
 use crate::domain::parse_uuid;

@@ -1,6 +1,7 @@
 //! The gRPC transport (tonic): thin handlers converting protobuf messages to domain values and
 //! back, plus authentication, health and reflection.
 
+mod campaign_fields;
 mod campaigns;
 mod conversions;
 mod convert;

@@ -25,6 +25,7 @@ fn to_pb(r: Record) -> pb::Record {
         clicked_at: opt_timestamp(r.clicked_at),
         execution_id: r.execution_id.to_string(),
         variant: r.variant,
+        not_before: opt_timestamp(r.not_before),
     }
 }
 

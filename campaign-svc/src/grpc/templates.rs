@@ -4,7 +4,7 @@ use crm_proto::v1 as pb;
 use crm_proto::v1::template_service_server::TemplateService;
 use tonic::{Request, Response, Status};
 
-use super::campaigns::sample_to_pb;
+use super::campaign_fields::sample_to_pb;
 use super::convert::{UpdateMask, page_request, pagination, timestamp};
 use super::{GrpcApi, caller};
 use crate::domain::template::{Template, TemplateFields};

@@ -43,6 +43,12 @@ pub struct CampaignBody {
     end_time: Option<Option<String>>,
     /// `{"kind": "once"}` or `{"kind": "recurring", "cron", "time_zone"}`.
     trigger: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "double_option")]
+    send_at_local: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    time_zone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    quiet_hours: Option<Option<serde_json::Value>>,
 }
 
 /// One A/B variant: `{"key": "A", "weight": 50, "content": "…"}` or `{"weight": 50,
@@ -96,6 +102,9 @@ impl CampaignBody {
             start_time: time("start_time", self.start_time)?,
             end_time: time("end_time", self.end_time)?,
             trigger: self.trigger,
+            send_at_local: self.send_at_local,
+            time_zone: self.time_zone,
+            quiet_hours: self.quiet_hours,
         })
     }
 }

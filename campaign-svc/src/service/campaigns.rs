@@ -42,7 +42,11 @@ impl MarketingService {
             trigger: new.trigger.to_json(),
             next_run_at: None,
             paused_at: None,
+            send_at_local: None,
+            time_zone: None,
+            quiet_hours: None,
         };
+        new.timing.apply(&mut row);
         place(&mut row, now)?;
         let mut conn = self.pool.get().await?;
         check_references(&mut conn, &row).await?;
@@ -133,6 +137,9 @@ impl MarketingService {
                         mc::end_time.eq(row.end_time),
                         mc::trigger.eq(&row.trigger),
                         mc::next_run_at.eq(row.next_run_at),
+                        mc::send_at_local.eq(&row.send_at_local),
+                        mc::time_zone.eq(&row.time_zone),
+                        mc::quiet_hours.eq(&row.quiet_hours),
                         mc::updated_by.eq(row.updated_by),
                         mc::updated_at.eq(row.updated_at),
                     ))

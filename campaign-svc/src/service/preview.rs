@@ -100,6 +100,9 @@ impl MarketingService {
             trigger: serde_json::json!({"kind": "once"}),
             next_run_at: None,
             paused_at: None,
+            send_at_local: None,
+            time_zone: None,
+            quiet_hours: None,
         };
         customer_sample(
             &mut conn,

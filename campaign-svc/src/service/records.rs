@@ -43,6 +43,9 @@ pub struct Record {
     /// The A/B variant the customer got, when the campaign has variants.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// A waiting message (local send time, quiet hours) leaves at this instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<RecordRow> for Record {
@@ -61,6 +64,7 @@ impl From<RecordRow> for Record {
             opened_at: r.opened_at,
             clicked_at: r.clicked_at,
             variant: r.variant,
+            not_before: r.not_before,
         }
     }
 }

@@ -11,6 +11,7 @@ mod freeze;
 mod frequency_cap;
 mod grpc;
 mod limits;
+mod local_time;
 mod logs;
 mod nul;
 mod previews;
