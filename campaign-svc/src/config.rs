@@ -73,6 +73,12 @@ pub struct Config {
     #[arg(long, env = "SCHEDULER_INTERVAL_MS", default_value_t = 1000)]
     pub scheduler_interval_ms: u64,
 
+    /// Milliseconds between looks for due event sends and waiting messages when nothing wakes
+    /// them (events stored by another replica, delays falling due): a message leaves at most this
+    /// long after its time.
+    #[arg(long, env = "EVENT_POLL_MS", default_value_t = 250)]
+    pub event_poll_ms: u64,
+
     /// Quiet hours of campaigns without their own, `HH:MM-HH:MM` on the customer's clock (e.g.
     /// 21:00-08:00): a message due inside waits for the end. Unset: none.
     #[arg(long, env = "QUIET_HOURS", value_parser = crate::domain::timing::QuietHours::parse_range)]

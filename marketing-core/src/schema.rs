@@ -83,6 +83,7 @@ diesel::table! {
         materialize_lease_until -> Nullable<Timestamptz>,
         occurrence -> Nullable<Timestamptz>,
         timing -> Nullable<Jsonb>,
+        listening -> Bool,
     }
 }
 
@@ -110,6 +111,7 @@ diesel::table! {
         converted_at -> Nullable<Timestamptz>,
         not_before -> Nullable<Timestamptz>,
         published_at -> Nullable<Timestamptz>,
+        event_id -> Nullable<Text>,
     }
 }
 

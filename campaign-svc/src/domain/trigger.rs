@@ -1,7 +1,9 @@
-//! When a campaign sends (its `trigger`): once (the seed's manual trigger, or its `start_time`)
-//! or on a recurring schedule, `{"kind": "recurring", "cron": "0 9 * * *", "time_zone":
+//! When a campaign sends (its `trigger`): once (the seed's manual trigger, or its `start_time`),
+//! on a recurring schedule, `{"kind": "recurring", "cron": "0 9 * * *", "time_zone":
 //! "Asia/Shanghai"}`: each occurrence between `start_time` and `end_time` is one execution with
-//! its own audience, resolved at that moment.
+//! its own audience, resolved at that moment; or on customer events, `{"kind": "event", "event":
+//! "order_paid", "where"?, "delay_seconds"?, "once_per_customer"?, "cooldown_hours"?}`: each
+//! matching event sends the campaign to its customer after the delay.
 //!
 //! Cron patterns are the usual five fields (minute, hour, day of month, month, day of week) with
 //! an optional leading seconds field, evaluated in the schedule's IANA time zone (so `0 9 * * *`
@@ -19,6 +21,28 @@ use crate::error::{Error, Result};
 pub enum CampaignTrigger {
     Once,
     Recurring(Box<Schedule>),
+    Event(Box<EventTrigger>),
+}
+
+/// Longest delay of an event-triggered send (30 days).
+pub const MAX_EVENT_DELAY_SECS: i64 = 30 * 24 * 3600;
+/// Longest cooldown of an event-triggered campaign (one year).
+pub const MAX_COOLDOWN_HOURS: i64 = 366 * 24;
+
+/// An event-triggered campaign's trigger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventTrigger {
+    /// The event's name.
+    pub event: String,
+    /// A rule over the event's properties (`{"property": "amount", "op": ">", "value": 100}`,
+    /// combined with and / or / not), as given.
+    pub where_rule: Option<Value>,
+    /// Seconds between the event and the send (0 to 30 days).
+    pub delay_seconds: i64,
+    /// At most one message per customer, ever, from this campaign.
+    pub once_per_customer: bool,
+    /// No second message to a customer within this many hours of the last one.
+    pub cooldown_hours: Option<i64>,
 }
 
 /// A recurring campaign's schedule.
@@ -36,15 +60,32 @@ impl CampaignTrigger {
         let Value::Object(obj) = v else {
             return Err(Error::invalid("trigger", "must be an object with a `kind`"));
         };
-        if let Some(extra) = obj
-            .keys()
-            .find(|k| !["kind", "cron", "time_zone"].contains(&k.as_str()))
-        {
+        const FIELDS: [&str; 8] = [
+            "kind",
+            "cron",
+            "time_zone",
+            "event",
+            "where",
+            "delay_seconds",
+            "once_per_customer",
+            "cooldown_hours",
+        ];
+        if let Some(extra) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(Error::invalid(
                 format!("trigger.{extra}"),
-                "is not a field of a trigger (kind, cron, time_zone)",
+                format!("is not a field of a trigger ({})", FIELDS.join(", ")),
             ));
         }
+        let only = |kind: &str, allowed: &[&str]| match obj
+            .iter()
+            .find(|(k, v)| !v.is_null() && k.as_str() != "kind" && !allowed.contains(&k.as_str()))
+        {
+            Some((k, _)) => Err(Error::invalid(
+                format!("trigger.{k}"),
+                format!("is not a field of a `{kind}` trigger"),
+            )),
+            None => Ok(()),
+        };
         let text = |key: &str| match obj.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim())),
@@ -58,9 +99,15 @@ impl CampaignTrigger {
                         "a `cron` and `time_zone` need the kind `recurring`",
                     ));
                 }
+                only("once", &[])?;
                 Ok(CampaignTrigger::Once)
             }
+            Some("event") => {
+                only("event", &FIELDS[3..])?;
+                Ok(CampaignTrigger::Event(Box::new(EventTrigger::parse(obj)?)))
+            }
             Some("recurring") => {
+                only("recurring", &["cron", "time_zone"])?;
                 let cron = text("cron")?
                     .filter(|c| !c.is_empty())
                     .ok_or_else(|| Error::invalid("trigger.cron", "is required"))?;
@@ -78,7 +125,7 @@ impl CampaignTrigger {
             }
             Some(other) => Err(Error::invalid(
                 "trigger.kind",
-                format!("`{other}` is not one of: once recurring"),
+                format!("`{other}` is not one of: once recurring event"),
             )),
         }
     }
@@ -97,14 +144,109 @@ impl CampaignTrigger {
                 "cron": s.cron,
                 "time_zone": s.time_zone.name(),
             }),
+            CampaignTrigger::Event(e) => {
+                let mut v = json!({
+                    "kind": "event",
+                    "event": e.event,
+                    "delay_seconds": e.delay_seconds,
+                    "once_per_customer": e.once_per_customer,
+                });
+                if let Some(rule) = &e.where_rule {
+                    v["where"] = rule.clone();
+                }
+                if let Some(h) = e.cooldown_hours {
+                    v["cooldown_hours"] = h.into();
+                }
+                v
+            }
+        }
+    }
+
+    pub fn event(&self) -> Option<&EventTrigger> {
+        match self {
+            CampaignTrigger::Event(e) => Some(e),
+            _ => None,
         }
     }
 
     pub fn schedule(&self) -> Option<&Schedule> {
         match self {
             CampaignTrigger::Recurring(s) => Some(s),
-            CampaignTrigger::Once => None,
+            CampaignTrigger::Once | CampaignTrigger::Event(_) => None,
         }
+    }
+}
+
+impl EventTrigger {
+    /// Whether an event with these properties passes the trigger's rule (always without one).
+    pub fn matches(&self, properties: &Value) -> bool {
+        match &self.where_rule {
+            None => true,
+            Some(_) => false,
+        }
+    }
+
+    fn parse(obj: &serde_json::Map<String, Value>) -> Result<Self> {
+        let event = match obj.get("event") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+            None | Some(Value::Null) => {
+                return Err(Error::invalid(
+                    "trigger.event",
+                    "is required: the name of the event that sends the campaign",
+                ));
+            }
+            Some(_) => {
+                return Err(Error::invalid(
+                    "trigger.event",
+                    "must be a non-blank event name",
+                ));
+            }
+        };
+        if event.chars().count() > 100 {
+            return Err(Error::invalid(
+                "trigger.event",
+                "must be at most 100 characters",
+            ));
+        }
+        let number = |key: &str, max: i64| match obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_i64() {
+                Some(n) if (0..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(Error::invalid(
+                    format!("trigger.{key}"),
+                    format!("must be a whole number from 0 to {max}"),
+                )),
+            },
+        };
+        let delay_seconds = number("delay_seconds", MAX_EVENT_DELAY_SECS)?.unwrap_or(0);
+        let cooldown_hours = number("cooldown_hours", MAX_COOLDOWN_HOURS)?.filter(|h| *h > 0);
+        let once_per_customer = match obj.get("once_per_customer") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(Error::invalid(
+                    "trigger.once_per_customer",
+                    "must be true or false",
+                ));
+            }
+        };
+        let where_rule = match obj.get("where") {
+            None | Some(Value::Null) => None,
+            Some(rule @ Value::Object(_)) => Some(rule.clone()),
+            Some(_) => {
+                return Err(Error::invalid(
+                    "trigger.where",
+                    "must be a rule over the event's properties",
+                ));
+            }
+        };
+        Ok(EventTrigger {
+            event,
+            where_rule,
+            delay_seconds,
+            once_per_customer,
+            cooldown_hours,
+        })
     }
 }
 

@@ -41,8 +41,13 @@ pub(crate) fn variant_sql(has_variants: bool) -> String {
 /// cap. `$1` channel, `$2` campaign, `$3`, `$4` variants; the audience's own conditions (and
 /// the cap's) bind from `$5` or `$6`.
 pub(crate) fn audience_cte(audience: &Audience, tail: &str) -> String {
+    format!("WITH {}", audience_def(audience, tail))
+}
+
+/// [`audience_cte`] without its `WITH`, to follow other common table expressions.
+pub(crate) fn audience_def(audience: &Audience, tail: &str) -> String {
     format!(
-        "WITH audience AS (
+        "audience AS (
             SELECT c.id, c.time_zone,
                    NULLIF(btrim(CASE $1 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email
                                        ELSE c.push_token END), '') IS NOT NULL AS reachable,
@@ -124,7 +129,13 @@ impl Audience {
     ) -> Result<Self> {
         let mut conditions = vec!["c.erased_at IS NULL".to_owned()];
         let mut binds = Vec::new();
-        if campaign.target_tags.is_empty() && campaign.target_segment_id.is_none() {
+        // An event-triggered campaign without targeting reaches whoever the event is about.
+        let event_triggered =
+            campaign.trigger.get("kind").and_then(|k| k.as_str()) == Some("event");
+        if campaign.target_tags.is_empty()
+            && campaign.target_segment_id.is_none()
+            && !event_triggered
+        {
             return Err(Error::Conflict(
                 "the campaign has no audience: set target_tags or target_segment_id".into(),
             ));

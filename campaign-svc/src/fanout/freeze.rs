@@ -122,7 +122,7 @@ struct ChunkCounts {
 }
 
 /// Adds a chunk's records to the per-variant statistics.
-const PLANNED_SQL: &str = "INSERT INTO campaign_stats (execution_id, variant, campaign_id, channel, planned)
+pub(super) const PLANNED_SQL: &str = "INSERT INTO campaign_stats (execution_id, variant, campaign_id, channel, planned)
     SELECT $1, v.variant, $2, $3, v.n FROM unnest($4::text[], $5::bigint[]) AS v(variant, n)
     ON CONFLICT (execution_id, variant) DO UPDATE SET planned = campaign_stats.planned + EXCLUDED.planned";
 

@@ -9,7 +9,9 @@
 //! - [`relay`] and [`publisher`]: publish each committed chunk to RabbitMQ with confirms;
 //! - [`scheduler`]: the timers (campaigns due at their `start_time`, recurring occurrences,
 //!   completion, stale records);
-//! - [`timed`]: publishes the records that wait (a local send time, quiet hours) once due;
+//! - [`timed`]: publishes the records that wait (a local send time, quiet hours, an event's
+//!   delay) once due;
+//! - [`events`]: turns customer events into the records of the campaigns listening to them;
 //! - [`audience`] and [`plan`]: who a campaign reaches and what it sends, also read by the
 //!   service layer's previews and simulations.
 //!
@@ -18,6 +20,7 @@
 //! stops is seen, never silent.
 
 pub mod audience;
+mod events;
 mod freeze;
 pub mod plan;
 mod publisher;
@@ -57,6 +60,9 @@ pub struct FanoutSettings {
     pub stale_sending: Duration,
     /// Quiet hours of campaigns without their own.
     pub default_quiet_hours: Option<crate::domain::timing::QuietHours>,
+    /// How often the event dispatcher looks for due events when nothing wakes it (events stored
+    /// by another replica, delays falling due), and the timed publisher for due records.
+    pub event_poll: Duration,
 }
 
 impl FanoutSettings {
@@ -70,6 +76,7 @@ impl FanoutSettings {
             scheduler_interval: Duration::from_millis(config.scheduler_interval_ms.max(10)),
             stale_sending: Duration::from_secs(config.stale_sending_secs),
             default_quiet_hours: config.quiet_hours,
+            event_poll: Duration::from_millis(config.event_poll_ms.clamp(10, 60_000)),
         }
     }
 
@@ -90,6 +97,10 @@ struct Inner {
     settings: FanoutSettings,
     /// Notified when records were committed, so the relay publishes them at once.
     wake: Notify,
+    /// Notified when events were stored, so the event dispatcher looks at once.
+    events: Notify,
+    /// Notified when waiting records were written, so the timed publisher looks at once.
+    timed: Notify,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -107,6 +118,8 @@ impl Fanout {
                 pool,
                 settings,
                 wake: Notify::new(),
+                events: Notify::new(),
+                timed: Notify::new(),
             }),
         }
     }
@@ -124,13 +137,23 @@ impl Fanout {
         self.inner.wake.notify_one();
     }
 
+    /// Events were stored: the event dispatcher looks at once instead of at its next poll.
+    pub fn events_stored(&self) {
+        self.inner.events.notify_one();
+    }
+
+    /// Records that may be due were written: the timed publisher looks at once.
+    fn wake_timed(&self) {
+        self.inner.timed.notify_one();
+    }
+
     /// Waits for [`Fanout::wake`] (the relay).
     async fn woken(&self) {
         self.inner.wake.notified().await;
     }
 
     /// Starts the loops (the relay and the timed publisher, each with its own broker connection
-    /// from `publisher`, and the scheduler) until `stop` turns true, each named for the
+    /// from `publisher`, the event dispatcher and the scheduler) until `stop` turns true, each named for the
     /// supervisor.
     pub fn start(
         &self,
@@ -140,9 +163,11 @@ impl Fanout {
         let relay = relay::Relay::new(self.clone(), publisher());
         let timed = timed::TimedPublisher::new(self.clone(), publisher());
         let scheduler = scheduler::Scheduler::new(self.clone());
+        let events = events::EventDispatcher::new(self.clone());
         vec![
             Loop::spawn("relay", relay.run(stop.clone())),
             Loop::spawn("timed publisher", timed.run(stop.clone())),
+            Loop::spawn("event dispatcher", events.run(stop.clone())),
             Loop::spawn("scheduler", scheduler.run(stop)),
         ]
     }

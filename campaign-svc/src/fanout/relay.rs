@@ -74,7 +74,7 @@ const PAGE_SQL: &str = "SELECT r.id, r.customer_id, r.channel, e.materialize_don
     LEFT JOIN LATERAL (
         SELECT id, customer_id, channel FROM marketing_record
         WHERE execution_id = $4 AND customer_id > COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)
-          AND status = 'pending' AND not_before IS NULL
+          AND status = 'pending' AND not_before IS NULL AND event_id IS NULL
           AND campaign_id = $1
         ORDER BY customer_id LIMIT $3) r ON true
     WHERE e.id = $4";

@@ -16,21 +16,30 @@ use marketing_core::vocabulary::CampaignStatus;
 use tokio::sync::watch;
 
 use super::Fanout;
-use super::trigger::trigger_locked;
+use super::trigger::{Run, trigger_locked};
 use crate::domain::trigger::CampaignTrigger;
 use crate::error::Error;
 
 /// Completes finished executions and campaigns in one statement. An execution is done when it is
-/// fully published and every record is final (per its counters). A campaign is done when every
-/// execution is and no occurrence is coming (a one-shot campaign never has one; a paused
-/// recurring one keeps its next occurrence), or when its `end_time` passed; what is still pending
-/// then is marked as not sent.
+/// fully published and every record is final (per its counters); a listening one (an event
+/// campaign's) only once it stopped listening too. A campaign is done when every execution is
+/// and no occurrence is coming (a one-shot campaign never has one; a paused recurring one keeps
+/// its next occurrence; an event-triggered one listens until its end), or when its `end_time`
+/// passed; what is still pending then is marked as not sent.
 const COMPLETE_SQL: &str = "
 WITH finished AS (
     UPDATE campaign_executions e
     SET status = 'completed', finished_at = now()
     WHERE e.execution_type = 'actual' AND e.status = 'running' AND e.publish_done
       AND e.sent_count + e.failed_count >= e.planned
+      -- A listening execution is done once it stopped listening: its campaign was paused,
+      -- edited or resumed since (a new one listens), or ended.
+      AND (NOT e.listening OR EXISTS (
+          SELECT 1 FROM marketing_campaign c
+          WHERE c.id = e.campaign_id
+            AND (c.paused_at IS NOT NULL OR c.updated_at > e.created_at
+                 OR c.status NOT IN ('scheduled', 'active')
+                 OR (c.end_time IS NOT NULL AND c.end_time <= now()))))
     RETURNING e.id
 ), done AS (
     UPDATE marketing_campaign c
@@ -38,6 +47,7 @@ WITH finished AS (
     WHERE c.status = 'active'
       AND ((c.end_time IS NOT NULL AND c.end_time <= now())
            OR (c.next_run_at IS NULL AND c.paused_at IS NULL
+               AND c.trigger->>'kind' IS DISTINCT FROM 'event'
                AND EXISTS (SELECT 1 FROM campaign_executions e
                            WHERE e.campaign_id = c.id AND e.execution_type = 'actual')
                AND NOT EXISTS (SELECT 1 FROM campaign_executions e
@@ -194,10 +204,14 @@ impl Scheduler {
         let mut conn = self.pool.get().await?;
         let outcome = conn
             .transaction::<_, Error, _>(async |conn| {
-                // One-shot campaigns only: a recurring one has a next occurrence.
+                // One-shot campaigns only: a recurring one has a next occurrence, an
+                // event-triggered one listens.
                 let due: Option<CampaignRow> = mc::marketing_campaign
                     .filter(mc::status.eq(CampaignStatus::Scheduled))
                     .filter(mc::next_run_at.is_null())
+                    .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                        "trigger->>'kind' IS DISTINCT FROM 'event'",
+                    ))
                     .filter(mc::start_time.le(chrono::Utc::now()))
                     .order(mc::start_time)
                     .for_update()
@@ -210,7 +224,7 @@ impl Scheduler {
                     return Ok(None);
                 };
                 let settings = self.fanout.settings();
-                match trigger_locked(conn, &campaign, None, settings, None).await {
+                match trigger_locked(conn, &campaign, None, settings, Run::Once).await {
                     Ok(execution) => Ok(Some(Some(execution))),
                     Err(
                         Error::Conflict(reason)
@@ -279,7 +293,9 @@ impl Scheduler {
                     .set(mc::next_run_at.eq(next))
                     .execute(conn)
                     .await?;
-                match trigger_locked(conn, &campaign, None, settings, Some(occurrence)).await {
+                match trigger_locked(conn, &campaign, None, settings, Run::Occurrence(occurrence))
+                    .await
+                {
                     Ok(execution) => Ok(Some(Some(execution))),
                     Err(
                         Error::Conflict(reason)

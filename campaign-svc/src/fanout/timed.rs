@@ -67,8 +67,9 @@ impl TimedPublisher {
         TimedPublisher { fanout, publisher }
     }
 
-    /// Publishes due records until `stop` turns true; looks every second (a message leaves at
-    /// most a second after its time), at once again after a full page.
+    /// Publishes due records until `stop` turns true; looks every `EVENT_POLL_MS` (a message
+    /// leaves at most that long after its time) and when woken, at once again after a full
+    /// page.
     pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(200);
         loop {
@@ -76,7 +77,7 @@ impl TimedPublisher {
                 Ok(true) => continue,
                 Ok(false) => {
                     backoff = Duration::from_millis(200);
-                    Duration::from_secs(1)
+                    self.fanout.settings().event_poll
                 }
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "timed publisher pass failed; retrying");
@@ -87,6 +88,7 @@ impl TimedPublisher {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                _ = self.fanout.inner.timed.notified() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
         }

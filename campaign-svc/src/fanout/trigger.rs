@@ -36,7 +36,7 @@ impl Fanout {
                 let campaign = CampaignRow::lock(conn, id)
                     .await?
                     .ok_or_else(|| Error::not_found("campaign", id))?;
-                trigger_locked(conn, &campaign, caller, settings, None).await
+                trigger_locked(conn, &campaign, caller, settings, Run::Once).await
             })
             .await?;
         drop(conn);
@@ -97,25 +97,34 @@ pub(crate) fn check_not_ended(campaign: &CampaignRow) -> Result<()> {
     Ok(())
 }
 
+/// Which run of a campaign a trigger starts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Run {
+    /// A one-shot campaign's only execution (the API's trigger or its `start_time`).
+    Once,
+    /// A recurring campaign's occurrence due at this time (the scheduler's).
+    Occurrence(DateTime<Utc>),
+    /// An event-triggered campaign's listening execution, from this time: it collects the
+    /// records its events make until the campaign is paused, edited or ends.
+    Listening(DateTime<Utc>),
+}
+
 /// The real trigger, inside the caller's transaction with the campaign row locked: checks that
 /// the campaign can be sent, records the execution (with its content frozen) and makes the
-/// campaign `active`; the caller then writes the records with [`Fanout::freeze`] once this
-/// transaction commits. `occurrence`: the due time of a recurring campaign's occurrence (the
-/// scheduler's), none for a one-shot trigger.
+/// campaign `active`; for a one-shot or recurring run the caller then writes the records with
+/// [`Fanout::freeze`] once this transaction commits.
 pub(super) async fn trigger_locked(
     conn: &mut AsyncPgConnection,
     campaign: &CampaignRow,
     caller: Option<Uuid>,
     settings: &FanoutSettings,
-    occurrence: Option<DateTime<Utc>>,
+    run: Run,
 ) -> Result<Uuid> {
     let (cap, lease) = (settings.frequency_cap, settings.lease());
     let status = campaign.status;
-    let recurring = CampaignTrigger::stored(&campaign.trigger)?
-        .schedule()
-        .is_some();
-    match occurrence {
-        None if recurring => {
+    let trigger = CampaignTrigger::stored(&campaign.trigger)?;
+    match (run, &trigger) {
+        (Run::Once, CampaignTrigger::Recurring(_)) => {
             return Err(Error::Conflict(format!(
                 "campaign {} is recurring: it runs on its schedule (next at {}); pause or resume it instead",
                 campaign.id,
@@ -124,13 +133,21 @@ pub(super) async fn trigger_locked(
                     .map_or_else(|| "none".to_owned(), |t| t.to_rfc3339())
             )));
         }
-        None if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) => {
+        (Run::Once, CampaignTrigger::Event(e)) => {
+            return Err(Error::Conflict(format!(
+                "campaign {} is sent by `{}` events, to each customer whose event it is; pause or resume it instead",
+                campaign.id, e.event
+            )));
+        }
+        (Run::Once, _) if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) => {
             return Err(Error::Conflict(format!(
                 "campaign {} is {status}; only draft or scheduled campaigns can be triggered",
                 campaign.id
             )));
         }
-        Some(_) if !matches!(status, CampaignStatus::Scheduled | CampaignStatus::Active) => {
+        (Run::Occurrence(_) | Run::Listening(_), _)
+            if !matches!(status, CampaignStatus::Scheduled | CampaignStatus::Active) =>
+        {
             return Err(Error::Conflict(format!(
                 "campaign {} is {status}; its occurrences have stopped",
                 campaign.id
@@ -138,6 +155,11 @@ pub(super) async fn trigger_locked(
         }
         _ => {}
     }
+    let (occurrence, listening) = match run {
+        Run::Once => (None, false),
+        Run::Occurrence(t) => (Some(t), false),
+        Run::Listening(t) => (Some(t), true),
+    };
     check_not_ended(campaign)?;
     let timing = timing(campaign, settings.default_quiet_hours)?;
     let plan = Plan::resolve(conn, campaign).await?;
@@ -156,10 +178,14 @@ pub(super) async fn trigger_locked(
             ce::trace_context.eq(marketing_core::telemetry::current_traceparent()),
             ce::contents.eq(to_json(&plan.contents)?),
             ce::skipped.eq(to_json(Skipped::default())?),
-            ce::materialize_done.eq(false),
+            ce::materialize_done.eq(listening),
             ce::materialize_lease_until.eq(Some(now + lease)),
             ce::occurrence.eq(occurrence),
             ce::timing.eq(timing.map(to_json).transpose()?),
+            ce::listening.eq(listening),
+            // A listening execution's records are published by the timed publisher as they
+            // fall due, never by the relay.
+            ce::publish_done.eq(listening),
         ))
         .execute(conn)
         .await?;
@@ -171,13 +197,16 @@ pub(super) async fn trigger_locked(
         ))
         .execute(conn)
         .await?;
-    tracing::info!(campaign_id = %campaign.id, %execution_id, ?occurrence, "campaign triggered");
+    tracing::info!(campaign_id = %campaign.id, %execution_id, ?occurrence, listening, "campaign triggered");
     Ok(execution_id)
 }
 
 /// The timing rules an execution of `campaign` sends by: its own, with the service-wide quiet
 /// hours when it has none; `None` when nothing makes a message wait.
-fn timing(campaign: &CampaignRow, default_quiet: Option<QuietHours>) -> Result<Option<Timing>> {
+pub(super) fn timing(
+    campaign: &CampaignRow,
+    default_quiet: Option<QuietHours>,
+) -> Result<Option<Timing>> {
     let stored = |e: Error| Error::Internal(anyhow::anyhow!("campaign {}: {e}", campaign.id));
     let send_at_local = campaign
         .send_at_local

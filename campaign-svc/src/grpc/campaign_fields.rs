@@ -167,6 +167,21 @@ pub(super) fn trigger_json(t: pb::CampaignTrigger) -> serde_json::Value {
     if let Some(zone) = t.time_zone {
         v["time_zone"] = zone.into();
     }
+    if let Some(event) = t.event {
+        v["event"] = event.into();
+    }
+    if let Some(rule) = t.r#where {
+        v["where"] = super::convert::struct_to_json(rule);
+    }
+    if let Some(delay) = t.delay_seconds {
+        v["delay_seconds"] = delay.into();
+    }
+    if let Some(once) = t.once_per_customer {
+        v["once_per_customer"] = once.into();
+    }
+    if let Some(hours) = t.cooldown_hours {
+        v["cooldown_hours"] = hours.into();
+    }
     v
 }
 
@@ -193,5 +208,13 @@ fn trigger_pb(v: &serde_json::Value) -> pb::CampaignTrigger {
         kind: text("kind").unwrap_or_else(|| "once".to_owned()),
         cron: text("cron"),
         time_zone: text("time_zone"),
+        event: text("event"),
+        r#where: match v.get("where") {
+            Some(serde_json::Value::Object(o)) => Some(super::convert::json_to_struct(o.clone())),
+            _ => None,
+        },
+        delay_seconds: v.get("delay_seconds").and_then(|d| d.as_i64()),
+        once_per_customer: v.get("once_per_customer").and_then(|b| b.as_bool()),
+        cooldown_hours: v.get("cooldown_hours").and_then(|h| h.as_i64()),
     }
 }

@@ -4,7 +4,7 @@
 mod campaign_fields;
 mod campaigns;
 mod conversions;
-mod convert;
+pub mod convert;
 mod customers;
 pub mod edge;
 mod executions;

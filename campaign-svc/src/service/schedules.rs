@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 /// Sets a campaign's status and next occurrence from its trigger and time window. A one-shot
 /// campaign is `scheduled` when it starts in the future, else `draft`. A recurring one is
 /// `scheduled` until its first occurrence runs (then `active` between occurrences), at the first
-/// occurrence from `start_time` (or now) before `end_time`; a schedule with none is refused.
+/// occurrence from `start_time` (or now) before `end_time`; a schedule with none is refused. An
+/// event-triggered one listens from `start_time` (or now) to `end_time`: `scheduled` until its
+/// first event sends it, then `active`.
 pub(crate) fn place(row: &mut CampaignRow, now: DateTime<Utc>) -> Result<()> {
     match CampaignTrigger::stored(&row.trigger)? {
         CampaignTrigger::Once => {
@@ -35,6 +37,18 @@ pub(crate) fn place(row: &mut CampaignRow, now: DateTime<Utc>) -> Result<()> {
         }
         CampaignTrigger::Recurring(schedule) => {
             row.next_run_at = Some(first_occurrence(&schedule, row, now)?);
+            if row.status != CampaignStatus::Active {
+                row.status = CampaignStatus::Scheduled;
+            }
+        }
+        CampaignTrigger::Event(_) => {
+            if row.end_time.is_some_and(|end| end <= now) {
+                return Err(Error::invalid(
+                    "end_time",
+                    "is past: an event-triggered campaign listens until its end_time",
+                ));
+            }
+            row.next_run_at = None;
             if row.status != CampaignStatus::Active {
                 row.status = CampaignStatus::Scheduled;
             }
@@ -67,14 +81,16 @@ pub(crate) fn editable(row: &CampaignRow) -> bool {
 }
 
 impl MarketingService {
-    /// Pauses a recurring campaign (scheduled or active): no occurrence runs until it is
-    /// resumed; executions already running go on. Pausing twice is harmless.
+    /// Pauses a recurring or event-triggered campaign (scheduled or active): no occurrence runs
+    /// and no event sends it until it is resumed (events arriving or falling due meanwhile are
+    /// not made up for); executions already running go on. Pausing twice is harmless.
     pub async fn pause_campaign(&self, caller: Caller, id: Uuid) -> Result<Campaign> {
         self.set_paused(caller, id, true).await
     }
 
-    /// Resumes a paused recurring campaign at its first occurrence from now (occurrences that
-    /// came while it was paused are not made up for). Resuming a running one is harmless.
+    /// Resumes a paused campaign: a recurring one at its first occurrence from now (occurrences
+    /// that came while it was paused are not made up for), an event-triggered one with the next
+    /// event. Resuming a running one is harmless.
     pub async fn resume_campaign(&self, caller: Caller, id: Uuid) -> Result<Campaign> {
         self.set_paused(caller, id, false).await
     }
@@ -84,11 +100,14 @@ impl MarketingService {
         let row = conn
             .transaction::<_, Error, _>(async |conn| {
                 let mut row = find_for_update(conn, id).await?;
-                let CampaignTrigger::Recurring(schedule) = CampaignTrigger::stored(&row.trigger)?
-                else {
-                    return Err(Error::Conflict(format!(
-                        "campaign {id} is not recurring: only recurring campaigns pause and resume"
-                    )));
+                let schedule = match CampaignTrigger::stored(&row.trigger)? {
+                    CampaignTrigger::Recurring(schedule) => Some(schedule),
+                    CampaignTrigger::Event(_) => None,
+                    CampaignTrigger::Once => {
+                        return Err(Error::Conflict(format!(
+                            "campaign {id} is sent once: only recurring and event-triggered campaigns pause and resume"
+                        )));
+                    }
                 };
                 if !matches!(
                     row.status,
@@ -107,7 +126,9 @@ impl MarketingService {
                     row.paused_at = Some(now);
                 } else {
                     row.paused_at = None;
-                    row.next_run_at = Some(first_occurrence(&schedule, &row, now)?);
+                    if let Some(schedule) = schedule {
+                        row.next_run_at = Some(first_occurrence(&schedule, &row, now)?);
+                    }
                 }
                 let row = diesel::update(mc::marketing_campaign.find(id))
                     .set((
@@ -120,7 +141,7 @@ impl MarketingService {
                     .get_result(conn)
                     .await?;
                 tracing::info!(campaign_id = %id, paused = pause, next_run_at = ?row.next_run_at,
-                    "recurring campaign {}", if pause { "paused" } else { "resumed" });
+                    "campaign {}", if pause { "paused" } else { "resumed" });
                 Ok(row)
             })
             .await?;

@@ -7,6 +7,7 @@ mod campaigns;
 mod content;
 mod conversions;
 mod customers;
+mod event_campaigns;
 mod freeze;
 mod frequency_cap;
 mod grpc;

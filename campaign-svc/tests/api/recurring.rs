@@ -284,6 +284,7 @@ async fn recurring_campaigns_over_grpc_and_bad_schedules() {
                 kind: "recurring".into(),
                 cron: Some("*/2 * * * * *".into()),
                 time_zone: Some("Europe/Berlin".into()),
+                ..Default::default()
             }),
             ..Default::default()
         }))
@@ -330,6 +331,7 @@ async fn recurring_campaigns_over_grpc_and_bad_schedules() {
                 kind: "recurring".into(),
                 cron: Some("61 * * * *".into()),
                 time_zone: Some("UTC".into()),
+                ..Default::default()
             }),
             ..Default::default()
         }))
