@@ -11,12 +11,16 @@
 //!   consumers acking as the workers, at once; no database, no services) against the same
 //!   baseline: what the `fanout` ratios can reach at most on this machine. See [`floor`].
 //!
+//! - `event-latency`: an event-triggered campaign fed events at a sustained rate; the time from
+//!   an event accepted to its message written by a worker. See [`triggers`].
+//!
 //! Run:
 //!
 //! ```text
 //! cargo build --release --workspace --bins && ./target/release/bench --recipients 1000000
 //! cargo build --release -p bench && ./target/release/bench segments --customers 1000000
 //! cargo build --release -p bench && ./target/release/bench floor --messages 1000000
+//! cargo build --release --workspace --bins && ./target/release/bench event-latency --rate 1000 --seconds 30
 //! ```
 //!
 //! `bench --recipients …` (no subcommand) is the same as `bench fanout --recipients …`.
@@ -25,6 +29,7 @@ mod cpu;
 mod fanout;
 mod floor;
 mod segments;
+mod triggers;
 
 use clap::{Args, Parser, Subcommand};
 use diesel::QueryableByName;
@@ -54,6 +59,9 @@ enum Mode {
     /// The campaign's message flow through RabbitMQ alone (publisher and consumers at once, no
     /// database, no services) against the raw publish rate: the ceiling of `fanout` here.
     Floor(floor::FloorArgs),
+    /// Event-triggered campaigns: event accepted → message written by the `log` provider, p50
+    /// and p99 at a sustained event rate.
+    EventLatency(triggers::EventLatencyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Mode::Fanout(args)) => fanout::run(args).await,
         Some(Mode::Floor(args)) => floor::run(args).await,
         Some(Mode::Segments(args)) => segments::run(args).await,
+        Some(Mode::EventLatency(args)) => triggers::run(args).await,
         None => fanout::run(cli.fanout).await,
     }
 }
