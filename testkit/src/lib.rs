@@ -351,6 +351,21 @@ impl TestApp {
             .expect("count runs");
         rows[0].n
     }
+
+    /// The `line` column of each row of `query` (diagnostics).
+    pub async fn rows(&self, query: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            line: String,
+        }
+        let mut conn = self.db().await;
+        let rows: Vec<Line> = diesel::sql_query(query)
+            .load(&mut conn)
+            .await
+            .expect("query runs");
+        rows.into_iter().map(|r| r.line).collect()
+    }
 }
 
 /// An HTTP client (installs the TLS crypto provider the workspace's reqwest build expects).

@@ -229,6 +229,15 @@ async fn kill_workers_mid_campaign(mode: &str) -> Run {
 async fn at_least_once_log_sink_resends_the_open_batch_of_a_killed_worker_and_loses_nothing() {
     let run = kill_workers_mid_campaign("at_least_once").await;
     let counts = sink_counts(&run.sink);
+    let by_status = run
+        .app
+        .rows(&format!(
+            "SELECT status || ': ' || count(*) || ' ' || COALESCE(min(error_message), '') AS line
+             FROM marketing_record WHERE campaign_id = '{}' GROUP BY status",
+            run.campaign
+        ))
+        .await;
+    eprintln!("records by status: {by_status:?}");
     assert_eq!(
         run.app.records_with_status(&run.campaign, "sent").await,
         RECIPIENTS as i64,
