@@ -7,6 +7,7 @@ mod campaigns;
 mod content;
 mod conversions;
 mod customers;
+mod events;
 mod freeze;
 mod frequency_cap;
 mod grpc;
