@@ -337,9 +337,9 @@ async fn retention_deletes_expired_events_and_refuses_older_ones() {
     // 25 expired events (more than three batches) and 5 recent ones, written directly.
     app.sql(&format!(
         "INSERT INTO customer_events (event_id, customer_id, name, occurred_at) \
-         SELECT 'old-' || i, '{0}', 'order_paid', now() - interval '31 days' - i * interval '1 hour' \
+         SELECT 'old-' || i, '{0}'::uuid, 'order_paid', now() - interval '31 days' - i * interval '1 hour' \
          FROM generate_series(1, 25) i \
-         UNION ALL SELECT 'new-' || i, '{0}', 'order_paid', now() - interval '29 days' \
+         UNION ALL SELECT 'new-' || i, '{0}'::uuid, 'order_paid', now() - interval '29 days' \
          FROM generate_series(1, 5) i",
         ids[0]
     ))
