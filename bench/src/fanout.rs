@@ -213,7 +213,7 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-struct Procs(Vec<(String, Child)>);
+pub(crate) struct Procs(pub(crate) Vec<(String, Child)>);
 
 impl Drop for Procs {
     fn drop(&mut self) {
@@ -224,7 +224,7 @@ impl Drop for Procs {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

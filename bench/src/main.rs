@@ -7,6 +7,10 @@
 //! - `segments`: seeds N varied customers and engagement records, and times segment counts (the
 //!   query campaign-svc runs for "how many customers does this rule match") against a plain
 //!   count of all customers. See [`segments`].
+//! - `events`: customer event ingest through the real REST endpoint (batches of 1,000, a few
+//!   clients) against a plain multi-row INSERT of the same rows. See [`events`].
+//! - `churn`: "no `order_paid` in 30 days" over 1,000,000 customers and 10,000,000 events,
+//!   counted through the compiled segment rule. See [`events`].
 //! - `floor`: the campaign's message flow through RabbitMQ alone (one publisher as the relay,
 //!   consumers acking as the workers, at once; no database, no services) against the same
 //!   baseline: what the `fanout` ratios can reach at most on this machine. See [`floor`].
@@ -21,11 +25,14 @@
 //! cargo build --release -p bench && ./target/release/bench segments --customers 1000000
 //! cargo build --release -p bench && ./target/release/bench floor --messages 1000000
 //! cargo build --release --workspace --bins && ./target/release/bench event-latency --rate 1000 --seconds 30
+//! cargo build --release --workspace --bins && ./target/release/bench events --events 200000
+//! cargo build --release -p bench && ./target/release/bench churn
 //! ```
 //!
 //! `bench --recipients …` (no subcommand) is the same as `bench fanout --recipients …`.
 
 mod cpu;
+mod events;
 mod fanout;
 mod floor;
 mod segments;
@@ -62,6 +69,10 @@ enum Mode {
     /// Event-triggered campaigns: event accepted → message written by the `log` provider, p50
     /// and p99 at a sustained event rate.
     EventLatency(triggers::EventLatencyArgs),
+    /// Event ingest through `POST /api/marketing/events` against a plain multi-row INSERT.
+    Events(events::EventsArgs),
+    /// "No order_paid in 30 days" over 1,000,000 customers and 10,000,000 events.
+    Churn(events::ChurnArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +130,8 @@ async fn main() -> anyhow::Result<()> {
         Some(Mode::Floor(args)) => floor::run(args).await,
         Some(Mode::Segments(args)) => segments::run(args).await,
         Some(Mode::EventLatency(args)) => triggers::run(args).await,
+        Some(Mode::Events(args)) => events::run_events(args).await,
+        Some(Mode::Churn(args)) => events::run_churn(args).await,
         None => fanout::run(cli.fanout).await,
     }
 }

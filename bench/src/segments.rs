@@ -152,7 +152,7 @@ pub async fn run(args: SegmentsArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn drop_database(admin_url: &str, db_name: &str) -> anyhow::Result<()> {
+pub(crate) async fn drop_database(admin_url: &str, db_name: &str) -> anyhow::Result<()> {
     let mut admin = AsyncPgConnection::establish(admin_url).await?;
     diesel::sql_query(format!(
         "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
@@ -163,10 +163,10 @@ async fn drop_database(admin_url: &str, db_name: &str) -> anyhow::Result<()> {
 }
 
 /// Median and max of a query's timed runs, and what it counted.
-struct Timing {
-    matched: i64,
-    median: Duration,
-    max: Duration,
+pub(crate) struct Timing {
+    pub(crate) matched: i64,
+    pub(crate) median: Duration,
+    pub(crate) max: Duration,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -196,7 +196,7 @@ async fn count_once(
 }
 
 /// One warm-up run, then `runs` timed ones.
-async fn measure(
+pub(crate) async fn measure(
     conn: &mut AsyncPgConnection,
     where_sql: Option<&str>,
     binds: &[Bind],
@@ -220,7 +220,7 @@ async fn measure(
     })
 }
 
-async fn explain(
+pub(crate) async fn explain(
     conn: &mut AsyncPgConnection,
     where_sql: &str,
     binds: &[Bind],

@@ -126,6 +126,19 @@ pub struct Config {
     /// many hours.
     #[arg(long, env = "CONVERSION_WINDOW_HOURS", default_value_t = 168)]
     pub conversion_window_hours: u32,
+
+    /// Customer events are kept this many days (by `occurred_at`), then deleted by a background
+    /// loop; older events are refused at ingest. 0: kept forever.
+    #[arg(long, env = "EVENT_RETENTION_DAYS", default_value_t = 400)]
+    pub event_retention_days: u32,
+
+    /// Seconds between rounds of the event retention loop.
+    #[arg(long, env = "EVENT_RETENTION_INTERVAL_SECS", default_value_t = 3600)]
+    pub event_retention_interval_secs: u64,
+
+    /// Expired events deleted per statement by the retention loop.
+    #[arg(long, env = "EVENT_RETENTION_BATCH", default_value_t = 10_000)]
+    pub event_retention_batch: i64,
 }
 
 impl Config {
@@ -136,7 +149,7 @@ impl Config {
              queue_prefix={} api_tokens={} max_body_bytes={} max_connections={} \
              http_header_timeout_secs={} http_body_timeout_secs={} public_base_url={} \
              tracking_secret={} webhook_secret={} frequency_cap={}/{}h conversion_window_hours={} \
-             default_phone_region={:?}",
+             default_phone_region={:?} event_retention_days={} event_retention_interval_secs={}",
             self.http_addr,
             self.grpc_addr,
             marketing_core::telemetry::mask_url_password(&self.database_url),
@@ -167,6 +180,8 @@ impl Config {
             self.tracking.frequency_cap_window_hours,
             self.conversion_window_hours,
             self.default_phone_region,
+            self.event_retention_days,
+            self.event_retention_interval_secs,
         )
     }
 }

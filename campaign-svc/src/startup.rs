@@ -18,6 +18,7 @@ use marketing_core::jobs::Topology;
 /// A built, bound, not yet serving campaign-svc.
 pub struct Application {
     fanout: Fanout,
+    retention: crate::service::events::EventRetention,
     /// Makes a publisher (its own broker connection) for each loop that publishes.
     publisher: Box<dyn Fn() -> Publisher + Send>,
     health: Health,
@@ -38,6 +39,12 @@ impl Application {
             .await
             .context("preparing the database")?;
         let fanout = Fanout::new(pool.clone(), FanoutSettings::from_config(&config));
+        let retention = crate::service::events::EventRetention {
+            pool: pool.clone(),
+            days: config.event_retention_days,
+            batch: config.event_retention_batch.max(1),
+            interval: Duration::from_secs(config.event_retention_interval_secs.max(1)),
+        };
         let health = Health::default();
         let service = MarketingService::new(
             pool,
@@ -95,6 +102,7 @@ impl Application {
             .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
         Ok(Application {
             fanout,
+            retention,
             publisher: Box::new(publisher),
             health,
             http,
@@ -127,7 +135,8 @@ impl Application {
         tracing::info!(http = %self.http_addr(), grpc = %self.grpc_addr(), "campaign-svc serving");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stop_tx = std::sync::Arc::new(stop_tx);
-        let loops = self.fanout.start(self.publisher, stop_rx.clone());
+        let mut loops = self.fanout.start(self.publisher, stop_rx.clone());
+        loops.push(self.retention.start(stop_rx.clone()));
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };

@@ -1,20 +1,23 @@
 //! Property test: for random segment rules over one random population, the compiled SQL selects
 //! exactly the customers the in-memory evaluator accepts, and every rule survives
-//! `to_json` → `parse`.
+//! `to_json` → `parse`. The population has tags, attributes, engagement records, events (with
+//! properties) and birthdays around today in time zones from UTC−11 to UTC+14 (and one unknown
+//! name), so event rules (`where`, `count`, `within_days`) and "birthday is today" are checked
+//! against the evaluator too.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use marketing_core::schema::{
-    campaign_executions, customers, marketing_campaign, marketing_record,
+    campaign_executions, customer_events, customers, marketing_campaign, marketing_record,
 };
 use marketing_core::segment::{
-    AttrOp, CmpOp, CustomerFacts, Engagement, EngagementKind, LocaleTest, MonthTest, Rule, Scalar,
-    bind_all, compile, evaluate,
+    AttrOp, CmpOp, CustomerEvent, CustomerFacts, Engagement, EngagementKind, EventCount, EventRule,
+    LocaleTest, MonthTest, PropertyRule, Rule, Scalar, bind_all, compile, evaluate,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree as _;
@@ -41,6 +44,18 @@ const NUMBERS: &[f64] = &[-2.0, -1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.25, 10.0];
 const LOCALES: &[&str] = &["zh-CN", "zh-TW", "zh", "en-US", "en", "zh%x", "z_h"];
 const PREFIXES: &[&str] = &["zh", "zh-", "en", "z_", "zh%", "e", "Zh", "z"];
 const ATTRIBUTE_KEYS: &[&str] = &["score", "name", "flag", "items"];
+/// Names of stored events; rules also ask about one nobody did.
+const EVENT_NAMES: &[&str] = &["order_paid", "page_view"];
+/// Time zones from UTC−11 to UTC+14, and one no database knows (taken as UTC).
+const TIME_ZONES: &[&str] = &[
+    "UTC",
+    "Asia/Shanghai",
+    "America/New_York",
+    "Pacific/Kiritimati",
+    "Pacific/Pago_Pago",
+    "Europe/Berlin",
+    "Mars/Olympus",
+];
 /// The campaigns records are made for; rules also ask about one nobody received.
 const CAMPAIGNS: [Uuid; 3] = [
     Uuid::from_u128(0x0190_c5a2_0000_7000_8000_0000_0000_0001),
@@ -107,6 +122,39 @@ fn engagement_time(now: DateTime<Utc>) -> impl Strategy<Value = Option<DateTime<
     prop::option::of((-1i64..60).prop_map(move |k| now - TimeDelta::hours(24 * k + 12)))
 }
 
+/// An event of one of [`EVENT_NAMES`] at an odd number of half days from now (as engagement).
+fn event(now: DateTime<Utc>) -> impl Strategy<Value = CustomerEvent> {
+    (
+        prop::sample::select(EVENT_NAMES),
+        attributes(),
+        (-1i64..60).prop_map(move |k| now - TimeDelta::hours(24 * k + 12)),
+    )
+        .prop_map(|(name, properties, occurred_at)| CustomerEvent {
+            name: name.to_owned(),
+            properties,
+            occurred_at,
+        })
+}
+
+/// A birthday near today (so that "is today" splits the population in every time zone), on
+/// 29 February, or anywhere in the year.
+fn birthday(now: DateTime<Utc>) -> impl Strategy<Value = Option<NaiveDate>> {
+    let today = now.date_naive();
+    prop::option::of(prop_oneof![
+        3 => (-2i64..=2, 1950i32..2005).prop_map(move |(d, year)| {
+            let day = today + TimeDelta::days(d);
+            // 29 February of a common year does not exist: take the leap-year one.
+            NaiveDate::from_ymd_opt(year, day.month(), day.day())
+                .or_else(|| NaiveDate::from_ymd_opt(2000, day.month(), day.day()))
+                .expect("a leap year has every day")
+        }),
+        1 => Just(NaiveDate::from_ymd_opt(2000, 2, 29).expect("a leap day")),
+        2 => (1u32..=12, 1u32..=28).prop_map(|(m, d)| {
+            NaiveDate::from_ymd_opt(1990, m, d).expect("day 1 to 28 exists in every month")
+        }),
+    ])
+}
+
 fn customer(now: DateTime<Utc>) -> impl Strategy<Value = (Uuid, CustomerFacts)> {
     let engagement = (
         engagement_time(now),
@@ -118,33 +166,39 @@ fn customer(now: DateTime<Utc>) -> impl Strategy<Value = (Uuid, CustomerFacts)> 
         attributes(),
         0i64..365,
         prop::option::of(prop::sample::select(LOCALES)),
-        prop::option::of((1u32..=12, 1u32..=28)),
+        birthday(now),
         prop::collection::vec(prop::option::of(engagement), 2),
+        prop::option::of(prop::sample::select(TIME_ZONES)),
+        prop::collection::vec(event(now), 0..5),
     )
-        .prop_map(move |(tags, attributes, day, locale, birthday, records)| {
-            let engagements = records
-                .into_iter()
-                .zip(CAMPAIGNS)
-                .filter_map(|(r, campaign_id)| {
-                    let (sent_at, opened_at, clicked_at) = r?;
-                    Some(Engagement {
-                        campaign_id,
-                        sent_at,
-                        opened_at,
-                        clicked_at,
+        .prop_map(
+            move |(tags, attributes, day, locale, birthday, records, zone, events)| {
+                let engagements = records
+                    .into_iter()
+                    .zip(CAMPAIGNS)
+                    .filter_map(|(r, campaign_id)| {
+                        let (sent_at, opened_at, clicked_at) = r?;
+                        Some(Engagement {
+                            campaign_id,
+                            sent_at,
+                            opened_at,
+                            clicked_at,
+                        })
                     })
-                })
-                .collect();
-            let facts = CustomerFacts {
-                tags: tags.into_iter().map(str::to_owned).collect(),
-                attributes,
-                created_at: epoch() + TimeDelta::days(day),
-                locale: locale.map(str::to_owned),
-                birthday: birthday.and_then(|(m, d)| NaiveDate::from_ymd_opt(1990, m, d)),
-                engagements,
-            };
-            (Uuid::new_v4(), facts)
-        })
+                    .collect();
+                let facts = CustomerFacts {
+                    tags: tags.into_iter().map(str::to_owned).collect(),
+                    attributes,
+                    created_at: epoch() + TimeDelta::days(day),
+                    locale: locale.map(str::to_owned),
+                    birthday,
+                    time_zone: zone.map(str::to_owned),
+                    engagements,
+                    events,
+                };
+                (Uuid::new_v4(), facts)
+            },
+        )
 }
 
 fn tag() -> impl Strategy<Value = String> {
@@ -209,6 +263,34 @@ fn month() -> impl Strategy<Value = u8> {
     1u8..=12
 }
 
+fn property_rule() -> impl Strategy<Value = PropertyRule> {
+    let test = (attribute_path(), attr_op()).prop_map(|(path, op)| PropertyRule::Test { path, op });
+    test.prop_recursive(2, 6, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..3).prop_map(PropertyRule::And),
+            prop::collection::vec(inner.clone(), 1..3).prop_map(PropertyRule::Or),
+            inner.prop_map(|r| PropertyRule::Not(Box::new(r))),
+        ]
+    })
+}
+
+fn event_rule() -> impl Strategy<Value = Rule> {
+    (
+        prop::sample::select(&["order_paid", "page_view", "never_happened"][..]),
+        prop::option::of(property_rule()),
+        prop::option::of((cmp(), 0u32..4).prop_map(|(op, value)| EventCount { op, value })),
+        prop::option::of(prop_oneof![1u16..=45, Just(3650u16)]),
+    )
+        .prop_map(|(name, filter, count, within_days)| {
+            Rule::Event(EventRule {
+                name: name.to_owned(),
+                filter,
+                count,
+                within_days,
+            })
+        })
+}
+
 fn leaf() -> impl Strategy<Value = Rule> {
     let locale = || prop::sample::select(LOCALES).prop_map(str::to_owned);
     prop_oneof![
@@ -241,6 +323,8 @@ fn leaf() -> impl Strategy<Value = Rule> {
                 campaign_id,
                 within_days,
             }),
+        3 => event_rule(),
+        1 => Just(Rule::BirthdayToday),
     ]
 }
 
@@ -302,6 +386,7 @@ async fn insert(conn: &mut AsyncPgConnection, population: &[(Uuid, CustomerFacts
                 customers::attributes.eq(c.attributes.clone()),
                 customers::locale.eq(c.locale.clone()),
                 customers::birthday.eq(c.birthday),
+                customers::time_zone.eq(c.time_zone.clone()),
                 customers::created_at.eq(c.created_at),
             )
         })
@@ -333,6 +418,24 @@ async fn insert(conn: &mut AsyncPgConnection, population: &[(Uuid, CustomerFacts
         .execute(conn)
         .await
         .expect("insert records");
+    let events: Vec<_> = population
+        .iter()
+        .flat_map(|(id, c)| c.events.iter().map(move |e| (id, e)))
+        .map(|(id, e)| {
+            (
+                customer_events::event_id.eq(Uuid::new_v4().to_string()),
+                customer_events::customer_id.eq(*id),
+                customer_events::name.eq(e.name.clone()),
+                customer_events::properties.eq(e.properties.clone()),
+                customer_events::occurred_at.eq(e.occurred_at),
+            )
+        })
+        .collect();
+    diesel::insert_into(customer_events::table)
+        .values(events)
+        .execute(conn)
+        .await
+        .expect("insert events");
 }
 
 #[test]

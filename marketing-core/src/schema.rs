@@ -20,6 +20,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    customer_events (event_id) {
+        event_id -> Text,
+        customer_id -> Uuid,
+        name -> Text,
+        properties -> Jsonb,
+        occurred_at -> Timestamptz,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     customer_opt_outs (customer_id, channel) {
         customer_id -> Uuid,
         channel -> Text,
@@ -191,6 +202,7 @@ diesel::joinable!(marketing_record -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     customers,
+    customer_events,
     customer_opt_outs,
     marketing_campaign,
     campaign_executions,

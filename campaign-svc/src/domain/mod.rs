@@ -4,6 +4,7 @@
 pub mod campaign;
 pub mod conversion;
 pub mod customer;
+pub mod event;
 pub mod execution;
 pub mod segment;
 pub mod template;

@@ -14,6 +14,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
+use marketing_core::segment::{PropertyRule, evaluate_properties, event_name_problem};
+
 use crate::error::{Error, Result};
 
 /// A campaign's trigger, valid.
@@ -30,13 +32,13 @@ pub const MAX_EVENT_DELAY_SECS: i64 = 30 * 24 * 3600;
 pub const MAX_COOLDOWN_HOURS: i64 = 366 * 24;
 
 /// An event-triggered campaign's trigger.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct EventTrigger {
     /// The event's name.
     pub event: String,
     /// A rule over the event's properties (`{"property": "amount", "op": ">", "value": 100}`,
-    /// combined with and / or / not), as given.
-    pub where_rule: Option<Value>,
+    /// combined with and / or / not): as given, and parsed.
+    pub where_rule: Option<(Value, PropertyRule)>,
     /// Seconds between the event and the send (0 to 30 days).
     pub delay_seconds: i64,
     /// At most one message per customer, ever, from this campaign.
@@ -151,7 +153,7 @@ impl CampaignTrigger {
                     "delay_seconds": e.delay_seconds,
                     "once_per_customer": e.once_per_customer,
                 });
-                if let Some(rule) = &e.where_rule {
+                if let Some((rule, _)) = &e.where_rule {
                     v["where"] = rule.clone();
                 }
                 if let Some(h) = e.cooldown_hours {
@@ -182,13 +184,13 @@ impl EventTrigger {
     pub fn matches(&self, properties: &Value) -> bool {
         match &self.where_rule {
             None => true,
-            Some(_) => false,
+            Some((_, rule)) => evaluate_properties(rule, properties),
         }
     }
 
     fn parse(obj: &serde_json::Map<String, Value>) -> Result<Self> {
         let event = match obj.get("event") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+            Some(Value::String(s)) => s.clone(),
             None | Some(Value::Null) => {
                 return Err(Error::invalid(
                     "trigger.event",
@@ -202,11 +204,8 @@ impl EventTrigger {
                 ));
             }
         };
-        if event.chars().count() > 100 {
-            return Err(Error::invalid(
-                "trigger.event",
-                "must be at most 100 characters",
-            ));
+        if let Some(problem) = event_name_problem(&event) {
+            return Err(Error::invalid("trigger.event", problem));
         }
         let number = |key: &str, max: i64| match obj.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -232,12 +231,10 @@ impl EventTrigger {
         };
         let where_rule = match obj.get("where") {
             None | Some(Value::Null) => None,
-            Some(rule @ Value::Object(_)) => Some(rule.clone()),
-            Some(_) => {
-                return Err(Error::invalid(
-                    "trigger.where",
-                    "must be a rule over the event's properties",
-                ));
+            Some(rule) => {
+                let parsed = PropertyRule::parse(rule)
+                    .map_err(|e| Error::invalid(format!("trigger.{}", e.path), e.message))?;
+                Some((rule.clone(), parsed))
             }
         };
         Ok(EventTrigger {

@@ -7,6 +7,7 @@ mod conversions;
 pub mod convert;
 mod customers;
 pub mod edge;
+mod events;
 mod executions;
 mod records;
 mod segments;
@@ -15,6 +16,7 @@ mod templates;
 use crm_proto::v1::campaign_service_server::CampaignServiceServer;
 use crm_proto::v1::conversion_service_server::ConversionServiceServer;
 use crm_proto::v1::customer_service_server::CustomerServiceServer;
+use crm_proto::v1::event_service_server::EventServiceServer;
 use crm_proto::v1::record_service_server::RecordServiceServer;
 use crm_proto::v1::segment_service_server::SegmentServiceServer;
 use crm_proto::v1::template_service_server::TemplateServiceServer;
@@ -54,7 +56,7 @@ pub struct GrpcApi {
     service: MarketingService,
 }
 
-/// Builds every gRPC service: the six marketing services (authenticated), health and
+/// Builds every gRPC service: the seven marketing services (authenticated), health and
 /// reflection (open, so probes and grpcurl work without a token).
 pub async fn routes(
     service: MarketingService,
@@ -82,6 +84,9 @@ pub async fn routes(
     health_reporter
         .set_serving::<ConversionServiceServer<GrpcApi>>()
         .await;
+    health_reporter
+        .set_serving::<EventServiceServer<GrpcApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crm_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -101,7 +106,8 @@ pub async fn routes(
     let segments =
         SegmentServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
     let conversions =
-        ConversionServiceServer::new(api).max_decoding_message_size(max_message_bytes);
+        ConversionServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
+    let events = EventServiceServer::new(api).max_decoding_message_size(max_message_bytes);
     Ok(Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -127,6 +133,10 @@ pub async fn routes(
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             conversions,
+            interceptor.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            events,
             interceptor,
         )))
 }

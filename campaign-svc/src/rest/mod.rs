@@ -4,6 +4,7 @@
 mod campaigns;
 mod conversions;
 mod customers;
+mod events;
 mod executions;
 pub mod extract;
 mod records;
@@ -77,6 +78,7 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         )
         .route("/customers/{id}/opt-outs", post(customers::add_opt_out))
         .route("/conversions", post(conversions::report))
+        .route("/events", post(events::track))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .route_layer(middleware::from_fn(crate::metrics::track_http));
     Router::new()

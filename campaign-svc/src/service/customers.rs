@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Jsonb, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use marketing_core::models::CustomerRow;
-use marketing_core::schema::{customer_opt_outs::dsl as oo, customers::dsl as cu};
+use marketing_core::schema::{
+    customer_events::dsl as ev, customer_opt_outs::dsl as oo, customers::dsl as cu,
+};
 use marketing_core::vocabulary::OptOutScope;
 use uuid::Uuid;
 
@@ -154,27 +156,38 @@ impl MarketingService {
     pub async fn erase_customer(&self, id: Uuid) -> Result<()> {
         let mut conn = self.pool.get().await?;
         let now = Utc::now();
-        let erased = diesel::update(cu::customers.find(id).filter(cu::erased_at.is_null()))
-            .set((
-                cu::external_id.eq(None::<String>),
-                cu::name.eq(None::<String>),
-                cu::email.eq(None::<String>),
-                cu::phone.eq(None::<String>),
-                cu::push_token.eq(None::<String>),
-                cu::tags.eq(Vec::<String>::new()),
-                cu::attributes.eq(serde_json::json!({})),
-                cu::locale.eq(None::<String>),
-                cu::time_zone.eq(None::<String>),
-                cu::birthday.eq(None::<chrono::NaiveDate>),
-                cu::erased_at.eq(Some(now)),
-                cu::updated_at.eq(now),
-            ))
-            .execute(&mut conn)
+        let events = conn
+            .transaction::<_, Error, _>(async |conn| {
+                let erased = diesel::update(cu::customers.find(id).filter(cu::erased_at.is_null()))
+                    .set((
+                        cu::external_id.eq(None::<String>),
+                        cu::name.eq(None::<String>),
+                        cu::email.eq(None::<String>),
+                        cu::phone.eq(None::<String>),
+                        cu::push_token.eq(None::<String>),
+                        cu::tags.eq(Vec::<String>::new()),
+                        cu::attributes.eq(serde_json::json!({})),
+                        cu::locale.eq(None::<String>),
+                        cu::time_zone.eq(None::<String>),
+                        cu::birthday.eq(None::<chrono::NaiveDate>),
+                        cu::erased_at.eq(Some(now)),
+                        cu::updated_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .await?;
+                if erased == 0 {
+                    return Err(Error::not_found("customer", id));
+                }
+                // Events are personal data too (their properties may name anything): they go
+                // with the customer, in the same transaction.
+                Ok(
+                    diesel::delete(ev::customer_events.filter(ev::customer_id.eq(id)))
+                        .execute(conn)
+                        .await?,
+                )
+            })
             .await?;
-        if erased == 0 {
-            return Err(Error::not_found("customer", id));
-        }
-        tracing::info!(customer_id = %id, "customer erased");
+        tracing::info!(customer_id = %id, events, "customer erased");
         Ok(())
     }
 
@@ -212,7 +225,7 @@ impl MarketingService {
 const UPSERT_ATTEMPTS: u64 = 5;
 
 /// A deadlock victim or a serialization failure: the statement may simply run again.
-fn is_transient_conflict(e: &diesel::result::Error) -> bool {
+pub(super) fn is_transient_conflict(e: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error as DbError};
     match e {
         DbError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,

@@ -4,6 +4,7 @@
 pub mod campaigns;
 pub mod conversions;
 pub mod customers;
+pub mod events;
 pub mod preview;
 pub mod records;
 pub mod schedules;
@@ -38,6 +39,8 @@ pub struct Settings {
     pub default_phone_region: phonenumber::country::Id,
     /// The closest two occurrences of a recurring campaign may be.
     pub min_recurrence_secs: u64,
+    /// Events older than this many days are refused at ingest and deleted (0: kept forever).
+    pub event_retention_days: u32,
 }
 
 impl Settings {
@@ -49,6 +52,7 @@ impl Settings {
             conversion_window: chrono::Duration::hours(i64::from(config.conversion_window_hours)),
             default_phone_region: config.default_phone_region,
             min_recurrence_secs: config.min_recurrence_secs,
+            event_retention_days: config.event_retention_days,
         }
     }
 }

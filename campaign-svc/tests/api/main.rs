@@ -8,6 +8,7 @@ mod content;
 mod conversions;
 mod customers;
 mod event_campaigns;
+mod events;
 mod freeze;
 mod frequency_cap;
 mod grpc;

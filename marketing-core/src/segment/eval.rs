@@ -9,7 +9,9 @@ use chrono::{DateTime, Datelike as _, NaiveDate, TimeDelta, Utc};
 use serde_json::{Number, Value};
 use uuid::Uuid;
 
-use super::{AttrOp, CmpOp, EngagementKind, LocaleTest, MonthTest, Rule, Scalar};
+use super::{
+    AttrOp, CmpOp, EngagementKind, EventRule, LocaleTest, MonthTest, PropertyRule, Rule, Scalar,
+};
 
 /// What a rule can ask about one customer.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +21,18 @@ pub struct CustomerFacts {
     pub created_at: DateTime<Utc>,
     pub locale: Option<String>,
     pub birthday: Option<NaiveDate>,
+    /// IANA name; `None` or a name not known is UTC.
+    pub time_zone: Option<String>,
     pub engagements: Vec<Engagement>,
+    pub events: Vec<CustomerEvent>,
+}
+
+/// One of the customer's events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerEvent {
+    pub name: String,
+    pub properties: Value,
+    pub occurred_at: DateTime<Utc>,
 }
 
 /// The customer's record of one campaign.
@@ -71,6 +84,56 @@ pub fn evaluate(rule: &Rule, c: &CustomerFacts, now: DateTime<Utc>) -> bool {
                     EngagementKind::Clicked => recent(e.clicked_at),
                 })
         }
+        Rule::Event(event) => events(event, c, now),
+        Rule::BirthdayToday => c.birthday.is_some_and(|b| {
+            let zone = c
+                .time_zone
+                .as_deref()
+                .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+                .unwrap_or(chrono_tz::UTC);
+            is_birthday(b, now.with_timezone(&zone).date_naive())
+        }),
+    }
+}
+
+/// Whether `today` is the birthday `born`; 29 February is celebrated on 28 February in years
+/// without one.
+fn is_birthday(born: NaiveDate, today: NaiveDate) -> bool {
+    let same = (born.month(), born.day()) == (today.month(), today.day());
+    let leap_day_moved = (born.month(), born.day()) == (2, 29)
+        && (today.month(), today.day()) == (2, 28)
+        && today.succ_opt().is_some_and(|next| next.month() == 3);
+    same || leap_day_moved
+}
+
+fn events(rule: &EventRule, c: &CustomerFacts, now: DateTime<Utc>) -> bool {
+    let since = rule
+        .within_days
+        .map(|d| now - TimeDelta::hours(24 * i64::from(d)));
+    let n = c
+        .events
+        .iter()
+        .filter(|e| e.name == rule.name)
+        .filter(|e| since.is_none_or(|s| e.occurred_at >= s))
+        .filter(|e| {
+            rule.filter
+                .as_ref()
+                .is_none_or(|f| evaluate_properties(f, &e.properties))
+        })
+        .count() as u64;
+    match rule.count {
+        Some(count) => count.holds(n),
+        None => n > 0,
+    }
+}
+
+/// Whether an event's `properties` match `rule` (the meaning of a `where`).
+pub fn evaluate_properties(rule: &PropertyRule, properties: &Value) -> bool {
+    match rule {
+        PropertyRule::And(children) => children.iter().all(|r| evaluate_properties(r, properties)),
+        PropertyRule::Or(children) => children.iter().any(|r| evaluate_properties(r, properties)),
+        PropertyRule::Not(child) => !evaluate_properties(child, properties),
+        PropertyRule::Test { path, op } => attribute(lookup(properties, path), op),
     }
 }
 

@@ -20,6 +20,11 @@
 //! | `{"field": "locale", "op": "prefix", "value": "zh"}` | the customer's locale |
 //! | `{"field": "birthday_month", "op": "=", "value": 6}` | month of the birthday, 1–12 |
 //! | `{"engagement": "opened", "campaign_id": "<uuid>", "within_days": 30}` | engagement with a campaign |
+//! | `{"event": "order_paid", "where"?: prop-rule, "count"?: {"op": ">=", "value": 3}, "within_days"?: 30}` | the customer's events (default: at least once, any time) |
+//! | `{"field": "birthday", "op": "is_today"}` | today is the customer's birthday in their time zone |
+//!
+//! A `prop-rule` (the `where` of an event rule) is `{"property": "amount", "op": ">", "value": 100}`
+//! or `and` / `or` / `not` of such rules; nothing else may appear in it.
 //!
 //! Nesting is at most 20 levels deep. Tag lists and `in` lists are non-empty (at most 1000
 //! entries); tags are non-blank. A whole rule has at most 2,000 nodes and 100,000 list entries. No string may contain a NUL character (PostgreSQL can't store
@@ -53,6 +58,23 @@
 //! implies an open); `clicked`: clicked in that window. The window is counted in hours so
 //! daylight-saving changes don't stretch it; "now" is the database's `now()`.
 //!
+//! **Events.** `{"event": name}` holds when the customer has at least one event of that name;
+//! `within_days` (1–3650) keeps only events whose `occurred_at` is at most that many × 24 hours
+//! before the database's `now()` (later ones, up to the ingest's 5 minutes of clock skew, count
+//! too); `where` keeps only events whose `properties` match the property rule (paths, operators
+//! and semantics exactly as for `attribute`, over the event's `properties` object). `count`
+//! compares the number of events left with `value` (`=`, `!=`, `<`, `<=`, `>`, `>=`; an integer
+//! 0–1,000,000): a customer with no event has the count 0, so `{"op": "<", "value": 1}` holds for
+//! them, exactly like `{"not": {"event": …}}`. "No `order_paid` in 30 days" is
+//! `{"not": {"event": "order_paid", "within_days": 30}}`. Event names are 1–100 characters, not
+//! blank, without leading or trailing white space, and compared exactly.
+//!
+//! **Birthday.** `{"field": "birthday", "op": "is_today"}` (no `value`) holds when the month and
+//! day of `birthday` are today's in the customer's `time_zone` (IANA name); a customer without a
+//! time zone, or with one the database does not know, is taken in UTC; one without a birthday
+//! never matches. A 29 February birthday is celebrated on 28 February in years without a
+//! 29 February. "Today" is the database's `now()`.
+//!
 //! Every test is two-valued: a missing attribute, a value of another JSON type or a missing
 //! column makes it false, and its `not` true. The SQL keeps this (no `NULL` escapes a leaf).
 //!
@@ -63,14 +85,22 @@
 //! written so the indexes serve them: tags with `@>`/`&&` (GIN on `tags`), attribute `=`, `in`
 //! and array `contains` as `c.attributes @> '{"path": …}'` (GIN `jsonb_path_ops`), `created_at`,
 //! `locale` and `EXTRACT(MONTH FROM birthday)` against their B-trees, engagement through the
-//! `(campaign_id, customer_id)` unique index of `marketing_record`.
+//! `(campaign_id, customer_id)` unique index of `marketing_record`. Event rules are
+//! `EXISTS` / `NOT EXISTS` / a counted subquery over `customer_events e` correlated on
+//! `e.customer_id = c.id AND e.name = $n AND e.occurred_at >= now() - …`: either looked up per
+//! customer through `(customer_id, name, occurred_at)` or, for a whole table, a hash (anti-)join
+//! over an index-only scan of `(name, occurred_at, customer_id)`. The birthday test first keeps
+//! the months of yesterday, today and tomorrow in UTC (every time zone's today is among them),
+//! through the `EXTRACT(MONTH FROM birthday)` index, then compares the local date.
 
 mod eval;
+mod event;
 mod parse;
 mod sql;
 
-pub use eval::{CustomerFacts, Engagement, evaluate};
-pub use sql::{Bind, CompiledRule, bind_all, compile};
+pub use eval::{CustomerEvent, CustomerFacts, Engagement, evaluate, evaluate_properties};
+pub use event::event_name_problem;
+pub use sql::{Bind, CompiledRule, bind_all, compile, compile_properties};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -89,8 +119,12 @@ pub const MAX_NODES: usize = 2000;
 pub const MAX_VALUES: usize = 100_000;
 /// Most segments of a dotted attribute path.
 pub const MAX_PATH_SEGMENTS: usize = 8;
-/// Longest engagement window, in days.
+/// Longest engagement or event window, in days.
 pub const MAX_WITHIN_DAYS: u16 = 3650;
+/// Largest number an event rule's `count` may compare with.
+pub const MAX_EVENT_COUNT: u32 = 1_000_000;
+/// Longest event name, in characters.
+pub const MAX_EVENT_NAME_CHARS: usize = 100;
 
 /// A parsed segment rule; it can only hold valid rules (build one with [`Rule::parse`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +147,50 @@ pub enum Rule {
         kind: EngagementKind,
         campaign_id: Uuid,
         within_days: u16,
+    },
+    /// The customer's events named `name` (in the window, matching `filter`) meet `count`.
+    Event(EventRule),
+    /// Today, in the customer's time zone, is the customer's birthday.
+    BirthdayToday,
+}
+
+/// `{"event": …, "where"?, "count"?, "within_days"?}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRule {
+    pub name: String,
+    /// A rule over the event's `properties`.
+    pub filter: Option<PropertyRule>,
+    /// How many matching events there must be; `None` is "at least once".
+    pub count: Option<EventCount>,
+    /// Only events that occurred in the last `within_days` × 24 hours count; `None`: any time.
+    pub within_days: Option<u16>,
+}
+
+/// `{"op": ">=", "value": 3}`: the number of matching events compared with `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCount {
+    pub op: CmpOp,
+    pub value: u32,
+}
+
+impl EventCount {
+    /// Whether `n` matching events satisfy the count.
+    pub fn holds(self, n: u64) -> bool {
+        self.op.holds(n.cmp(&u64::from(self.value)))
+    }
+}
+
+/// A rule over an event's `properties` (the `where` of an event rule or trigger): property tests
+/// combined with `and`, `or` and `not`. A property test means what an attribute test means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PropertyRule {
+    And(Vec<PropertyRule>),
+    Or(Vec<PropertyRule>),
+    Not(Box<PropertyRule>),
+    /// `{"property": "<dotted path>", "op", "value"}`.
+    Test {
+        path: Vec<String>,
+        op: AttrOp,
     },
 }
 

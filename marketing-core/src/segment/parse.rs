@@ -21,20 +21,21 @@ const KINDS: &[&str] = &[
     "attribute",
     "field",
     "engagement",
+    "event",
 ];
 
-fn err(path: &str, message: impl Into<String>) -> RuleError {
+pub(super) fn err(path: &str, message: impl Into<String>) -> RuleError {
     RuleError {
         path: path.to_owned(),
         message: message.into(),
     }
 }
 
-fn key(path: &str, k: &str) -> String {
+pub(super) fn key(path: &str, k: &str) -> String {
     format!("{path}.{k}")
 }
 
-fn index(path: &str, i: usize) -> String {
+pub(super) fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
@@ -80,6 +81,10 @@ impl Rule {
             } => (1, vs.len()),
             Rule::Locale(LocaleTest::In(ls)) => (1, ls.len()),
             Rule::BirthdayMonth(MonthTest::In(ms)) => (1, ms.len()),
+            Rule::Event(e) => e.filter.as_ref().map_or((1, 0), |f| {
+                let (n, v) = f.size();
+                (n + 1, v)
+            }),
             _ => (1, 0),
         }
     }
@@ -97,23 +102,7 @@ impl Rule {
             Rule::Tag(t) => json!({"tag": t}),
             Rule::TagsAny(ts) => json!({"tags_any": ts}),
             Rule::TagsAll(ts) => json!({"tags_all": ts}),
-            Rule::Attribute { path, op } => {
-                let attribute = path.join(".");
-                match op {
-                    AttrOp::Exists => json!({"attribute": attribute, "op": "exists"}),
-                    AttrOp::Compare(cmp, v) => {
-                        json!({"attribute": attribute, "op": cmp.as_str(), "value": v.to_json()})
-                    }
-                    AttrOp::In(vs) => json!({
-                        "attribute": attribute,
-                        "op": "in",
-                        "value": vs.iter().map(Scalar::to_json).collect::<Vec<_>>(),
-                    }),
-                    AttrOp::Contains(v) => {
-                        json!({"attribute": attribute, "op": "contains", "value": v.to_json()})
-                    }
-                }
-            }
+            Rule::Attribute { path, op } => value_test_json("attribute", path, op),
             Rule::CreatedAt(cmp, at) => json!({
                 "field": "created_at",
                 "op": cmp.as_str(),
@@ -144,11 +133,31 @@ impl Rule {
                 "campaign_id": campaign_id.to_string(),
                 "within_days": within_days,
             }),
+            Rule::Event(e) => e.to_json(),
+            Rule::BirthdayToday => json!({"field": "birthday", "op": "is_today"}),
         }
     }
 }
 
-fn parse_node(v: &Value, path: &str, depth: usize) -> Result<Rule, RuleError> {
+/// `{name_key: "a.b", "op": …, "value"?: …}`: an attribute or property test as JSON.
+pub(super) fn value_test_json(name_key: &str, path: &[String], op: &AttrOp) -> Value {
+    let name = path.join(".");
+    let mut obj = Map::new();
+    obj.insert(name_key.to_owned(), Value::String(name));
+    let (op, value) = match op {
+        AttrOp::Exists => ("exists", None),
+        AttrOp::Compare(cmp, v) => (cmp.as_str(), Some(v.to_json())),
+        AttrOp::In(vs) => ("in", Some(vs.iter().map(Scalar::to_json).collect())),
+        AttrOp::Contains(v) => ("contains", Some(v.to_json())),
+    };
+    obj.insert("op".to_owned(), Value::String(op.to_owned()));
+    if let Some(value) = value {
+        obj.insert("value".to_owned(), value);
+    }
+    Value::Object(obj)
+}
+
+pub(super) fn parse_node(v: &Value, path: &str, depth: usize) -> Result<Rule, RuleError> {
     if depth > MAX_DEPTH {
         return Err(err(
             path,
@@ -174,6 +183,7 @@ fn parse_node(v: &Value, path: &str, depth: usize) -> Result<Rule, RuleError> {
     let allowed: &[&str] = match *kind {
         "attribute" | "field" => &[kind, "op", "value"],
         "engagement" => &["engagement", "campaign_id", "within_days"],
+        "event" => &["event", "where", "count", "within_days"],
         _ => &[kind],
     };
     if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -215,11 +225,12 @@ fn parse_node(v: &Value, path: &str, depth: usize) -> Result<Rule, RuleError> {
         "tags_all" => Ok(Rule::TagsAll(tags(&obj["tags_all"], &at("tags_all"))?)),
         "attribute" => parse_attribute(obj, path),
         "field" => parse_field(obj, path),
+        "event" => super::event::parse_event(obj, path, depth),
         _ => parse_engagement(obj, path),
     }
 }
 
-fn string<'v>(v: &'v Value, path: &str) -> Result<&'v str, RuleError> {
+pub(super) fn string<'v>(v: &'v Value, path: &str) -> Result<&'v str, RuleError> {
     let Value::String(s) = v else {
         return Err(err(path, "expected a string"));
     };
@@ -229,7 +240,7 @@ fn string<'v>(v: &'v Value, path: &str) -> Result<&'v str, RuleError> {
     Ok(s)
 }
 
-fn non_blank(v: &Value, path: &str) -> Result<String, RuleError> {
+pub(super) fn non_blank(v: &Value, path: &str) -> Result<String, RuleError> {
     let s = string(v, path)?;
     if s.trim().is_empty() {
         return Err(err(path, "expected a non-blank string"));
@@ -242,7 +253,7 @@ fn tag(v: &Value, path: &str) -> Result<String, RuleError> {
 }
 
 /// A non-empty, bounded array, each element read by `item`.
-fn list<T>(
+pub(super) fn list<T>(
     v: &Value,
     path: &str,
     item: impl Fn(&Value, &str) -> Result<T, RuleError>,
@@ -277,7 +288,7 @@ fn value_of<'v>(obj: &'v Map<String, Value>, path: &str) -> Result<&'v Value, Ru
         .ok_or_else(|| err(&key(path, "value"), "missing"))
 }
 
-fn scalar(v: &Value, path: &str) -> Result<Scalar, RuleError> {
+pub(super) fn scalar(v: &Value, path: &str) -> Result<Scalar, RuleError> {
     match v {
         Value::String(_) => Ok(Scalar::String(string(v, path)?.to_owned())),
         Value::Number(n) => Ok(Scalar::Number(n.clone())),
@@ -287,8 +298,18 @@ fn scalar(v: &Value, path: &str) -> Result<Scalar, RuleError> {
 }
 
 fn parse_attribute(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleError> {
-    let at = key(path, "attribute");
-    let name = string(&obj["attribute"], &at)?;
+    let (path, op) = parse_value_test(obj, path, "attribute")?;
+    Ok(Rule::Attribute { path, op })
+}
+
+/// An attribute or property test: the dotted path under `name_key`, the operator and its value.
+pub(super) fn parse_value_test(
+    obj: &Map<String, Value>,
+    path: &str,
+    name_key: &str,
+) -> Result<(Vec<String>, AttrOp), RuleError> {
+    let at = key(path, name_key);
+    let name = string(&obj[name_key], &at)?;
     let segments: Vec<String> = name.split('.').map(str::to_owned).collect();
     if segments.iter().any(String::is_empty) {
         return Err(err(
@@ -332,7 +353,7 @@ fn parse_attribute(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleErr
             AttrOp::Compare(cmp, value)
         }
     };
-    Ok(Rule::Attribute { path: segments, op })
+    Ok((segments, op))
 }
 
 fn parse_field(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleError> {
@@ -341,6 +362,18 @@ fn parse_field(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleError> 
     let value_at = key(path, "value");
     let field = string(&obj["field"], &field_at)?;
     let op = op_of(obj, path)?;
+    if field == "birthday" {
+        if op != "is_today" {
+            return Err(err(
+                &op_at,
+                format!("unknown operator `{op}` for `birthday`; expected is_today"),
+            ));
+        }
+        if obj.contains_key("value") {
+            return Err(err(&value_at, "`is_today` takes no value"));
+        }
+        return Ok(Rule::BirthdayToday);
+    }
     let value = value_of(obj, path)?;
     let bad_op = |expected: &str| {
         err(
@@ -368,14 +401,16 @@ fn parse_field(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleError> 
         })),
         other => Err(err(
             &field_at,
-            format!("unknown field `{other}`; expected created_at, locale or birthday_month"),
+            format!(
+                "unknown field `{other}`; expected created_at, locale, birthday_month or birthday"
+            ),
         )),
     }
 }
 
 /// An RFC 3339 time, cut to microseconds (what PostgreSQL keeps) so the rule means what the
 /// database compares.
-fn timestamp(v: &Value, path: &str) -> Result<DateTime<Utc>, RuleError> {
+pub(super) fn timestamp(v: &Value, path: &str) -> Result<DateTime<Utc>, RuleError> {
     let s = string(v, path)?;
     let at = DateTime::parse_from_rfc3339(s)
         .map_err(|e| err(path, format!("expected an RFC 3339 time: {e}")))?
@@ -415,19 +450,23 @@ fn parse_engagement(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleEr
     let days = obj
         .get("within_days")
         .ok_or_else(|| err(&days_at, "missing"))?;
-    let within_days = days
-        .as_u64()
-        .filter(|d| (1..=u64::from(MAX_WITHIN_DAYS)).contains(d))
-        .and_then(|d| u16::try_from(d).ok())
-        .ok_or_else(|| {
-            err(
-                &days_at,
-                format!("expected a whole number of days 1 to {MAX_WITHIN_DAYS}"),
-            )
-        })?;
+    let within_days = within_days(days, &days_at)?;
     Ok(Rule::Engagement {
         kind,
         campaign_id,
         within_days,
     })
+}
+
+/// A window of 1 to [`MAX_WITHIN_DAYS`] days.
+pub(super) fn within_days(days: &Value, days_at: &str) -> Result<u16, RuleError> {
+    days.as_u64()
+        .filter(|d| (1..=u64::from(MAX_WITHIN_DAYS)).contains(d))
+        .and_then(|d| u16::try_from(d).ok())
+        .ok_or_else(|| {
+            err(
+                days_at,
+                format!("expected a whole number of days 1 to {MAX_WITHIN_DAYS}"),
+            )
+        })
 }

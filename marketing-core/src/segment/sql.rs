@@ -11,7 +11,10 @@ use diesel::sql_types::{Array, Int4, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{AttrOp, CmpOp, EngagementKind, LocaleTest, MonthTest, Rule, Scalar};
+use super::{
+    AttrOp, CmpOp, EngagementKind, EventCount, EventRule, LocaleTest, MonthTest, PropertyRule,
+    Rule, Scalar,
+};
 
 /// A compiled rule: `sql` is a boolean expression over `customers` aliased `c`, using the
 /// placeholders `$first`, `$first + 1`, … in the order of `binds`.
@@ -78,6 +81,58 @@ pub fn compile(rule: &Rule, first_placeholder: usize) -> CompiledRule {
         first_placeholder,
     }
 }
+
+/// Compiles a property rule (an event trigger's `where`) to a boolean expression over the JSONB
+/// expression `properties` (e.g. `t.properties` of a transition table aliased `t`), with
+/// placeholders from `first_placeholder`. Two-valued like every rule.
+pub fn compile_properties(
+    rule: &PropertyRule,
+    properties: &str,
+    first_placeholder: usize,
+) -> CompiledRule {
+    let mut c = Compiler {
+        sql: String::new(),
+        binds: Vec::new(),
+        first: first_placeholder,
+    };
+    c.property_rule(rule, properties);
+    CompiledRule {
+        sql: c.sql,
+        binds: c.binds,
+        first_placeholder,
+    }
+}
+
+/// What an event rule's count asks, in the SQL shape that answers it best.
+enum EventTest {
+    /// At least one event: `EXISTS`.
+    Any,
+    /// No event: `NOT EXISTS` (a hash anti-join over a whole table).
+    None,
+    /// Every customer, or none, whatever their events (`>= 0`, `< 0`).
+    Always(bool),
+    /// The count compared: a counted subquery.
+    Counted(EventCount),
+}
+
+fn event_test(count: Option<EventCount>) -> EventTest {
+    let Some(count) = count else {
+        return EventTest::Any;
+    };
+    match (count.op, count.value) {
+        (CmpOp::Ge, 1) | (CmpOp::Gt, 0) | (CmpOp::Ne, 0) => EventTest::Any,
+        (CmpOp::Lt, 1) | (CmpOp::Le, 0) | (CmpOp::Eq, 0) => EventTest::None,
+        (CmpOp::Ge, 0) => EventTest::Always(true),
+        (CmpOp::Lt, 0) => EventTest::Always(false),
+        _ => EventTest::Counted(count),
+    }
+}
+
+/// The time zone a birthday is celebrated in: the customer's when the database knows it, else
+/// UTC, so an unknown name can never fail the query (`AT TIME ZONE` raises on one). The zone
+/// list is read once per query (an uncorrelated, hashed subplan).
+const CUSTOMER_ZONE: &str = "(CASE WHEN c.time_zone IN (SELECT tz.name FROM pg_timezone_names tz) \
+     THEN c.time_zone ELSE 'UTC' END)";
 
 struct Compiler {
     sql: String,
@@ -158,7 +213,7 @@ impl Compiler {
                 let p = self.bind(Bind::TextArray(ts.clone()));
                 self.push(&format!("(c.tags @> {p}::text[])"));
             }
-            Rule::Attribute { path, op } => self.attribute(path, op),
+            Rule::Attribute { path, op } => self.attribute("c.attributes", path, op),
             Rule::CreatedAt(op, at) => {
                 let p = self.bind(Bind::Timestamptz(*at));
                 self.push(&format!("(c.created_at {} {p})", sql_op(*op)));
@@ -218,12 +273,92 @@ impl Compiler {
                      AND r.customer_id = c.id AND {when})"
                 ));
             }
+            Rule::Event(event) => self.event(event),
+            Rule::BirthdayToday => {
+                // Every zone's today is yesterday, today or tomorrow in UTC: those months
+                // narrow the rows through the month index before the local date is computed.
+                // 29 February matches when tomorrow (local) is 1 March: 28 February of a
+                // common year. Every part is non-NULL once `birthday` is, so the test stays
+                // two-valued; the zone's second use only runs for 29 February birthdays.
+                let utc_today = "(now() AT TIME ZONE 'UTC')::date";
+                self.push(&format!(
+                    "(c.birthday IS NOT NULL AND EXTRACT(MONTH FROM c.birthday) = ANY(ARRAY[\
+                     EXTRACT(MONTH FROM {utc_today} - 1), EXTRACT(MONTH FROM {utc_today}), \
+                     EXTRACT(MONTH FROM {utc_today} + 1)]) \
+                     AND (to_char(c.birthday, 'MMDD') = to_char(now() AT TIME ZONE {CUSTOMER_ZONE}, 'MMDD') \
+                     OR (to_char(c.birthday, 'MMDD') = '0229' \
+                     AND to_char(now() AT TIME ZONE {CUSTOMER_ZONE} + interval '1 day', 'MMDD') = '0301')))"
+                ));
+            }
         }
     }
 
-    /// `c.attributes -> $a -> $b …`: object keys only (`#>` would also index arrays).
-    fn value_at(&mut self, path: &[String]) -> String {
-        let mut expr = String::from("c.attributes");
+    /// `EXISTS` / `NOT EXISTS` / a count over the customer's events, correlated on `c.id`.
+    fn event(&mut self, event: &EventRule) {
+        let test = event_test(event.count);
+        if let EventTest::Always(holds) = test {
+            self.push(if holds { "true" } else { "false" });
+            return;
+        }
+        let name = self.bind(Bind::Text(event.name.clone()));
+        let (open, close) = match test {
+            EventTest::Any => ("EXISTS (SELECT 1", ")".to_owned()),
+            EventTest::None => ("NOT EXISTS (SELECT 1", ")".to_owned()),
+            EventTest::Counted(count) => {
+                let n = self.bind(Bind::Int(count.value as i32));
+                (
+                    "((SELECT count(*)",
+                    format!(") {} {n}::int)", sql_op(count.op)),
+                )
+            }
+            EventTest::Always(_) => unreachable!("answered above"),
+        };
+        self.push(&format!(
+            "{open} FROM customer_events e WHERE e.customer_id = c.id AND e.name = {name}::text"
+        ));
+        if let Some(days) = event.within_days {
+            let days = self.bind(Bind::Int(i32::from(days)));
+            // Hours, not days, as for engagement.
+            self.push(&format!(
+                " AND e.occurred_at >= now() - make_interval(hours => 24 * {days}::int)"
+            ));
+        }
+        if let Some(filter) = &event.filter {
+            self.push(" AND ");
+            self.property_rule(filter, "e.properties");
+        }
+        self.push(&close);
+    }
+
+    fn property_rule(&mut self, rule: &PropertyRule, base: &str) {
+        match rule {
+            PropertyRule::And(children) | PropertyRule::Or(children) => {
+                let sep = if matches!(rule, PropertyRule::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                self.push("(");
+                for (i, child) in children.iter().enumerate() {
+                    if i > 0 {
+                        self.push(sep);
+                    }
+                    self.property_rule(child, base);
+                }
+                self.push(")");
+            }
+            PropertyRule::Not(child) => {
+                self.push("(NOT ");
+                self.property_rule(child, base);
+                self.push(")");
+            }
+            PropertyRule::Test { path, op } => self.attribute(base, path, op),
+        }
+    }
+
+    /// `base -> $a -> $b …`: object keys only (`#>` would also index arrays).
+    fn value_at(&mut self, base: &str, path: &[String]) -> String {
+        let mut expr = String::from(base);
         for key in path {
             let p = self.bind(Bind::Text(key.clone()));
             expr.push_str(&format!(" -> {p}::text"));
@@ -231,26 +366,27 @@ impl Compiler {
         format!("({expr})")
     }
 
-    /// `c.attributes @> {path: value}`: equality (numbers numerically) via the GIN index.
-    fn contains_at(&mut self, path: &[String], value: Value) -> String {
+    /// `base @> {path: value}`: equality (numbers numerically) via the GIN index.
+    fn contains_at(&mut self, base: &str, path: &[String], value: Value) -> String {
         let p = self.bind(Bind::Jsonb(nested(path, value)));
-        format!("c.attributes @> {p}::jsonb")
+        format!("{base} @> {p}::jsonb")
     }
 
-    fn attribute(&mut self, path: &[String], op: &AttrOp) {
+    /// A test on the JSONB object `base` (`c.attributes`, `e.properties`) at `path`.
+    fn attribute(&mut self, base: &str, path: &[String], op: &AttrOp) {
         let test = match op {
             AttrOp::Exists => {
-                let v = self.value_at(path);
+                let v = self.value_at(base, path);
                 format!("COALESCE(jsonb_typeof({v}) <> 'null', false)")
             }
-            AttrOp::Compare(CmpOp::Eq, s) => self.contains_at(path, s.to_json()),
+            AttrOp::Compare(CmpOp::Eq, s) => self.contains_at(base, path, s.to_json()),
             AttrOp::Compare(CmpOp::Ne, s) => {
-                let v = self.value_at(path);
-                let eq = self.contains_at(path, s.to_json());
+                let v = self.value_at(base, path);
+                let eq = self.contains_at(base, path, s.to_json());
                 format!("COALESCE(jsonb_typeof({v}) <> 'null', false) AND NOT {eq}")
             }
             AttrOp::Compare(op, Scalar::Number(n)) => {
-                let v = self.value_at(path);
+                let v = self.value_at(base, path);
                 let p = self.bind(Bind::Text(n.to_string()));
                 // CASE, so the cast never runs on a value that isn't a number.
                 format!(
@@ -260,7 +396,7 @@ impl Compiler {
                 )
             }
             AttrOp::Compare(op, Scalar::String(s)) => {
-                let v = self.value_at(path);
+                let v = self.value_at(base, path);
                 let p = self.bind(Bind::Text(s.clone()));
                 format!(
                     "COALESCE(CASE WHEN jsonb_typeof({v}) = 'string' \
@@ -278,13 +414,13 @@ impl Compiler {
             AttrOp::In(values) => {
                 let docs = values.iter().map(|s| nested(path, s.to_json())).collect();
                 let p = self.bind(Bind::JsonbArray(docs));
-                format!("c.attributes @> ANY({p}::jsonb[])")
+                format!("{base} @> ANY({p}::jsonb[])")
             }
             AttrOp::Contains(s) => {
-                let element = self.contains_at(path, Value::Array(vec![s.to_json()]));
+                let element = self.contains_at(base, path, Value::Array(vec![s.to_json()]));
                 match s {
                     Scalar::String(sub) => {
-                        let v = self.value_at(path);
+                        let v = self.value_at(base, path);
                         let p = self.bind(Bind::Text(sub.clone()));
                         format!(
                             "{element} OR COALESCE(jsonb_typeof({v}) = 'string' \

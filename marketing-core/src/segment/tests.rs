@@ -50,6 +50,17 @@ fn every_kind() -> Vec<Value> {
         json!({"engagement": "received", "campaign_id": CAMPAIGN, "within_days": 30}),
         json!({"engagement": "opened", "campaign_id": CAMPAIGN, "within_days": 1}),
         json!({"engagement": "clicked", "campaign_id": CAMPAIGN, "within_days": 3650}),
+        json!({"event": "order_paid"}),
+        json!({"event": "order_paid", "within_days": 30}),
+        json!({"event": "order_paid", "count": {"op": ">=", "value": 3}, "within_days": 90}),
+        json!({"event": "order_paid", "where": {"property": "amount", "op": ">", "value": 100}}),
+        json!({"event": "page_view", "where": {"and": [
+            {"property": "page.path", "op": "in", "value": ["/a", "/b"]},
+            {"not": {"property": "bot", "op": "exists"}},
+            {"or": [{"property": "tags", "op": "contains", "value": "x"}]}
+        ]}, "count": {"op": "<", "value": 1}}),
+        json!({"not": {"event": "order_paid", "within_days": 30}}),
+        json!({"field": "birthday", "op": "is_today"}),
     ]
 }
 
@@ -57,6 +68,7 @@ fn every_kind() -> Vec<Value> {
 fn every_node_kind_parses_and_round_trips() {
     for v in every_kind() {
         let rule = parse(v.clone());
+        let _ = compile(&rule, 1);
         assert_eq!(rule.to_json(), v, "to_json of {v}");
         assert_eq!(parse(rule.to_json()), rule);
     }
@@ -179,6 +191,51 @@ fn errors_name_the_json_path() {
             json!({"engagement": "opened", "campaign_id": CAMPAIGN}),
             "rule.within_days",
         ),
+        (json!({"event": " "}), "rule.event"),
+        (json!({"event": " order_paid"}), "rule.event"),
+        (json!({"event": "x".repeat(101)}), "rule.event"),
+        (json!({"event": 3}), "rule.event"),
+        (json!({"event": "o", "within_days": 0}), "rule.within_days"),
+        (
+            json!({"event": "o", "within_days": 3651}),
+            "rule.within_days",
+        ),
+        (json!({"event": "o", "count": 3}), "rule.count"),
+        (
+            json!({"event": "o", "count": {"op": "~", "value": 3}}),
+            "rule.count.op",
+        ),
+        (
+            json!({"event": "o", "count": {"op": ">", "value": -1}}),
+            "rule.count.value",
+        ),
+        (
+            json!({"event": "o", "count": {"op": ">", "value": 1.5}}),
+            "rule.count.value",
+        ),
+        (
+            json!({"event": "o", "count": {"op": ">", "value": 1, "x": 1}}),
+            "rule.count.x",
+        ),
+        (json!({"event": "o", "colour": 1}), "rule.colour"),
+        (json!({"event": "o", "where": {"tag": "vip"}}), "rule.where"),
+        (
+            json!({"event": "o", "where": {"and": [{"property": "a", "op": "~", "value": 1}]}}),
+            "rule.where.and[0].op",
+        ),
+        (
+            json!({"event": "o", "where": {"property": "a..b", "op": "exists"}}),
+            "rule.where.property",
+        ),
+        (json!({"property": "a", "op": "exists"}), "rule"),
+        (
+            json!({"field": "birthday", "op": "=", "value": "06-15"}),
+            "rule.op",
+        ),
+        (
+            json!({"field": "birthday", "op": "is_today", "value": true}),
+            "rule.value",
+        ),
     ];
     for (v, path) in cases {
         let e = error(v.clone());
@@ -264,7 +321,20 @@ fn customer() -> CustomerFacts {
                            "address": {"city": "北京"}}),
         created_at: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
         locale: Some("zh-CN".into()),
-        birthday: NaiveDate::from_ymd_opt(1990, 6, 15),
+        birthday: NaiveDate::from_ymd_opt(1990, 3, 10),
+        time_zone: Some("Asia/Shanghai".into()),
+        events: vec![
+            CustomerEvent {
+                name: "order_paid".into(),
+                properties: json!({"amount": 120, "items": ["tea"]}),
+                occurred_at: Utc.with_ymd_and_hms(2026, 3, 5, 0, 0, 0).unwrap(),
+            },
+            CustomerEvent {
+                name: "order_paid".into(),
+                properties: json!({"amount": 30}),
+                occurred_at: Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap(),
+            },
+        ],
         engagements: vec![Engagement {
             campaign_id: Uuid::parse_str(CAMPAIGN).unwrap(),
             sent_at: Some(Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()),
@@ -297,7 +367,24 @@ fn evaluates_the_documented_semantics() {
     no(json!({"attribute": "interests", "op": "=", "value": "tea"}));
     no(json!({"attribute": "city", "op": ">", "value": 1}));
     yes(json!({"field": "locale", "op": "prefix", "value": "zh"}));
-    yes(json!({"field": "birthday_month", "op": "in", "value": [5, 6]}));
+    yes(json!({"field": "birthday_month", "op": "in", "value": [2, 3]}));
+    yes(json!({"field": "birthday", "op": "is_today"}));
+    yes(json!({"event": "order_paid"}));
+    yes(json!({"event": "order_paid", "within_days": 6}));
+    no(json!({"event": "order_paid", "within_days": 4}));
+    yes(json!({"not": {"event": "order_paid", "within_days": 4}}));
+    yes(json!({"event": "order_paid", "count": {"op": "=", "value": 2}}));
+    no(json!({"event": "order_paid", "count": {"op": ">", "value": 2}}));
+    yes(json!({"event": "order_paid", "count": {"op": "=", "value": 1}, "within_days": 30}));
+    yes(json!({"event": "order_paid", "where": {"property": "amount", "op": ">", "value": 100}}));
+    no(json!({"event": "order_paid", "where": {"property": "amount", "op": ">", "value": 200}}));
+    yes(
+        json!({"event": "order_paid", "where": {"property": "items", "op": "contains", "value": "tea"},
+               "count": {"op": "=", "value": 1}}),
+    );
+    yes(json!({"event": "signed_up", "count": {"op": "<", "value": 1}}));
+    no(json!({"event": "signed_up"}));
+    yes(json!({"event": "signed_up", "count": {"op": "=", "value": 0}}));
     yes(json!({"engagement": "opened", "campaign_id": CAMPAIGN, "within_days": 9}));
     no(json!({"engagement": "opened", "campaign_id": CAMPAIGN, "within_days": 7}));
     no(json!({"engagement": "received", "campaign_id": CAMPAIGN, "within_days": 8}));
@@ -305,7 +392,84 @@ fn evaluates_the_documented_semantics() {
         locale: None,
         ..c.clone()
     };
+    let today = parse(json!({"field": "birthday", "op": "is_today"}));
+    // 2026-03-09 17:00 UTC is already 10 March in Shanghai, still 9 March in UTC.
+    let evening = Utc.with_ymd_and_hms(2026, 3, 9, 17, 0, 0).unwrap();
+    assert!(evaluate(&today, &c, evening));
+    let in_utc = CustomerFacts {
+        time_zone: None,
+        ..c.clone()
+    };
+    assert!(!evaluate(&today, &in_utc, evening));
+    let unknown_zone = CustomerFacts {
+        time_zone: Some("Mars/Olympus".into()),
+        ..c.clone()
+    };
+    assert!(
+        !evaluate(&today, &unknown_zone, evening),
+        "unknown zone is UTC"
+    );
+    let leap = CustomerFacts {
+        birthday: NaiveDate::from_ymd_opt(2000, 2, 29),
+        time_zone: None,
+        ..c.clone()
+    };
+    let feb = |y, d| Utc.with_ymd_and_hms(y, 2, d, 12, 0, 0).unwrap();
+    assert!(
+        evaluate(&today, &leap, feb(2027, 28)),
+        "28 Feb in a common year"
+    );
+    assert!(
+        !evaluate(&today, &leap, feb(2028, 28)),
+        "not 28 Feb in a leap year"
+    );
+    assert!(evaluate(&today, &leap, feb(2028, 29)));
     let ne = parse(json!({"field": "locale", "op": "!=", "value": "en"}));
     assert!(!evaluate(&ne, &no_locale, now));
     assert!(evaluate(&Rule::Not(Box::new(ne)), &no_locale, now));
+}
+
+#[test]
+fn event_rules_compile_to_correlated_subqueries_the_indexes_serve() {
+    let sql = |v: Value| compile(&parse(v), 1);
+    let none = sql(json!({"not": {"event": "order_paid", "within_days": 30}}));
+    assert_eq!(
+        none.sql,
+        "(NOT EXISTS (SELECT 1 FROM customer_events e WHERE e.customer_id = c.id \
+         AND e.name = $1::text AND e.occurred_at >= now() - make_interval(hours => 24 * $2::int)))"
+    );
+    assert_eq!(
+        none.binds,
+        vec![Bind::Text("order_paid".into()), Bind::Int(30)]
+    );
+    // A count of "fewer than one" is the same anti-join: customers without events included.
+    let fewer = sql(json!({"event": "order_paid", "count": {"op": "<", "value": 1}}));
+    assert!(fewer.sql.starts_with("NOT EXISTS"), "{}", fewer.sql);
+    let counted = sql(
+        json!({"event": "order_paid", "count": {"op": ">=", "value": 3},
+                            "where": {"property": "amount", "op": ">", "value": 100}}),
+    );
+    assert!(
+        counted
+            .sql
+            .starts_with("((SELECT count(*) FROM customer_events e")
+            && counted.sql.contains("e.properties")
+            && counted.sql.ends_with(">= $2::int)"),
+        "{}",
+        counted.sql
+    );
+    assert_eq!(counted.binds[1], Bind::Int(3));
+    assert_eq!(
+        sql(json!({"event": "x", "count": {"op": ">=", "value": 0}})).sql,
+        "true"
+    );
+    let props = PropertyRule::parse(&json!({"property": "a.b", "op": "=", "value": 1})).unwrap();
+    let compiled = compile_properties(&props, "t.properties", 5);
+    assert_eq!(compiled.sql, "(t.properties @> $5::jsonb)");
+    assert!(evaluate_properties(&props, &json!({"a": {"b": 1.0}})));
+    assert_eq!(PropertyRule::parse(&props.to_json()), Ok(props));
+    assert_eq!(
+        PropertyRule::parse(&json!({"tag": "x"})).unwrap_err().path,
+        "where"
+    );
 }
