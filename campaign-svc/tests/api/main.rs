@@ -3,6 +3,7 @@
 mod ab_test;
 mod auth;
 mod bad_input;
+mod birthday;
 mod campaigns;
 mod content;
 mod conversions;

@@ -56,7 +56,8 @@
 //! **Engagement.** `received`: the campaign's record for the customer was sent within the last
 //! `within_days` × 24 hours (1–3650); `opened`: opened *or clicked* in that window (a click
 //! implies an open); `clicked`: clicked in that window. The window is counted in hours so
-//! daylight-saving changes don't stretch it; "now" is the database's `now()`.
+//! daylight-saving changes don't stretch it; "now" is the database's `now()` (read through
+//! `marketing_now()`, which a test can shift with the session setting `marketing.clock_offset`).
 //!
 //! **Events.** `{"event": name}` holds when the customer has at least one event of that name;
 //! `within_days` (1–3650) keeps only events whose `occurred_at` is at most that many × 24 hours

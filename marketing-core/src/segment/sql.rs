@@ -260,7 +260,7 @@ impl Compiler {
                 let campaign = self.bind(Bind::Uuid(*campaign_id));
                 let days = self.bind(Bind::Int(i32::from(*within_days)));
                 // Hours, not days: a day interval would follow daylight-saving changes.
-                let since = format!("now() - make_interval(hours => 24 * {days}::int)");
+                let since = format!("marketing_now() - make_interval(hours => 24 * {days}::int)");
                 let when = match kind {
                     EngagementKind::Received => format!("r.sent_at >= {since}"),
                     EngagementKind::Opened => {
@@ -280,14 +280,14 @@ impl Compiler {
                 // 29 February matches when tomorrow (local) is 1 March: 28 February of a
                 // common year. Every part is non-NULL once `birthday` is, so the test stays
                 // two-valued; the zone's second use only runs for 29 February birthdays.
-                let utc_today = "(now() AT TIME ZONE 'UTC')::date";
+                let utc_today = "(marketing_now() AT TIME ZONE 'UTC')::date";
                 self.push(&format!(
                     "(c.birthday IS NOT NULL AND EXTRACT(MONTH FROM c.birthday) = ANY(ARRAY[\
                      EXTRACT(MONTH FROM {utc_today} - 1), EXTRACT(MONTH FROM {utc_today}), \
                      EXTRACT(MONTH FROM {utc_today} + 1)]) \
-                     AND (to_char(c.birthday, 'MMDD') = to_char(now() AT TIME ZONE {CUSTOMER_ZONE}, 'MMDD') \
+                     AND (to_char(c.birthday, 'MMDD') = to_char(marketing_now() AT TIME ZONE {CUSTOMER_ZONE}, 'MMDD') \
                      OR (to_char(c.birthday, 'MMDD') = '0229' \
-                     AND to_char(now() AT TIME ZONE {CUSTOMER_ZONE} + interval '1 day', 'MMDD') = '0301')))"
+                     AND to_char(marketing_now() AT TIME ZONE {CUSTOMER_ZONE} + interval '1 day', 'MMDD') = '0301')))"
                 ));
             }
         }
@@ -320,7 +320,7 @@ impl Compiler {
             let days = self.bind(Bind::Int(i32::from(days)));
             // Hours, not days, as for engagement.
             self.push(&format!(
-                " AND e.occurred_at >= now() - make_interval(hours => 24 * {days}::int)"
+                " AND e.occurred_at >= marketing_now() - make_interval(hours => 24 * {days}::int)"
             ));
         }
         if let Some(filter) = &event.filter {

@@ -436,7 +436,7 @@ fn event_rules_compile_to_correlated_subqueries_the_indexes_serve() {
     assert_eq!(
         none.sql,
         "(NOT EXISTS (SELECT 1 FROM customer_events e WHERE e.customer_id = c.id \
-         AND e.name = $1::text AND e.occurred_at >= now() - make_interval(hours => 24 * $2::int)))"
+         AND e.name = $1::text AND e.occurred_at >= marketing_now() - make_interval(hours => 24 * $2::int)))"
     );
     assert_eq!(
         none.binds,
