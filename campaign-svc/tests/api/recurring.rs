@@ -368,3 +368,84 @@ async fn recurring_campaigns_over_grpc_and_bad_schedules() {
         "{err}"
     );
 }
+
+/// A second campaign-svc, as a process of its own, killed (SIGKILL) between occurrences once it
+/// has run at least one: the other replica carries on, and no occurrence is lost or run twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_killed_between_occurrences_loses_and_doubles_none() {
+    let app = app().await;
+    vip_customers(&app, 3).await;
+    let log = std::env::temp_dir().join(format!("replica-{}.log", uuid::Uuid::now_v7()));
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    };
+    let mut replica = std::process::Command::new(env!("CARGO_BIN_EXE_campaign-svc"))
+        .env("DATABASE_URL", &app.db.url)
+        .env("DATABASE_POOL_SIZE", "4")
+        .env("AMQP_URL", testkit::amqp_url())
+        .env("QUEUE_PREFIX", &app.queues.prefix)
+        .env("API_TOKENS", testkit::TOKEN)
+        .env("HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("GRPC_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("MIN_RECURRENCE_SECS", "1")
+        .env("SCHEDULER_INTERVAL_MS", "200")
+        .env("TRACKING_SECRET", testkit::TRACKING_SECRET)
+        .env("PUBLIC_BASE_URL", testkit::PUBLIC_BASE_URL)
+        .env("RUST_LOG", "campaign_svc=info")
+        .stdout(std::fs::File::create(&log).expect("the replica's log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("campaign-svc starts");
+    let campaign = recurring_campaign(&app).await;
+    let ran_one = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains("campaign triggered") && l.contains(&campaign))
+    };
+    wait_until(
+        Duration::from_secs(40),
+        "the replica process to run an occurrence",
+        || async { ran_one() },
+    )
+    .await;
+    replica.kill().expect("SIGKILL the replica");
+    let _ = replica.wait();
+    let _ = std::fs::remove_file(&log);
+    let seen = occurrences(&app, &campaign).await.len();
+    wait_for_occurrences(&app, &campaign, seen + 2).await;
+    // Killed in the middle of freezing one, the replica left it to the survivor (after the lease).
+    let pause = json!({});
+    let (status, _) = app
+        .post(&format!("/api/marketing/campaigns/{campaign}/pause"), pause)
+        .await;
+    assert_eq!(status, 200);
+    wait_until(
+        Duration::from_secs(40),
+        "every occurrence frozen",
+        || async {
+            occurrences(&app, &campaign)
+                .await
+                .iter()
+                .all(|(_, planned)| *planned == 3)
+        },
+    )
+    .await;
+    let runs = occurrences(&app, &campaign).await;
+    for pair in runs.windows(2) {
+        let gap = (pair[1].0 - pair[0].0).num_seconds();
+        assert!(
+            gap >= 2 && gap % 2 == 0,
+            "occurrences {pair:?} twice or off the schedule"
+        );
+    }
+    let records = app
+        .count(&format!(
+            "SELECT count(*) AS n FROM marketing_record WHERE campaign_id = '{campaign}'"
+        ))
+        .await;
+    assert_eq!(records, runs.len() as i64 * 3);
+}
