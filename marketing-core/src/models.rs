@@ -120,6 +120,8 @@ pub struct RecordRow {
     pub not_before: Option<DateTime<Utc>>,
     /// When the timed publisher published a waiting record (the relay's are not marked).
     pub published_at: Option<DateTime<Utc>>,
+    /// The customer event that made this record (event-triggered campaigns).
+    pub event_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -26,6 +26,7 @@ fn to_pb(r: Record) -> pb::Record {
         execution_id: r.execution_id.to_string(),
         variant: r.variant,
         not_before: opt_timestamp(r.not_before),
+        event_id: r.event_id,
     }
 }
 

@@ -43,9 +43,13 @@ pub struct Record {
     /// The A/B variant the customer got, when the campaign has variants.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    /// A waiting message (local send time, quiet hours) leaves at this instant.
+    /// A waiting message (local send time, quiet hours, an event's delay) leaves at this
+    /// instant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// The customer event that made this record (event-triggered campaigns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
 }
 
 impl From<RecordRow> for Record {
@@ -65,6 +69,7 @@ impl From<RecordRow> for Record {
             clicked_at: r.clicked_at,
             variant: r.variant,
             not_before: r.not_before,
+            event_id: r.event_id,
         }
     }
 }

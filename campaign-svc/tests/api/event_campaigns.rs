@@ -202,6 +202,21 @@ async fn each_matching_event_sends_once_whatever_the_duplicates_and_replicas() {
         3,
         "one job per record"
     );
+    let (status, list) = app
+        .get(&format!("/api/marketing/records?campaign_id={campaign}"))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let mut named: Vec<&str> = list["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert!(r["not_before"].is_string(), "{r}");
+            r["event_id"].as_str().unwrap()
+        })
+        .collect();
+    named.sort();
+    assert_eq!(named, ["o-1", "o-2", "o-3"], "each record names its event");
     let (status, c) = app
         .get(&format!("/api/marketing/campaigns/{campaign}"))
         .await;
