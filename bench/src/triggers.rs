@@ -232,7 +232,8 @@ pub async fn run(args: EventLatencyArgs) -> anyhow::Result<()> {
     // Every message in the sink.
     let deadline = Instant::now() + Duration::from_secs(120);
     let lines = loop {
-        let text = std::fs::read_to_string(&sink).unwrap_or_default();
+        let bytes = std::fs::read(&sink).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<serde_json::Value> = text
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())

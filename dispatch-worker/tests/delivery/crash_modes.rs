@@ -20,9 +20,13 @@ const KILL_AT: [usize; 3] = [3_000, 8_000, 13_000];
 const BATCH_SIZE: usize = 150;
 
 /// The `log` sink's lines per record id. A line cut short by the kill counts if its record id is
-/// whole (the provider did get that far), so nothing torn hides a duplicate.
+/// whole (the provider did get that far), so nothing torn hides a duplicate, and a write cut
+/// inside a multi-byte character hides nothing after it.
 fn sink_counts(path: &std::path::Path) -> HashMap<Uuid, usize> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // A kill can cut a write anywhere, even inside a character of the Chinese copy: the file is
+    // then not valid UTF-8 at that point, which must not hide the rest of it.
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
     let key = "\"record_id\":\"";
     let mut counts = HashMap::new();
     for (at, _) in text.match_indices(key) {
