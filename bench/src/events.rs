@@ -197,7 +197,10 @@ async fn bench_events(args: EventsArgs, db_url: String) -> anyhow::Result<()> {
         .env("GRPC_ADDR", format!("127.0.0.1:{}", free_port()?))
         .stdout(Stdio::null())
         .spawn()?;
+    let svc_pid = svc.id();
     let _procs = Procs(vec![("campaign-svc".into(), svc)]);
+    let db_name = db_url.rsplit('/').next().unwrap_or_default().to_owned();
+    let services = [("campaign-svc".to_owned(), svc_pid)];
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{http_port}");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -254,8 +257,9 @@ async fn bench_events(args: EventsArgs, db_url: String) -> anyhow::Result<()> {
     }
     let mut conns = Vec::new();
     for _ in 0..args.clients {
-        conns.push(AsyncPgConnection::establish(&db_url).await?);
+        conns.push(AsyncPgConnection::establish(&format!("{db_url}?application_name=baseline")).await?);
     }
+    let cpu_before = crate::cpu::snapshot(&mut conn, &db_name, &services).await;
     let start = Instant::now();
     let tasks: Vec<_> = shares
         .into_iter()
@@ -276,6 +280,7 @@ async fn bench_events(args: EventsArgs, db_url: String) -> anyhow::Result<()> {
         t.await??;
     }
     let baseline_secs = start.elapsed().as_secs_f64();
+    let cpu_after = crate::cpu::snapshot(&mut conn, &db_name, &services).await;
     let stored = scalar(&mut conn, "SELECT count(*) AS n FROM customer_events").await?;
     anyhow::ensure!(
         stored as usize == args.events,
@@ -285,6 +290,10 @@ async fn bench_events(args: EventsArgs, db_url: String) -> anyhow::Result<()> {
     println!(
         "baseline: plain multi-row INSERT … VALUES, {} clients: {:.0} events/s ({:.2} s)",
         args.clients, baseline, baseline_secs
+    );
+    println!(
+        "  CPU µs per event: {}",
+        crate::cpu::report(&cpu_before, &cpu_after, args.events as u64, baseline_secs)
     );
 
     diesel::sql_query("TRUNCATE customer_events")
@@ -315,6 +324,7 @@ async fn bench_events(args: EventsArgs, db_url: String) -> anyhow::Result<()> {
         shares[i % args.clients].push(b);
     }
     let url = format!("{base}/api/marketing/events");
+    let cpu_before = crate::cpu::snapshot(&mut conn, &db_name, &services).await;
     let start = Instant::now();
     let tasks: Vec<_> = shares
         .into_iter()
@@ -343,6 +353,7 @@ async fn bench_events(args: EventsArgs, db_url: String) -> anyhow::Result<()> {
         accepted += t.await??;
     }
     let api_secs = start.elapsed().as_secs_f64();
+    let cpu_after = crate::cpu::snapshot(&mut conn, &db_name, &services).await;
     anyhow::ensure!(
         accepted as usize == args.events,
         "the API accepted {accepted}"
@@ -351,6 +362,10 @@ async fn bench_events(args: EventsArgs, db_url: String) -> anyhow::Result<()> {
     println!(
         "POST /api/marketing/events, {} clients: {:.0} events/s ({:.2} s)",
         args.clients, api, api_secs
+    );
+    println!(
+        "  CPU µs per event: {} (the HTTP clients are in \"everything else\")",
+        crate::cpu::report(&cpu_before, &cpu_after, args.events as u64, api_secs)
     );
     println!(
         "summary: ingest through the API is {:.2}× the plain INSERT (target ≥ 0.5×)",
