@@ -257,7 +257,9 @@ async fn bench_events(args: EventsArgs, db_url: String) -> anyhow::Result<()> {
     }
     let mut conns = Vec::new();
     for _ in 0..args.clients {
-        conns.push(AsyncPgConnection::establish(&format!("{db_url}?application_name=baseline")).await?);
+        conns.push(
+            AsyncPgConnection::establish(&format!("{db_url}?application_name=baseline")).await?,
+        );
     }
     let cpu_before = crate::cpu::snapshot(&mut conn, &db_name, &services).await;
     let start = Instant::now();
