@@ -98,6 +98,26 @@ async fn each_occurrence_runs_once_across_replicas_even_when_one_stops() {
     drop(replica);
     let seen = occurrences(&app, &campaign).await.len();
     wait_for_occurrences(&app, &campaign, seen + 2).await;
+    // Stopped here, every occurrence that started finishes freezing (the newest may have been
+    // committed an instant ago, its audience still being written).
+    let (status, _) = app
+        .post(
+            &format!("/api/marketing/campaigns/{campaign}/pause"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    wait_until(
+        Duration::from_secs(40),
+        "every occurrence frozen",
+        || async {
+            occurrences(&app, &campaign)
+                .await
+                .iter()
+                .all(|(_, planned)| *planned == 3)
+        },
+    )
+    .await;
     let runs = occurrences(&app, &campaign).await;
     for pair in runs.windows(2) {
         let gap = (pair[1].0 - pair[0].0).num_seconds();
