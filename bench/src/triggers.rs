@@ -275,6 +275,32 @@ pub async fn run(args: EventLatencyArgs) -> anyhow::Result<()> {
         percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or(f64::NAN),
     );
+    // Where the time goes, from the database's own timestamps.
+    #[derive(QueryableByName)]
+    struct Stage {
+        #[diesel(sql_type = Text)]
+        line: String,
+    }
+    let stages: Vec<Stage> = diesel::sql_query(format!(
+        "WITH t AS (
+            SELECT extract(epoch FROM r.created_at - e.received_at) * 1000 AS queued,
+                   extract(epoch FROM r.published_at - r.created_at) * 1000 AS published,
+                   extract(epoch FROM r.sent_at - r.published_at) * 1000 AS sent
+            FROM marketing_record r JOIN customer_events e ON e.event_id = r.event_id
+            WHERE r.campaign_id = '{campaign_id}')
+         SELECT format('%s: p50 %s ms, p99 %s ms', s.name,
+                       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY s.ms)::numeric),
+                       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY s.ms)::numeric)) AS line
+         FROM (SELECT 'event stored → record written (dispatcher)' AS name, 1 AS o, queued AS ms FROM t
+               UNION ALL SELECT 'record written → published (timed publisher)', 2, published FROM t
+               UNION ALL SELECT 'published → sent (worker)', 3, sent FROM t) s
+         GROUP BY s.name, s.o ORDER BY s.o"
+    ))
+    .load(&mut conn)
+    .await?;
+    for s in stages {
+        println!("  {}", s.line);
+    }
     drop(procs);
     let _ = std::fs::remove_file(&sink);
     drop(conn);
