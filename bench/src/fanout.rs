@@ -160,8 +160,8 @@ struct Latency {
     max: f64,
 }
 
-/// Nearest-rank percentile `q` (0–1) of sorted samples.
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+/// Nearest-rank percentile `q` (0–1) of sorted samples (at least one).
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     let rank = (q * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }

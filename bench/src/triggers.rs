@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -24,6 +24,8 @@ use clap::Args;
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use crate::fanout::{Procs, free_port, percentile};
 
 #[derive(Debug, Args)]
 pub struct EventLatencyArgs {
@@ -52,31 +54,6 @@ pub struct EventLatencyArgs {
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     amqp_url: String,
-}
-
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 #[derive(QueryableByName)]
@@ -133,20 +110,22 @@ pub async fn run(args: EventLatencyArgs) -> anyhow::Result<()> {
             .stdout(Stdio::null());
         command
     };
-    let mut procs = Procs(vec![
+    let mut procs = Procs(vec![(
+        "campaign-svc".into(),
         service("campaign-svc")
             .env("API_TOKENS", token)
             .env("HTTP_ADDR", format!("127.0.0.1:{http_port}"))
             .env("GRPC_ADDR", format!("127.0.0.1:{}", free_port()?))
             .spawn()?,
-    ]);
-    for _ in 0..args.workers {
-        procs.0.push(
+    )]);
+    for i in 0..args.workers {
+        procs.0.push((
+            format!("dispatch-worker #{i}"),
             service("dispatch-worker")
                 .env("LOG_SINK_PATH", &sink)
                 .env("METRICS_ADDR", format!("127.0.0.1:{}", free_port()?))
                 .spawn()?,
-        );
+        ));
     }
     let http = reqwest::Client::new();
     let api = format!("http://127.0.0.1:{http_port}/api/marketing");
@@ -266,6 +245,9 @@ pub async fn run(args: EventLatencyArgs) -> anyhow::Result<()> {
             .get(event)
             .context("a record of an unposted event")?;
         latencies.push((at - *accepted).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+    }
+    if latencies.is_empty() {
+        bail!("no message of the benchmark's events reached the sink");
     }
     latencies.sort_by(f64::total_cmp);
     println!(

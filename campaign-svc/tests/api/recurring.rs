@@ -80,6 +80,30 @@ async fn occurrences(app: &TestApp, campaign: &str) -> Vec<(DateTime<Utc>, u64)>
     out
 }
 
+/// Pauses the campaign and waits until every occurrence that started has its whole audience of
+/// `customers` written (the newest may have been committed an instant before, or left half-way
+/// by a replica that died, for another to resume after the lease).
+async fn pause_until_frozen(app: &TestApp, campaign: &str, customers: u64) {
+    let (status, out) = app
+        .post(
+            &format!("/api/marketing/campaigns/{campaign}/pause"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    wait_until(
+        Duration::from_secs(40),
+        "every occurrence frozen",
+        || async {
+            occurrences(app, campaign)
+                .await
+                .iter()
+                .all(|(_, planned)| *planned == customers)
+        },
+    )
+    .await;
+}
+
 async fn wait_for_occurrences(app: &TestApp, campaign: &str, n: usize) {
     wait_until(Duration::from_secs(30), "occurrences", || async {
         occurrences(app, campaign).await.len() >= n
@@ -100,24 +124,7 @@ async fn each_occurrence_runs_once_across_replicas_even_when_one_stops() {
     wait_for_occurrences(&app, &campaign, seen + 2).await;
     // Stopped here, every occurrence that started finishes freezing (the newest may have been
     // committed an instant ago, its audience still being written).
-    let (status, _) = app
-        .post(
-            &format!("/api/marketing/campaigns/{campaign}/pause"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    wait_until(
-        Duration::from_secs(40),
-        "every occurrence frozen",
-        || async {
-            occurrences(&app, &campaign)
-                .await
-                .iter()
-                .all(|(_, planned)| *planned == 3)
-        },
-    )
-    .await;
+    pause_until_frozen(&app, &campaign, 3).await;
     let runs = occurrences(&app, &campaign).await;
     for pair in runs.windows(2) {
         let gap = (pair[1].0 - pair[0].0).num_seconds();
@@ -438,22 +445,7 @@ async fn a_replica_killed_between_occurrences_loses_and_doubles_none() {
     let seen = occurrences(&app, &campaign).await.len();
     wait_for_occurrences(&app, &campaign, seen + 2).await;
     // Killed in the middle of freezing one, the replica left it to the survivor (after the lease).
-    let pause = json!({});
-    let (status, _) = app
-        .post(&format!("/api/marketing/campaigns/{campaign}/pause"), pause)
-        .await;
-    assert_eq!(status, 200);
-    wait_until(
-        Duration::from_secs(40),
-        "every occurrence frozen",
-        || async {
-            occurrences(&app, &campaign)
-                .await
-                .iter()
-                .all(|(_, planned)| *planned == 3)
-        },
-    )
-    .await;
+    pause_until_frozen(&app, &campaign, 3).await;
     let runs = occurrences(&app, &campaign).await;
     for pair in runs.windows(2) {
         let gap = (pair[1].0 - pair[0].0).num_seconds();
