@@ -147,7 +147,8 @@ async fn send_sms(
             json!({"RequestId": request_id(), "Code": "isv.MOBILE_NUMBER_ILLEGAL", "Message": "非法手机号"}),
         ),
         Verdict::Accept => {
-            let biz_id = format!("{}^0", 900619746936498440u64 + s.books.requests());
+            // Unique per message (a count of requests could repeat under concurrency).
+            let biz_id = format!("{}^0", uuid::Uuid::new_v4().as_u64_pair().0 >> 4);
             s.books.deliver(Delivery {
                 to,
                 id: biz_id.clone(),

@@ -168,10 +168,8 @@ async fn send_sms(
                 "SessionContext": req["SessionContext"], "Code": "InvalidParameterValue.IncorrectPhoneNumber",
                 "Message": "手机号格式错误。", "IsoCode": ""}),
             Verdict::Accept => {
-                let serial = format!(
-                    "5000:{}",
-                    1045710669157053657849499619u128 + s.books.requests() as u128
-                );
+                // Unique per message (a count of requests could repeat under concurrency).
+                let serial = format!("5000:{}", uuid::Uuid::new_v4().as_u128());
                 s.books.deliver(Delivery {
                     to: to.clone(),
                     id: serial.clone(),
