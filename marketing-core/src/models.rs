@@ -57,14 +57,17 @@ impl CampaignRow {
             .optional()
     }
 
-    /// The campaign, row-locked until the caller's transaction ends (`FOR UPDATE`).
+    /// The campaign, row-locked until the caller's transaction ends (`FOR NO KEY UPDATE`: lockers
+    /// take turns, but rows that merely reference the campaign, such as the event-trigger queue
+    /// filled while events are stored, are not held up; `FOR UPDATE` made every event ingest
+    /// wait for the event dispatcher's transaction).
     pub async fn lock(
         conn: &mut diesel_async::AsyncPgConnection,
         id: Uuid,
     ) -> QueryResult<Option<Self>> {
         let query = marketing_campaign::table
             .find(id)
-            .for_update()
+            .for_no_key_update()
             .select(Self::as_select());
         diesel_async::RunQueryDsl::first(query, conn)
             .await
