@@ -14,6 +14,10 @@ pub enum Error {
     /// The request is valid but the resource's state forbids it.
     #[error("{0}")]
     Conflict(String),
+    /// Well-formed, but cannot be processed as sent (an `Idempotency-Key` reused with another
+    /// request); `field` names what is at fault.
+    #[error("{field}: {message}")]
+    Unprocessable { field: String, message: String },
     #[error("missing or invalid bearer token")]
     Unauthenticated,
     /// A provider webhook without a valid, fresh signature; says which check failed.
@@ -55,6 +59,7 @@ impl Error {
             Error::InvalidArgument { .. } | Error::MalformedJson(_) => "invalid_argument",
             Error::NotFound { .. } => "not_found",
             Error::Conflict(_) => "failed_precondition",
+            Error::Unprocessable { .. } => "unprocessable",
             Error::Unauthenticated | Error::BadSignature(_) => "unauthenticated",
             Error::PayloadTooLarge => "payload_too_large",
             Error::RequestTimeout => "request_timeout",
@@ -66,7 +71,9 @@ impl Error {
     /// The field at fault, when one is.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Error::InvalidArgument { field, .. } => Some(field),
+            Error::InvalidArgument { field, .. } | Error::Unprocessable { field, .. } => {
+                Some(field)
+            }
             _ => None,
         }
     }
@@ -74,7 +81,9 @@ impl Error {
     /// The message shown to the caller (never internals).
     pub fn public_message(&self) -> String {
         match self {
-            Error::InvalidArgument { message, .. } => message.clone(),
+            Error::InvalidArgument { message, .. } | Error::Unprocessable { message, .. } => {
+                message.clone()
+            }
             Error::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 "internal error".to_owned()
@@ -104,6 +113,7 @@ impl From<Error> for tonic::Status {
             Error::InvalidArgument { .. } | Error::MalformedJson(_) => Code::InvalidArgument,
             Error::NotFound { .. } => Code::NotFound,
             Error::Conflict(_) => Code::FailedPrecondition,
+            Error::Unprocessable { .. } => Code::InvalidArgument,
             Error::Unauthenticated | Error::BadSignature(_) => Code::Unauthenticated,
             Error::PayloadTooLarge | Error::ResourceExhausted(_) => Code::ResourceExhausted,
             Error::RequestTimeout => Code::DeadlineExceeded,
@@ -127,6 +137,7 @@ impl axum::response::IntoResponse for Error {
             Error::InvalidArgument { .. } | Error::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthenticated | Error::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::{
     JsonBody, OptionalJsonBody, QueryParams, double_option, query_int, query_str,
 };
-use super::{Pagination, RestState};
+use super::{Located, Pagination, RestState, location};
 use crate::auth::Caller;
 use crate::domain::campaign::{
     Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign,
@@ -113,11 +113,15 @@ pub async fn create(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<CampaignBody>,
-) -> Result<(StatusCode, Json<Campaign>)> {
+) -> Result<Located<Campaign>> {
     let min_recurrence = state.service.settings().min_recurrence_secs;
     let new = NewCampaign::parse(body.into_fields()?, min_recurrence)?;
     let campaign = state.service.create_campaign(caller, new).await?;
-    Ok((StatusCode::CREATED, Json(campaign)))
+    Ok((
+        StatusCode::CREATED,
+        location(format_args!("/campaigns/{}", campaign.id)),
+        Json(campaign),
+    ))
 }
 
 #[derive(Serialize)]
@@ -218,7 +222,7 @@ pub async fn trigger(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     OptionalJsonBody(body): OptionalJsonBody<TriggerBody>,
-) -> Result<(StatusCode, Json<TriggerReply>)> {
+) -> Result<Located<TriggerReply>> {
     let id = parse_uuid("id", &id)?;
     let kind = match body.execution_type.as_deref() {
         None | Some("") => ExecutionType::Actual,
@@ -230,6 +234,7 @@ pub async fn trigger(
         .await?;
     Ok((
         StatusCode::ACCEPTED,
+        location(format_args!("/executions/{}", outcome.execution_id)),
         Json(TriggerReply {
             status: outcome.status(),
             message: outcome.message(),

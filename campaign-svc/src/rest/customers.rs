@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::RestState;
 use super::extract::JsonBody;
+use super::{Located, RestState, location};
 use crate::domain::customer::{BulkOutcome, Customer, CustomerFields, OptOut, ValidCustomer};
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::{Error, Result};
@@ -43,11 +43,12 @@ impl From<CustomerBody> for CustomerFields {
     }
 }
 
-/// Creates (201) or updates (200) a customer by `external_id`.
+/// Creates (201) or updates (200) a customer by `external_id`; `Location` is the customer's
+/// address either way.
 pub async fn upsert(
     State(state): State<RestState>,
     JsonBody(body): JsonBody<CustomerBody>,
-) -> Result<(StatusCode, Json<Customer>)> {
+) -> Result<Located<Customer>> {
     let region = state.service.settings().default_phone_region;
     let customer = ValidCustomer::parse(body.into(), "", region)?;
     let (customer, created) = state.service.upsert_customer(customer).await?;
@@ -56,7 +57,11 @@ pub async fn upsert(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(customer)))
+    Ok((
+        status,
+        location(format_args!("/customers/{}", customer.id)),
+        Json(customer),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

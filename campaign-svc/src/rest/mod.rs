@@ -7,6 +7,7 @@ mod customers;
 mod events;
 mod executions;
 pub mod extract;
+mod idempotency;
 mod records;
 mod segments;
 mod templates;
@@ -14,8 +15,8 @@ mod tracking;
 mod webhooks;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -79,6 +80,11 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         .route("/customers/{id}/opt-outs", post(customers::add_opt_out))
         .route("/conversions", post(conversions::report))
         .route("/events", post(events::track))
+        // Inside authentication: a key belongs to its caller.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .route_layer(middleware::from_fn(crate::metrics::track_http));
     Router::new()
@@ -129,6 +135,7 @@ async fn json_errors(req: Request, next: Next) -> Response {
     let code = match status.as_u16() {
         400 => "invalid_argument",
         401 => "unauthenticated",
+        422 => "unprocessable",
         404 => "not_found",
         405 => "method_not_allowed",
         408 => "request_timeout",
@@ -192,6 +199,17 @@ async fn readyz(State(state): State<RestState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// An answer with the `Location` of what it created (or started).
+pub(crate) type Located<T> = (StatusCode, [(axum::http::HeaderName, String); 1], Json<T>);
+
+/// A resource's address under the API, for `Location`.
+pub(crate) fn location(path: std::fmt::Arguments<'_>) -> [(axum::http::HeaderName, String); 1] {
+    [(
+        axum::http::header::LOCATION,
+        format!("/api/marketing{path}"),
+    )]
 }
 
 async fn not_found() -> Error {

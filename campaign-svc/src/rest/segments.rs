@@ -6,7 +6,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{JsonBody, QueryParams, query_int, query_str};
-use super::{Pagination, RestState};
+use super::{Located, Pagination, RestState, location};
 use crate::auth::Caller;
 use crate::domain::segment::{Segment, SegmentFields};
 use crate::domain::{PageRequest, parse_uuid};
@@ -35,9 +35,13 @@ pub async fn create(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<SegmentBody>,
-) -> Result<(StatusCode, Json<Segment>)> {
+) -> Result<Located<Segment>> {
     let s = state.service.create_segment(caller, body.into()).await?;
-    Ok((StatusCode::CREATED, Json(s)))
+    Ok((
+        StatusCode::CREATED,
+        location(format_args!("/segments/{}", s.id)),
+        Json(s),
+    ))
 }
 
 #[derive(Serialize)]

@@ -6,7 +6,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{JsonBody, QueryParams, double_option, query_int, query_str};
-use super::{Pagination, RestState};
+use super::{Located, Pagination, RestState, location};
 use crate::auth::Caller;
 use crate::domain::execution::Sample;
 use crate::domain::template::{Template, TemplateFields};
@@ -42,9 +42,13 @@ pub async fn create(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<TemplateBody>,
-) -> Result<(StatusCode, Json<Template>)> {
+) -> Result<Located<Template>> {
     let t = state.service.create_template(caller, body.into()).await?;
-    Ok((StatusCode::CREATED, Json(t)))
+    Ok((
+        StatusCode::CREATED,
+        location(format_args!("/templates/{}", t.id)),
+        Json(t),
+    ))
 }
 
 #[derive(Serialize)]

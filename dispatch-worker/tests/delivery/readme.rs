@@ -69,6 +69,16 @@ async fn the_readme_examples_run_as_pasted() {
     );
     // What the comments in the examples promise.
     assert!(
+        stdout.contains("one campaign, answered twice alike"),
+        "a POST retried with its Idempotency-Key got the first answer: {stdout}"
+    );
+    assert!(
+        stdout
+            .to_ascii_lowercase()
+            .contains("location: /api/marketing/executions/"),
+        "the trigger's 202 carries its execution's Location: {stdout}"
+    );
+    assert!(
         stdout.contains(r#"{"applied":1,"duplicates":0,"ignored":0,"rejected":[]}"#),
         "the webhook example applied its receipt: {stdout}"
     );
