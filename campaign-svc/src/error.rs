@@ -14,6 +14,9 @@ pub enum Error {
     /// The request is valid but the resource's state forbids it.
     #[error("{0}")]
     Conflict(String),
+    /// An update's `If-Match` no longer holds: the resource changed since the client read it.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// Well-formed, but cannot be processed as sent (an `Idempotency-Key` reused with another
     /// request); `field` names what is at fault.
     #[error("{field}: {message}")]
@@ -59,6 +62,7 @@ impl Error {
             Error::InvalidArgument { .. } | Error::MalformedJson(_) => "invalid_argument",
             Error::NotFound { .. } => "not_found",
             Error::Conflict(_) => "failed_precondition",
+            Error::PreconditionFailed(_) => "precondition_failed",
             Error::Unprocessable { .. } => "unprocessable",
             Error::Unauthenticated | Error::BadSignature(_) => "unauthenticated",
             Error::PayloadTooLarge => "payload_too_large",
@@ -112,7 +116,7 @@ impl From<Error> for tonic::Status {
         let code = match &e {
             Error::InvalidArgument { .. } | Error::MalformedJson(_) => Code::InvalidArgument,
             Error::NotFound { .. } => Code::NotFound,
-            Error::Conflict(_) => Code::FailedPrecondition,
+            Error::Conflict(_) | Error::PreconditionFailed(_) => Code::FailedPrecondition,
             Error::Unprocessable { .. } => Code::InvalidArgument,
             Error::Unauthenticated | Error::BadSignature(_) => Code::Unauthenticated,
             Error::PayloadTooLarge | Error::ResourceExhausted(_) => Code::ResourceExhausted,
@@ -137,6 +141,7 @@ impl axum::response::IntoResponse for Error {
             Error::InvalidArgument { .. } | Error::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthenticated | Error::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -10,6 +10,7 @@ use super::campaign_fields::{
 };
 use super::convert::{page_request, pagination};
 use super::{GrpcApi, caller};
+use crate::domain::IfMatch;
 use crate::domain::campaign::{CampaignFields, CampaignFilter, CampaignPatch, NewCampaign};
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::Result;
@@ -89,7 +90,9 @@ impl CampaignService for GrpcApi {
         let min_recurrence = self.service.settings().min_recurrence_secs;
         let patch = CampaignPatch::parse(update_fields(r)?, min_recurrence)?;
         Ok(Response::new(to_pb(
-            self.service.update_campaign(caller, id, patch).await?,
+            self.service
+                .update_campaign(caller, id, patch, &IfMatch::none())
+                .await?,
         )))
     }
 

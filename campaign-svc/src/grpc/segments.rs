@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{json_to_struct, page_request, pagination, struct_to_json, timestamp};
 use super::{GrpcApi, caller};
+use crate::domain::IfMatch;
 use crate::domain::parse_uuid;
 use crate::domain::segment::{Segment, SegmentFields};
 use crate::error::Error;
@@ -82,7 +83,9 @@ impl SegmentService for GrpcApi {
             rule: r.rule.map(struct_to_json),
         };
         Ok(Response::new(to_pb(
-            self.service.update_segment(caller, id, fields).await?,
+            self.service
+                .update_segment(caller, id, fields, &IfMatch::none())
+                .await?,
         )))
     }
 

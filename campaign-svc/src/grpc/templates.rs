@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use super::campaign_fields::sample_to_pb;
 use super::convert::{UpdateMask, page_request, pagination, timestamp};
 use super::{GrpcApi, caller};
+use crate::domain::IfMatch;
 use crate::domain::template::{Template, TemplateFields};
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::Result;
@@ -109,7 +110,9 @@ impl TemplateService for GrpcApi {
         let id = parse_uuid("id", &r.id)?;
         let fields = update_fields(r)?;
         Ok(Response::new(to_pb(
-            self.service.update_template(caller, id, fields).await?,
+            self.service
+                .update_template(caller, id, fields, &IfMatch::none())
+                .await?,
         )))
     }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::{
     JsonBody, OptionalJsonBody, QueryParams, double_option, query_int, query_str,
 };
-use super::{Located, Pagination, RestState, location};
+use super::{Located, Pagination, RestState, Tagged, if_match, location, tagged};
 use crate::auth::Caller;
 use crate::domain::campaign::{
     Campaign, CampaignFields, CampaignFilter, CampaignPatch, NewCampaign,
@@ -155,22 +155,29 @@ pub async fn list(
     }))
 }
 
-pub async fn get(State(state): State<RestState>, Path(id): Path<String>) -> Result<Json<Campaign>> {
+pub async fn get(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+) -> Result<Tagged<Campaign>> {
     let id = parse_uuid("id", &id)?;
-    Ok(Json(state.service.get_campaign(id).await?))
+    Ok(tagged(state.service.get_campaign(id).await?))
 }
 
 pub async fn update(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<CampaignBody>,
-) -> Result<Json<Campaign>> {
+) -> Result<Tagged<Campaign>> {
     let id = parse_uuid("id", &id)?;
     let min_recurrence = state.service.settings().min_recurrence_secs;
     let patch = CampaignPatch::parse(body.into_fields()?, min_recurrence)?;
-    Ok(Json(
-        state.service.update_campaign(caller, id, patch).await?,
+    Ok(tagged(
+        state
+            .service
+            .update_campaign(caller, id, patch, &if_match(&headers))
+            .await?,
     ))
 }
 

@@ -140,6 +140,7 @@ async fn json_errors(req: Request, next: Next) -> Response {
         405 => "method_not_allowed",
         408 => "request_timeout",
         409 => "failed_precondition",
+        412 => "precondition_failed",
         413 => "payload_too_large",
         415 => "unsupported_media_type",
         429 => "resource_exhausted",
@@ -203,6 +204,25 @@ async fn readyz(State(state): State<RestState>) -> Response {
 
 /// An answer with the `Location` of what it created (or started).
 pub(crate) type Located<T> = (StatusCode, [(axum::http::HeaderName, String); 1], Json<T>);
+
+/// A single resource with its `ETag`.
+pub(crate) type Tagged<T> = ([(axum::http::HeaderName, String); 1], Json<T>);
+
+/// Answers `view` with its `ETag` (see [`crate::domain::etag`]).
+pub(crate) fn tagged<T: Serialize>(view: T) -> Tagged<T> {
+    let tag = crate::domain::etag(&view);
+    ([(axum::http::header::ETAG, tag)], Json(view))
+}
+
+/// The update's `If-Match` precondition (none without the header; a value that is not text
+/// matches nothing).
+pub(crate) fn if_match(headers: &axum::http::HeaderMap) -> crate::domain::IfMatch {
+    crate::domain::IfMatch::parse(
+        headers
+            .get(axum::http::header::IF_MATCH)
+            .map(|v| v.to_str().unwrap_or("\"unreadable\"")),
+    )
+}
 
 /// A resource's address under the API, for `Location`.
 pub(crate) fn location(path: std::fmt::Arguments<'_>) -> [(axum::http::HeaderName, String); 1] {

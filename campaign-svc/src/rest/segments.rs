@@ -6,7 +6,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{JsonBody, QueryParams, query_int, query_str};
-use super::{Located, Pagination, RestState, location};
+use super::{Located, Pagination, RestState, Tagged, if_match, location, tagged};
 use crate::auth::Caller;
 use crate::domain::segment::{Segment, SegmentFields};
 use crate::domain::{PageRequest, parse_uuid};
@@ -67,22 +67,26 @@ pub async fn list(
     }))
 }
 
-pub async fn get(State(state): State<RestState>, Path(id): Path<String>) -> Result<Json<Segment>> {
+pub async fn get(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+) -> Result<Tagged<Segment>> {
     let id = parse_uuid("id", &id)?;
-    Ok(Json(state.service.get_segment(id).await?))
+    Ok(tagged(state.service.get_segment(id).await?))
 }
 
 pub async fn update(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<SegmentBody>,
-) -> Result<Json<Segment>> {
+) -> Result<Tagged<Segment>> {
     let id = parse_uuid("id", &id)?;
-    Ok(Json(
+    Ok(tagged(
         state
             .service
-            .update_segment(caller, id, body.into())
+            .update_segment(caller, id, body.into(), &if_match(&headers))
             .await?,
     ))
 }

@@ -6,7 +6,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{JsonBody, QueryParams, double_option, query_int, query_str};
-use super::{Located, Pagination, RestState, location};
+use super::{Located, Pagination, RestState, Tagged, if_match, location, tagged};
 use crate::auth::Caller;
 use crate::domain::execution::Sample;
 use crate::domain::template::{Template, TemplateFields};
@@ -79,22 +79,26 @@ pub async fn list(
     }))
 }
 
-pub async fn get(State(state): State<RestState>, Path(id): Path<String>) -> Result<Json<Template>> {
+pub async fn get(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+) -> Result<Tagged<Template>> {
     let id = parse_uuid("id", &id)?;
-    Ok(Json(state.service.get_template(id).await?))
+    Ok(tagged(state.service.get_template(id).await?))
 }
 
 pub async fn update(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<TemplateBody>,
-) -> Result<Json<Template>> {
+) -> Result<Tagged<Template>> {
     let id = parse_uuid("id", &id)?;
-    Ok(Json(
+    Ok(tagged(
         state
             .service
-            .update_template(caller, id, body.into())
+            .update_template(caller, id, body.into(), &if_match(&headers))
             .await?,
     ))
 }

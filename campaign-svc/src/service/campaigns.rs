@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::MarketingService;
 use super::schedules::{editable, place};
 use crate::auth::Caller;
+use crate::domain::IfMatch;
 use crate::domain::campaign::{Campaign, CampaignFilter, CampaignPatch, NewCampaign};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
@@ -106,11 +107,13 @@ impl MarketingService {
         caller: Caller,
         id: Uuid,
         patch: CampaignPatch,
+        if_match: &IfMatch,
     ) -> Result<Campaign> {
         let mut conn = self.pool.get().await?;
         let row = conn
             .transaction::<_, Error, _>(async |conn| {
                 let mut row = find_for_update(conn, id).await?;
+                if_match.check("campaign", &Campaign::from(row.clone()))?;
                 let status = row.status;
                 if !editable(&row) {
                     return Err(Error::Conflict(format!(

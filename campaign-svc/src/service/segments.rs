@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::MarketingService;
 use super::campaigns::escape_like;
 use crate::auth::Caller;
+use crate::domain::IfMatch;
 use crate::domain::segment::{Segment, SegmentFields, parse_rule};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
@@ -92,6 +93,7 @@ impl MarketingService {
         caller: Caller,
         id: Uuid,
         fields: SegmentFields,
+        if_match: &IfMatch,
     ) -> Result<Segment> {
         let mut conn = self.pool.get().await?;
         let row = conn
@@ -104,6 +106,7 @@ impl MarketingService {
                     .await
                     .optional()?
                     .ok_or_else(|| Error::not_found("segment", id))?;
+                if_match.check("segment", &Segment::from(row.clone()))?;
                 let s = fields.apply(&row)?;
                 Ok(diesel::update(sg::segments.find(id))
                     .set((

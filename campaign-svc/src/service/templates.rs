@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::MarketingService;
 use super::campaigns::escape_like;
 use crate::auth::Caller;
+use crate::domain::IfMatch;
 use crate::domain::template::{Template, TemplateFields};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
@@ -102,6 +103,7 @@ impl MarketingService {
         caller: Caller,
         id: Uuid,
         fields: TemplateFields,
+        if_match: &IfMatch,
     ) -> Result<Template> {
         let mut conn = self.pool.get().await?;
         let row = conn
@@ -114,6 +116,7 @@ impl MarketingService {
                     .await
                     .optional()?
                     .ok_or_else(|| Error::not_found("template", id))?;
+                if_match.check("template", &Template::from(row.clone()))?;
                 let t = fields.apply(&row)?;
                 if t.channel != row.channel
                     && let Some(user) = campaign_using(conn, id).await?

@@ -209,3 +209,100 @@ async fn concurrent_retries_with_one_key_trigger_once() {
         50
     );
 }
+
+/// `PUT` with an optional `If-Match`; status, body and the answer's `ETag`.
+async fn put_if_match(
+    app: &TestApp,
+    path: &str,
+    tag: Option<&str>,
+    body: &Value,
+) -> (u16, Value, Option<String>) {
+    let mut req = http_client()
+        .put(app.url(path))
+        .bearer_auth(TOKEN)
+        .json(body);
+    if let Some(t) = tag {
+        req = req.header("If-Match", t);
+    }
+    let resp = req.send().await.expect("request is sent");
+    let etag = resp
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (status, body) = read(resp).await;
+    (status, body, etag)
+}
+
+async fn get_tagged(app: &TestApp, path: &str) -> (Value, String) {
+    let resp = http_client()
+        .get(app.url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("request is sent");
+    let etag = resp
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("a single resource carries an ETag");
+    let (status, body) = read(resp).await;
+    assert_eq!(status, 200, "{body}");
+    (body, etag)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_if_match_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let resources = [
+        (
+            "/api/marketing/campaigns",
+            campaign_body("并发编辑"),
+            json!({"name": "A 的改动"}),
+            json!({"name": "B 的改动"}),
+        ),
+        (
+            "/api/marketing/templates",
+            json!({"name": "t", "channel": "sms", "body": "您好"}),
+            json!({"name": "t", "channel": "sms", "body": "A 的改动"}),
+            json!({"name": "t", "channel": "sms", "body": "B 的改动"}),
+        ),
+        (
+            "/api/marketing/segments",
+            json!({"name": "VIP", "rule": {"tag": "VIP"}}),
+            json!({"name": "A 的改动", "rule": {"tag": "VIP"}}),
+            json!({"name": "B 的改动", "rule": {"tag": "VIP"}}),
+        ),
+    ];
+    for (path, create, change_a, change_b) in resources {
+        let (status, created) = app.post(path, create).await;
+        assert_eq!(status, 201, "{created}");
+        let one = format!("{path}/{}", created["id"].as_str().unwrap());
+        // Two editors read the same version.
+        let (_, seen_by_a) = get_tagged(&app, &one).await;
+        let (_, seen_by_b) = get_tagged(&app, &one).await;
+        assert_eq!(
+            seen_by_a, seen_by_b,
+            "the same representation, the same tag"
+        );
+        // A saves first: accepted, with the new version's tag.
+        let (status, saved, new_tag) = put_if_match(&app, &one, Some(&seen_by_a), &change_a).await;
+        assert_eq!(status, 200, "{path}: {saved}");
+        let new_tag = new_tag.expect("an update answers with its ETag");
+        assert_ne!(new_tag, seen_by_a);
+        let (now, tag_now) = get_tagged(&app, &one).await;
+        assert_eq!(tag_now, new_tag, "the update's ETag is the one GET gives");
+        // B's save is based on the old version: 412, and A's change stands.
+        let (status, err, _) = put_if_match(&app, &one, Some(&seen_by_b), &change_b).await;
+        assert_eq!(status, 412, "{path}: {err}");
+        assert_eq!(err["error"]["code"], "precondition_failed", "{err}");
+        let (after, _) = get_tagged(&app, &one).await;
+        assert_eq!(after, now, "{path}: a refused update changes nothing");
+        // `*` and no If-Match at all keep working.
+        let (status, _, _) = put_if_match(&app, &one, Some("*"), &change_b).await;
+        assert_eq!(status, 200);
+        let (status, _, _) = put_if_match(&app, &one, None, &change_a).await;
+        assert_eq!(status, 200);
+    }
+}
