@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, QueryParams, query_int, query_str};
 use super::{Located, RestState, location};
 use crate::domain::customer::{BulkOutcome, Customer, CustomerFields, OptOut, ValidCustomer};
 use crate::domain::{parse_uuid, parse_word};
@@ -41,6 +41,50 @@ impl From<CustomerBody> for CustomerFields {
             birthday: b.birthday,
         }
     }
+}
+
+/// Most customers one `GET /customers` returns.
+const MAX_CUSTOMER_PAGE: i64 = 1000;
+
+#[derive(serde::Serialize)]
+pub struct CustomerList {
+    customers: Vec<Customer>,
+    /// The cursor of the next page (`?cursor=`), `null` on the last page.
+    next: Option<String>,
+}
+
+/// `GET /customers?tag=&external_id=&q=&page_size=&cursor=`: live customers in a stable order,
+/// a page at a time; `next` continues where this page ended, whatever was added or erased since.
+pub async fn list(
+    State(state): State<RestState>,
+    QueryParams(params): QueryParams,
+) -> Result<Json<CustomerList>> {
+    let after = query_str(&params, "cursor")
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            uuid::Uuid::parse_str(c).map_err(|_| {
+                Error::invalid("cursor", "is not a cursor this API returned as `next`")
+            })
+        })
+        .transpose()?;
+    let limit = query_int(&params, "page_size")?.unwrap_or(50);
+    if !(1..=MAX_CUSTOMER_PAGE).contains(&limit) {
+        return Err(Error::invalid(
+            "page_size",
+            format!("must be 1 to {MAX_CUSTOMER_PAGE}"),
+        ));
+    }
+    let filter = crate::service::customers::CustomerFilter {
+        after,
+        tag: query_str(&params, "tag").map(str::to_owned),
+        external_id: query_str(&params, "external_id").map(str::to_owned),
+        text: query_str(&params, "q").map(str::to_owned),
+    };
+    let (customers, more) = state.service.list_customers(filter, limit).await?;
+    let next = more
+        .then(|| customers.last().map(|c| c.id.to_string()))
+        .flatten();
+    Ok(Json(CustomerList { customers, next }))
 }
 
 /// Creates (201) or updates (200) a customer by `external_id`; `Location` is the customer's

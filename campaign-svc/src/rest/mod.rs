@@ -71,7 +71,7 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         .route("/segments/{id}/count", get(segments::count))
         .route("/executions/{id}", get(executions::get))
         .route("/records", get(records::list))
-        .route("/customers", post(customers::upsert))
+        .route("/customers", post(customers::upsert).get(customers::list))
         .route("/customers/bulk", post(customers::bulk_upsert))
         .route(
             "/customers/{id}",

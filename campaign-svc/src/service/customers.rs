@@ -14,6 +14,17 @@ use marketing_core::vocabulary::OptOutScope;
 use uuid::Uuid;
 
 use super::MarketingService;
+
+/// Which customers `GET /customers` lists.
+#[derive(Debug, Default)]
+pub struct CustomerFilter {
+    /// Only customers after this id (the cursor).
+    pub after: Option<Uuid>,
+    pub tag: Option<String>,
+    pub external_id: Option<String>,
+    /// Case-insensitive substring of name, e-mail, phone or external id.
+    pub text: Option<String>,
+}
 use crate::domain::customer::{BulkOutcome, Customer, MAX_BULK, OptOut, ValidCustomer};
 use crate::error::{Error, Result};
 
@@ -149,6 +160,64 @@ impl MarketingService {
             .load::<String>(&mut conn)
             .await?;
         Ok(Customer::from_row(row, opt_outs))
+    }
+
+    /// Live customers in id order after `filter.after` (keyset paging: a page never repeats or
+    /// skips a customer because others were added or erased meanwhile), at most `limit`, with
+    /// their opt-outs; plus whether more follow.
+    pub async fn list_customers(
+        &self,
+        filter: CustomerFilter,
+        limit: i64,
+    ) -> Result<(Vec<Customer>, bool)> {
+        let mut conn = self.pool.get().await?;
+        let mut q = cu::customers.filter(cu::erased_at.is_null()).into_boxed();
+        if let Some(after) = filter.after {
+            q = q.filter(cu::id.gt(after));
+        }
+        if let Some(tag) = filter.tag {
+            q = q.filter(cu::tags.contains(vec![tag]));
+        }
+        if let Some(x) = filter.external_id {
+            q = q.filter(cu::external_id.eq(x));
+        }
+        if let Some(text) = filter.text.filter(|t| !t.is_empty()) {
+            let like = format!("%{}%", super::campaigns::escape_like(&text));
+            q = q.filter(
+                cu::name
+                    .ilike(like.clone())
+                    .or(cu::email.ilike(like.clone()))
+                    .or(cu::phone.ilike(like.clone()))
+                    .or(cu::external_id.ilike(like)),
+            );
+        }
+        let mut rows: Vec<CustomerRow> = q
+            .order(cu::id)
+            .limit(limit + 1)
+            .select(CustomerRow::as_select())
+            .load(&mut conn)
+            .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut opt_outs: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for (customer, channel) in oo::customer_opt_outs
+            .filter(oo::customer_id.eq_any(&ids))
+            .order((oo::customer_id, oo::channel))
+            .select((oo::customer_id, oo::channel))
+            .load::<(Uuid, String)>(&mut conn)
+            .await?
+        {
+            opt_outs.entry(customer).or_default().push(channel);
+        }
+        let customers = rows
+            .into_iter()
+            .map(|r| {
+                let o = opt_outs.remove(&r.id).unwrap_or_default();
+                Customer::from_row(r, o)
+            })
+            .collect();
+        Ok((customers, more))
     }
 
     /// Erases personal data (GDPR/CCPA). The row stays as an anonymous tombstone so that records

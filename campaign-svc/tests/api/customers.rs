@@ -286,3 +286,100 @@ async fn phone_numbers_are_checked_against_the_numbering_plan_and_stored_in_e164
         .await;
     assert_eq!(status, 400, "a Chinese national number is not a US one");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn customers_are_listed_by_filter_and_paged_by_cursor_while_they_change() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let tags = if i % 2 == 0 {
+            json!(["VIP"])
+        } else {
+            json!(["新用户"])
+        };
+        let (status, c) = app
+            .post(
+                "/api/marketing/customers",
+                json!({"external_id": format!("list-{i}"), "name": format!("客户{i}"),
+                       "email": format!("c{i}@example.com"), "tags": tags}),
+            )
+            .await;
+        assert_eq!(status, 201, "{c}");
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    // Page through three at a time; meanwhile one customer not yet seen is erased and one is
+    // added: no page repeats or skips a customer that stayed.
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let (status, page) = app
+            .get(&format!(
+                "/api/marketing/customers?page_size=3&cursor={cursor}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        for c in page["customers"].as_array().unwrap() {
+            seen.push(c["id"].as_str().unwrap().to_owned());
+        }
+        pages += 1;
+        if pages == 1 {
+            let unseen = ids.iter().find(|id| !seen.contains(id)).unwrap().clone();
+            let (status, _) = app
+                .delete(&format!("/api/marketing/customers/{unseen}"))
+                .await;
+            assert_eq!(status, 204);
+            ids.retain(|id| *id != unseen);
+            let (_, added) = app
+                .post(
+                    "/api/marketing/customers",
+                    json!({"external_id": "list-new", "name": "新来的", "tags": ["VIP"]}),
+                )
+                .await;
+            ids.push(added["id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+        assert!(pages < 10, "paging ends");
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no customer twice: {seen:?}");
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(
+        unique, expected,
+        "every live customer once, the erased one not"
+    );
+
+    // Filters: a tag, an external id, a piece of text.
+    let (_, vip) = app
+        .get("/api/marketing/customers?tag=VIP&page_size=100")
+        .await;
+    let names: Vec<&str> = vip["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"新来的") && names.iter().all(|n| *n != "客户1"),
+        "{names:?}"
+    );
+    let (_, one) = app.get("/api/marketing/customers?external_id=list-5").await;
+    assert_eq!(one["customers"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one["customers"][0]["email"], "c5@example.com");
+    assert!(one["next"].is_null(), "{one}");
+    let (_, text) = app.get("/api/marketing/customers?q=C6@EXAMPLE").await;
+    assert_eq!(text["customers"].as_array().unwrap().len(), 1, "{text}");
+
+    // Bad paging input names the parameter.
+    for (query, field) in [("cursor=nonsense", "cursor"), ("page_size=0", "page_size")] {
+        let (status, err) = app.get(&format!("/api/marketing/customers?{query}")).await;
+        assert_eq!(status, 400, "{err}");
+        assert_eq!(err["error"]["field"], field, "{err}");
+    }
+}
