@@ -121,6 +121,7 @@ diesel::table! {
         unsubscribed_at -> Nullable<Timestamptz>,
         converted_at -> Nullable<Timestamptz>,
         not_before -> Nullable<Timestamptz>,
+        due_at -> Nullable<Timestamptz>,
         published_at -> Nullable<Timestamptz>,
         event_id -> Nullable<Text>,
     }

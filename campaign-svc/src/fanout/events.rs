@@ -114,8 +114,8 @@ struct Due {
 fn insert_sql(has_variants: bool) -> String {
     format!(
         "WITH created AS (
-            INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant, not_before, event_id)
-            SELECT a.record_id, $2, $5, a.id, $1, 'pending', {}, a.not_before, a.event_id
+            INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant, not_before, due_at, event_id)
+            SELECT a.record_id, $2, $5, a.id, $1, 'pending', {}, a.not_before, a.not_before, a.event_id
             FROM unnest($6::uuid[], $7::uuid[], $8::timestamptz[], $9::text[]) AS a(record_id, id, not_before, event_id)
             ON CONFLICT (campaign_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
             RETURNING variant

@@ -55,9 +55,9 @@ fn chunk_sql(audience: &Audience, has_variants: bool, timed: bool) -> String {
     };
     format!(
         "{}, created AS (
-            INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant, not_before)
+            INSERT INTO marketing_record (id, campaign_id, execution_id, customer_id, channel, status, variant, not_before, due_at)
             SELECT ($9 || lpad(to_hex($10 + row_number() OVER (ORDER BY a.id)), 12, '0'))::uuid,
-                   $2, $5, a.id, $1, 'pending', {}, {not_before}
+                   $2, $5, a.id, $1, 'pending', {}, {not_before}, {not_before}
             FROM audience a {send_times}
             WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
             ORDER BY a.id

@@ -57,7 +57,7 @@ WITH finished AS (
 ), expired AS (
     UPDATE marketing_record r
     SET status = 'failed', error_message = 'not sent: the campaign ended before this message was sent',
-        updated_at = now()
+        updated_at = now(), due_at = NULL
     WHERE r.campaign_id IN (SELECT id FROM done) AND r.status = 'pending'
     RETURNING r.execution_id, r.variant
 ), stats AS (

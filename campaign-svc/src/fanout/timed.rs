@@ -1,8 +1,9 @@
 //! The timed publisher: publishes records that wait (`not_before`: a local send time, quiet
 //! hours) once they fall due. The relay publishes an execution's records that may leave at once,
 //! in customer order behind its cursor; the ones that wait are left out of its pages and come
-//! here, in the order they fall due, through the `marketing_record_due` partial index (which
-//! holds only waiting records, so this costs nothing for campaigns without timing).
+//! here, in the order they fall due, through the `marketing_record_due` partial index on
+//! `due_at` (set only while a record waits, so this costs nothing for campaigns without timing;
+//! the index names no column that the hot writes change, so those stay HOT updates).
 //!
 //! A page of due records is locked (`FOR UPDATE SKIP LOCKED`: replicas share the work), published
 //! with confirms, and marked `published_at` in the same transaction, which commits only after
@@ -27,9 +28,9 @@ use super::publisher::Publisher;
 const DUE_SQL: &str = "
 SELECT r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel
 FROM marketing_record r
-WHERE r.status = 'pending' AND r.published_at IS NULL AND r.not_before IS NOT NULL
-  AND r.not_before <= now()
-ORDER BY r.not_before
+WHERE r.due_at IS NOT NULL AND r.due_at <= now()
+  AND r.status = 'pending' AND r.published_at IS NULL
+ORDER BY r.due_at
 LIMIT $1
 FOR UPDATE SKIP LOCKED";
 
@@ -37,7 +38,7 @@ FOR UPDATE SKIP LOCKED";
 /// how many of each).
 const PUBLISHED_SQL: &str = "
 WITH marked AS (
-    UPDATE marketing_record SET published_at = now() WHERE id = ANY($1) RETURNING 1
+    UPDATE marketing_record SET published_at = now(), due_at = NULL WHERE id = ANY($1) RETURNING 1
 )
 UPDATE campaign_executions e SET published_count = e.published_count + t.n
 FROM unnest($2::uuid[], $3::bigint[]) AS t(id, n)
