@@ -117,6 +117,9 @@ pub struct Config {
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 
+    #[command(flatten)]
+    pub callbacks: crate::callbacks::CallbackArgs,
+
     /// Region (ISO 3166 code such as CN, US, DE) of phone numbers given without a country code;
     /// every number is checked against that region's numbering plan and stored as E.164.
     #[arg(long, env = "DEFAULT_PHONE_REGION", default_value = "CN", value_parser = parse_region)]
@@ -149,7 +152,7 @@ impl Config {
              queue_prefix={} api_tokens={} max_body_bytes={} max_connections={} \
              http_header_timeout_secs={} http_body_timeout_secs={} public_base_url={} \
              tracking_secret={} webhook_secret={} frequency_cap={}/{}h conversion_window_hours={} \
-             default_phone_region={:?} event_retention_days={} event_retention_interval_secs={}",
+             default_phone_region={:?} event_retention_days={} event_retention_interval_secs={} {}",
             self.http_addr,
             self.grpc_addr,
             marketing_core::telemetry::mask_url_password(&self.database_url),
@@ -182,6 +185,7 @@ impl Config {
             self.default_phone_region,
             self.event_retention_days,
             self.event_retention_interval_secs,
+            crate::callbacks::VendorCallbacks::redacted(&self.callbacks),
         )
     }
 }

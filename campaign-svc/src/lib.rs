@@ -2,6 +2,7 @@
 //! exposed through two thin transports, gRPC ([`grpc`]) and REST ([`rest`]).
 
 pub mod auth;
+pub mod callbacks;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -48,7 +48,7 @@ impl Application {
         let health = Health::default();
         let service = MarketingService::new(
             pool,
-            crate::service::Settings::from_config(&config),
+            crate::service::Settings::from_config(&config)?,
             fanout.clone(),
             health.clone(),
         );

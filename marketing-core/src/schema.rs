@@ -168,6 +168,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    sms_replies (id) {
+        id -> Uuid,
+        source -> Text,
+        message_id -> Text,
+        phone -> Text,
+        text -> Text,
+        kind -> Text,
+        customer_id -> Uuid,
+        record_id -> Nullable<Uuid>,
+        campaign_id -> Nullable<Uuid>,
+        received_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     content_templates (id) {
         id -> Uuid,
         name -> Text,
@@ -213,4 +229,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaign_stats,
     conversions,
     webhook_events,
+    sms_replies,
 );

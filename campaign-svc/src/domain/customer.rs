@@ -140,7 +140,7 @@ pub type PhoneRegion = phonenumber::country::Id;
 /// E.164 (`+8613800138000`): `+86 138-0013-8000` and `(138) 0013-8000` (region CN) are the same
 /// number; `1234567` is none. Numbers of other regions are written with `+` and their country
 /// code.
-fn parse_phone(field: &str, s: &str, region: PhoneRegion) -> Result<String> {
+pub(crate) fn parse_phone(field: &str, s: &str, region: PhoneRegion) -> Result<String> {
     let refused = || {
         Error::invalid(
             field,

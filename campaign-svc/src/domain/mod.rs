@@ -6,12 +6,14 @@ pub mod conversion;
 pub mod customer;
 pub mod event;
 pub mod execution;
+pub mod reply;
 pub mod segment;
 pub mod template;
 pub mod text;
 pub mod timing;
 pub mod trigger;
 pub mod variant;
+pub mod vendor;
 pub mod webhook;
 
 use std::str::FromStr;

@@ -1,6 +1,7 @@
 //! The REST gateway (axum): thin handlers that parse, delegate to the service layer and shape
 //! JSON exactly as the seed describes.
 
+mod callbacks;
 mod campaigns;
 mod conversions;
 mod customers;
@@ -9,6 +10,7 @@ mod executions;
 pub mod extract;
 mod idempotency;
 mod records;
+mod replies;
 mod segments;
 mod templates;
 mod tracking;
@@ -71,6 +73,7 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         .route("/segments/{id}/count", get(segments::count))
         .route("/executions/{id}", get(executions::get))
         .route("/records", get(records::list))
+        .route("/replies", get(replies::list))
         .route("/customers", post(customers::upsert).get(customers::list))
         .route("/customers/bulk", post(customers::bulk_upsert))
         .route(
@@ -98,6 +101,24 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         )
         // Signed by the provider instead of bearer auth.
         .route("/webhooks/{provider}", post(webhooks::receive))
+        // Vendors' own formats, each authenticated as its vendor does (see `callbacks`).
+        .route("/webhooks/sms/replies", post(callbacks::generic_replies))
+        .route("/webhooks/sms/aliyun", post(callbacks::aliyun_receipts))
+        .route(
+            "/webhooks/sms/aliyun/replies",
+            post(callbacks::aliyun_replies),
+        )
+        .route("/webhooks/sms/tencent", post(callbacks::tencent_receipts))
+        .route(
+            "/webhooks/sms/tencent/replies",
+            post(callbacks::tencent_replies),
+        )
+        .route("/webhooks/sms/twilio", post(callbacks::twilio_receipts))
+        .route(
+            "/webhooks/sms/twilio/replies",
+            post(callbacks::twilio_replies),
+        )
+        .route("/webhooks/email/ses", post(callbacks::ses))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -9,6 +9,7 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use marketing_core::models::CustomerRow;
 use marketing_core::schema::{
     customer_events::dsl as ev, customer_opt_outs::dsl as oo, customers::dsl as cu,
+    sms_replies::dsl as sr,
 };
 use marketing_core::vocabulary::OptOutScope;
 use uuid::Uuid;
@@ -247,8 +248,11 @@ impl MarketingService {
                 if erased == 0 {
                     return Err(Error::not_found("customer", id));
                 }
-                // Events are personal data too (their properties may name anything): they go
-                // with the customer, in the same transaction.
+                // Events and SMS replies are personal data too (their properties and text may
+                // name anything): they go with the customer, in the same transaction.
+                diesel::delete(sr::sms_replies.filter(sr::customer_id.eq(id)))
+                    .execute(conn)
+                    .await?;
                 Ok(
                     diesel::delete(ev::customer_events.filter(ev::customer_id.eq(id)))
                         .execute(conn)

@@ -6,9 +6,12 @@ pub mod conversions;
 pub mod customers;
 pub mod events;
 pub mod preview;
+pub mod receipts;
 pub mod records;
+pub mod replies;
 pub mod schedules;
 pub mod segments;
+pub mod sns;
 pub mod stats;
 pub mod templates;
 pub mod tracking;
@@ -41,11 +44,13 @@ pub struct Settings {
     pub min_recurrence_secs: u64,
     /// Events older than this many days are refused at ingest and deleted (0: kept forever).
     pub event_retention_days: u32,
+    /// How vendor callbacks authenticate, and the SMS opt-out keywords.
+    pub callbacks: crate::callbacks::VendorCallbacks,
 }
 
 impl Settings {
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        Settings {
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Self> {
+        Ok(Settings {
             signer: config.tracking.signer(),
             frequency_cap: config.tracking.frequency_cap(),
             webhook_secret: config.webhook_secret.clone().filter(|s| !s.is_empty()),
@@ -53,7 +58,11 @@ impl Settings {
             default_phone_region: config.default_phone_region,
             min_recurrence_secs: config.min_recurrence_secs,
             event_retention_days: config.event_retention_days,
-        }
+            callbacks: crate::callbacks::VendorCallbacks::from_args(
+                &config.callbacks,
+                &config.tracking.public_base_url,
+            )?,
+        })
     }
 }
 
@@ -66,6 +75,8 @@ pub struct MarketingService {
     settings: std::sync::Arc<Settings>,
     /// Whether the background loops still run (readiness).
     health: Health,
+    /// SNS signing certificates fetched so far.
+    sns: std::sync::Arc<sns::SnsCertificates>,
 }
 
 impl MarketingService {
@@ -75,6 +86,7 @@ impl MarketingService {
             fanout,
             settings: std::sync::Arc::new(settings),
             health,
+            sns: Default::default(),
         }
     }
 

@@ -131,102 +131,104 @@ impl MarketingService {
         let mut outcome = if events.is_empty() {
             WebhookOutcome::default()
         } else {
-            self.apply_events(provider, events).await?
-        };
-        for r in &rejected {
-            tracing::warn!(provider = provider.as_str(), index = r.index, field = %r.field,
-                message = %r.message, "webhook event rejected");
-        }
-        outcome.rejected = rejected;
-        let count = |outcome: &'static str, n: u64| {
-            metrics::counter!("webhook_events_total", "provider" => provider.as_str(), "outcome" => outcome)
-                .increment(n);
-        };
-        count("applied", outcome.applied);
-        count("duplicate", outcome.duplicates);
-        count("ignored", outcome.ignored);
-        count("rejected", outcome.rejected.len() as u64);
-        tracing::info!(
-            provider = provider.as_str(),
-            applied = outcome.applied,
-            duplicates = outcome.duplicates,
-            ignored = outcome.ignored,
-            rejected = outcome.rejected.len(),
-            "webhook applied"
-        );
-        Ok(outcome)
-    }
-
-    async fn apply_events(
-        &self,
-        provider: Channel,
-        events: Vec<DeliveryEvent>,
-    ) -> Result<WebhookOutcome> {
-        let mut conn = self.pool.get().await?;
-        let outcome = conn
-            .transaction::<_, Error, _>(async |conn| {
-                // A repeated id within one call is a duplicate too.
-                let mut seen = HashSet::new();
-                let (events, repeated): (Vec<_>, Vec<_>) = events
-                    .into_iter()
-                    .partition(|e| seen.insert(e.event_id.clone()));
-                let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
-                let fresh: HashSet<String> = diesel::sql_query(CLAIM_SQL)
-                    .bind::<Text, _>(provider)
-                    .bind::<Array<Text>, _>(&ids)
-                    .load::<Claimed>(conn)
-                    .await?
-                    .into_iter()
-                    .map(|c| c.event_id)
-                    .collect();
-                let mut out = WebhookOutcome {
-                    duplicates: (repeated.len() + events.len() - fresh.len()) as u64,
-                    ..Default::default()
-                };
-                let fresh: Vec<DeliveryEvent> = events
-                    .into_iter()
-                    .filter(|e| fresh.contains(&e.event_id))
-                    .collect();
-                let mut not_applied = Vec::new();
-                for round in rounds(fresh) {
-                    let applied: HashSet<Uuid> = diesel::sql_query(APPLY_SQL)
-                        .bind::<Text, _>(provider)
-                        .bind::<Array<SqlUuid>, _>(
-                            round.iter().map(|e| e.record_id).collect::<Vec<_>>(),
-                        )
-                        .bind::<Array<Text>, _>(
-                            round.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
-                        )
-                        .bind::<Array<Nullable<Text>>, _>(
-                            round.iter().map(|e| e.reason.clone()).collect::<Vec<_>>(),
-                        )
-                        .bind::<Array<Nullable<Timestamptz>>, _>(
-                            round
-                                .iter()
-                                .map(|e| e.occurred_at)
-                                .collect::<Vec<Option<DateTime<Utc>>>>(),
-                        )
-                        .load::<Applied>(conn)
-                        .await?
-                        .into_iter()
-                        .map(|a| a.id)
-                        .collect();
-                    out.applied += applied.len() as u64;
-                    not_applied.extend(
-                        round
-                            .into_iter()
-                            .filter(|e| !applied.contains(&e.record_id)),
-                    );
-                }
-                out.ignored = not_applied.len() as u64;
-                if !not_applied.is_empty() {
-                    log_ignored(conn, provider, &not_applied).await?;
-                }
-                Ok(out)
+            let mut conn = self.pool.get().await?;
+            conn.transaction::<_, Error, _>(async |conn| {
+                claim_and_apply(conn, provider.as_str(), provider, events).await
             })
-            .await?;
+            .await?
+        };
+        outcome.rejected = rejected;
+        report(provider.as_str(), &outcome);
         Ok(outcome)
     }
+}
+
+/// Logs and counts what became of a call's events (`provider`: a channel or a vendor).
+pub(super) fn report(provider: &str, outcome: &WebhookOutcome) {
+    for r in &outcome.rejected {
+        tracing::warn!(provider, index = r.index, field = %r.field, message = %r.message,
+            "webhook event rejected");
+    }
+    let count = |kind: &'static str, n: u64| {
+        metrics::counter!("webhook_events_total", "provider" => provider.to_owned(), "outcome" => kind)
+            .increment(n);
+    };
+    count("applied", outcome.applied);
+    count("duplicate", outcome.duplicates);
+    count("ignored", outcome.ignored);
+    count("rejected", outcome.rejected.len() as u64);
+    tracing::info!(
+        provider,
+        applied = outcome.applied,
+        duplicates = outcome.duplicates,
+        ignored = outcome.ignored,
+        rejected = outcome.rejected.len(),
+        "webhook applied"
+    );
+}
+
+/// Claims the events' ids under `provider` and applies the fresh ones to records of `channel`,
+/// inside the caller's transaction.
+pub(super) async fn claim_and_apply(
+    conn: &mut diesel_async::AsyncPgConnection,
+    provider: &str,
+    channel: Channel,
+    events: Vec<DeliveryEvent>,
+) -> Result<WebhookOutcome> {
+    // A repeated id within one call is a duplicate too.
+    let mut seen = HashSet::new();
+    let (events, repeated): (Vec<_>, Vec<_>) = events
+        .into_iter()
+        .partition(|e| seen.insert(e.event_id.clone()));
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let fresh: HashSet<String> = diesel::sql_query(CLAIM_SQL)
+        .bind::<Text, _>(provider)
+        .bind::<Array<Text>, _>(&ids)
+        .load::<Claimed>(conn)
+        .await?
+        .into_iter()
+        .map(|c| c.event_id)
+        .collect();
+    let mut out = WebhookOutcome {
+        duplicates: (repeated.len() + events.len() - fresh.len()) as u64,
+        ..Default::default()
+    };
+    let fresh: Vec<DeliveryEvent> = events
+        .into_iter()
+        .filter(|e| fresh.contains(&e.event_id))
+        .collect();
+    let mut not_applied = Vec::new();
+    for round in rounds(fresh) {
+        let applied: HashSet<Uuid> = diesel::sql_query(APPLY_SQL)
+            .bind::<Text, _>(channel)
+            .bind::<Array<SqlUuid>, _>(round.iter().map(|e| e.record_id).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(round.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(
+                round.iter().map(|e| e.reason.clone()).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Nullable<Timestamptz>>, _>(
+                round
+                    .iter()
+                    .map(|e| e.occurred_at)
+                    .collect::<Vec<Option<DateTime<Utc>>>>(),
+            )
+            .load::<Applied>(conn)
+            .await?
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        out.applied += applied.len() as u64;
+        not_applied.extend(
+            round
+                .into_iter()
+                .filter(|e| !applied.contains(&e.record_id)),
+        );
+    }
+    out.ignored = not_applied.len() as u64;
+    if !not_applied.is_empty() {
+        log_ignored(conn, provider, channel, &not_applied).await?;
+    }
+    Ok(out)
 }
 
 /// Splits events into rounds holding at most one event per record, keeping each record's
@@ -249,7 +251,8 @@ fn rounds(events: Vec<DeliveryEvent>) -> Vec<Vec<DeliveryEvent>> {
 /// worth a warning (a misconfigured provider), a receipt for a record already past it is not.
 async fn log_ignored(
     conn: &mut diesel_async::AsyncPgConnection,
-    provider: Channel,
+    provider: &str,
+    channel: Channel,
     events: &[DeliveryEvent],
 ) -> Result<()> {
     let ids: Vec<Uuid> = events.iter().map(|e| e.record_id).collect();
@@ -263,12 +266,12 @@ async fn log_ignored(
     for e in events {
         let (event_id, record_id, outcome) = (&e.event_id, e.record_id, e.outcome.as_str());
         match states.get(&e.record_id) {
-            None => tracing::warn!(provider = provider.as_str(), event_id, %record_id, outcome,
+            None => tracing::warn!(provider, event_id, %record_id, outcome,
                 "webhook event ignored: unknown record"),
-            Some(s) if s.channel != provider.as_str() => tracing::warn!(
-                provider = provider.as_str(), event_id, %record_id, outcome, channel = s.channel,
+            Some(s) if s.channel != channel.as_str() => tracing::warn!(
+                provider, event_id, %record_id, outcome, channel = s.channel,
                 "webhook event ignored: the record belongs to another channel"),
-            Some(s) => tracing::info!(provider = provider.as_str(), event_id, %record_id, outcome,
+            Some(s) => tracing::info!(provider, event_id, %record_id, outcome,
                 status = s.status, "webhook event ignored: the record is past it or not sent"),
         }
     }

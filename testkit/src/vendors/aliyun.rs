@@ -22,6 +22,8 @@ pub struct AliyunStandIn {
     pub access_key_id: String,
     pub access_key_secret: String,
     pub books: Books,
+    /// Where accepted messages' delivery reports are pushed, as Aliyun's console configures it.
+    report_url: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl AliyunStandIn {
@@ -32,6 +34,7 @@ impl AliyunStandIn {
             access_key_id: "LTAI-stand-in".into(),
             access_key_secret: "aliyun-test-secret".into(),
             books: Books::new(mode),
+            report_url: Default::default(),
         };
         let app = axum::Router::new()
             .route("/", any(send_sms))
@@ -42,6 +45,27 @@ impl AliyunStandIn {
 
     pub fn endpoint(&self) -> String {
         format!("http://{}/", self.addr)
+    }
+
+    /// Pushes an `SmsReport` (delivered) to `url` for each message accepted from now on, as
+    /// Aliyun's HTTP batch push does (`[{"biz_id", "success": true, "err_code": "DELIVERED",
+    /// …}]`, retried until answered `{"code": 0}`).
+    pub fn push_reports_to(&self, url: &str) {
+        *self.report_url.lock().expect("stand-in lock") = Some(url.to_owned());
+    }
+}
+
+/// Pushes one delivery report, trying again (a few times) until campaign-svc answers code 0.
+async fn push_report(url: String, report: Value) {
+    let client = crate::http_client();
+    for _ in 0..20 {
+        let answer = client.post(&url).json(&json!([report])).send().await;
+        if let Ok(r) = answer
+            && r.json::<Value>().await.is_ok_and(|v| v["code"] == 0)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
 
@@ -159,6 +183,19 @@ async fn send_sms(
                     "OutId": get("OutId"),
                 }),
             });
+            let report_url = s.report_url.lock().expect("stand-in lock").clone();
+            if let Some(url) = report_url {
+                let now = chrono::Utc::now() + chrono::Duration::hours(8);
+                let report = json!({
+                    "phone_number": get("PhoneNumbers"), "send_time": now.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    "report_time": now.format("%Y-%m-%d %H:%M:%S").to_string(), "success": true,
+                    "err_code": "DELIVERED", "err_msg": "用户接收成功", "sms_size": "1",
+                    "biz_id": biz_id, "out_id": get("OutId"),
+                });
+                // After answering: the worker stores the BizId once it has the answer, and the
+                // report may arrive before that (it is then pushed again).
+                tokio::spawn(push_report(url, report));
+            }
             answer(
                 StatusCode::OK,
                 json!({"RequestId": request_id(), "Code": "OK", "Message": "OK", "BizId": biz_id}),

@@ -8,6 +8,7 @@
 
 pub mod aliyun;
 pub mod apns;
+pub mod callbacks;
 pub mod fcm;
 pub mod ses;
 pub mod tencent;

@@ -111,3 +111,46 @@ async fn twilio_invalid_numbers_fail_with_error_21211() {
     )
     .await;
 }
+
+/// The whole round trip: the worker sends through Aliyun and stores its BizId; Aliyun pushes
+/// each message's delivery report to campaign-svc's `/webhooks/sms/aliyun`, which finds the
+/// record by that BizId and marks it delivered, counted once.
+#[tokio::test(flavor = "multi_thread")]
+async fn aliyun_delivery_reports_come_back_and_deliver_the_records() {
+    use std::time::Duration;
+
+    use crate::common::{customers, send_campaign, start_worker, wait_final};
+
+    let v = AliyunStandIn::start(Mode::Ok).await;
+    let app = testkit::spawn_app_with(testkit::TestDb::new(), testkit::TestQueues::new(), |c| {
+        c.callbacks.aliyun_callback_token = Some("report-token".into())
+    })
+    .await;
+    v.push_reports_to(&app.url("/webhooks/sms/aliyun?token=report-token"));
+    customers(&app, 3).await;
+    let _worker = start_worker(&app, &super::aliyun(&v));
+    let campaign = send_campaign(&app, "sms", "Hi {{ name }}").await;
+    wait_final(&app, &campaign, Duration::from_secs(60)).await;
+    testkit::wait_until(
+        Duration::from_secs(30),
+        "every record delivered",
+        || async {
+            app.count(&format!(
+                "SELECT count(*) AS n FROM marketing_record
+             WHERE campaign_id = '{campaign}' AND status = 'delivered'"
+            ))
+            .await
+                == 3
+        },
+    )
+    .await;
+    let (_, stats) = app
+        .get(&format!("/api/marketing/campaigns/{campaign}/stats"))
+        .await;
+    assert_eq!(stats["totals"]["delivered"], 3, "{stats}");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM webhook_events WHERE provider = 'aliyun'")
+            .await,
+        3
+    );
+}

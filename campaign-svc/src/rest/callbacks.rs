@@ -1,0 +1,184 @@
+//! The vendors' own callbacks, outside the bearer auth, each proving itself as its vendor
+//! authenticates (see `crate::callbacks`): Aliyun and Tencent Cloud by the `token` in the URL,
+//! Twilio by `X-Twilio-Signature`, SNS by its certificate signature; and the generic signed
+//! inbound SMS form. The check comes before the body is parsed. Each answers in the body its
+//! vendor documents.
+
+use axum::Json;
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+
+use super::RestState;
+use super::extract::{QueryParams, read_body};
+use crate::domain::reply::InboundBatch;
+use crate::domain::vendor::{Vendor, aliyun, sns, tencent, twilio, verify_token};
+use crate::domain::webhook::SIGNATURE_HEADER;
+use crate::error::{Error, Result};
+use crate::service::replies::ReplyOutcome;
+use crate::service::sns::SnsOutcome;
+use crate::service::webhooks::WebhookOutcome;
+
+fn json(body: &[u8]) -> Result<serde_json::Value> {
+    serde_json::from_slice(body).map_err(|e| Error::MalformedJson(e.to_string()))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| Error::BadSignature("signature header is not ASCII"))
+        })
+        .transpose()
+}
+
+/// `POST /webhooks/sms/aliyun?token=…`: `SmsReport` delivery receipts.
+pub async fn aliyun_receipts(
+    State(state): State<RestState>,
+    QueryParams(query): QueryParams,
+    request: Request,
+) -> Result<Json<serde_json::Value>> {
+    let body = read_body(request, &state).await?;
+    let cb = &state.service.settings().callbacks;
+    verify_token(
+        cb.aliyun_token.as_deref(),
+        query.get("token").map(String::as_str),
+        "aliyun",
+    )?;
+    let batch = aliyun::receipts(json(&body)?)?;
+    state
+        .service
+        .apply_vendor_receipts(Vendor::Aliyun, batch)
+        .await?;
+    Ok(Json(aliyun::accepted()))
+}
+
+/// `POST /webhooks/sms/aliyun/replies?token=…`: `SmsUp` inbound messages.
+pub async fn aliyun_replies(
+    State(state): State<RestState>,
+    QueryParams(query): QueryParams,
+    request: Request,
+) -> Result<Json<serde_json::Value>> {
+    let body = read_body(request, &state).await?;
+    let settings = state.service.settings();
+    let token = settings.callbacks.aliyun_token.as_deref();
+    verify_token(token, query.get("token").map(String::as_str), "aliyun")?;
+    let batch = aliyun::replies(json(&body)?, settings.default_phone_region)?;
+    state.service.apply_replies("aliyun", batch).await?;
+    Ok(Json(aliyun::accepted()))
+}
+
+/// `POST /webhooks/sms/tencent?token=…`: status reports.
+pub async fn tencent_receipts(
+    State(state): State<RestState>,
+    QueryParams(query): QueryParams,
+    request: Request,
+) -> Result<Json<serde_json::Value>> {
+    let body = read_body(request, &state).await?;
+    let cb = &state.service.settings().callbacks;
+    verify_token(
+        cb.tencent_token.as_deref(),
+        query.get("token").map(String::as_str),
+        "tencent",
+    )?;
+    let batch = tencent::receipts(json(&body)?)?;
+    state
+        .service
+        .apply_vendor_receipts(Vendor::Tencent, batch)
+        .await?;
+    Ok(Json(tencent::accepted()))
+}
+
+/// `POST /webhooks/sms/tencent/replies?token=…`: reply callbacks.
+pub async fn tencent_replies(
+    State(state): State<RestState>,
+    QueryParams(query): QueryParams,
+    request: Request,
+) -> Result<Json<serde_json::Value>> {
+    let body = read_body(request, &state).await?;
+    let settings = state.service.settings();
+    let token = settings.callbacks.tencent_token.as_deref();
+    verify_token(token, query.get("token").map(String::as_str), "tencent")?;
+    let batch = tencent::replies(json(&body)?, settings.default_phone_region)?;
+    state.service.apply_replies("tencent", batch).await?;
+    Ok(Json(tencent::accepted()))
+}
+
+/// The form of a Twilio callback, once its signature over the public URL checked out.
+async fn twilio_form(
+    state: &RestState,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    request: Request,
+) -> Result<Vec<(String, String)>> {
+    let body = read_body(request, state).await?;
+    let cb = &state.service.settings().callbacks;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path}", cb.twilio_base_url);
+    let params = twilio::form(&body);
+    twilio::verify_signature(
+        cb.twilio_auth_token.as_deref(),
+        &url,
+        &params,
+        header(headers, twilio::SIGNATURE_HEADER)?,
+    )?;
+    Ok(params)
+}
+
+/// `POST /webhooks/sms/twilio`: status callbacks.
+pub async fn twilio_receipts(
+    State(state): State<RestState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Json<WebhookOutcome>> {
+    let params = twilio_form(&state, &uri, &headers, request).await?;
+    let batch = twilio::receipts(&params)?;
+    Ok(Json(
+        state
+            .service
+            .apply_vendor_receipts(Vendor::Twilio, batch)
+            .await?,
+    ))
+}
+
+/// `POST /webhooks/sms/twilio/replies`: incoming messages, answered with empty TwiML.
+pub async fn twilio_replies(
+    State(state): State<RestState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response> {
+    let params = twilio_form(&state, &uri, &headers, request).await?;
+    let batch = twilio::replies(&params, state.service.settings().default_phone_region);
+    state.service.apply_replies("twilio", batch).await?;
+    Ok((
+        [(CONTENT_TYPE, "text/xml; charset=utf-8")],
+        twilio::EMPTY_TWIML,
+    )
+        .into_response())
+}
+
+/// `POST /webhooks/email/ses`: SES events delivered by SNS (and its subscription messages).
+pub async fn ses(State(state): State<RestState>, request: Request) -> Result<Json<SnsOutcome>> {
+    let body = read_body(request, &state).await?;
+    let message = sns::SnsMessage::parse(&body)?;
+    state.service.verify_sns(&message).await?;
+    Ok(Json(state.service.apply_sns(message).await?))
+}
+
+/// `POST /webhooks/sms/replies`: inbound SMS in the generic form, signed like the generic
+/// webhook (`X-Signature`, `WEBHOOK_SECRET`).
+pub async fn generic_replies(
+    State(state): State<RestState>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Json<ReplyOutcome>> {
+    let body = read_body(request, &state).await?;
+    let signature = header(&headers, SIGNATURE_HEADER)?;
+    state.service.verify_webhook(signature, &body)?;
+    let batch = InboundBatch::parse(json(&body)?, state.service.settings().default_phone_region)?;
+    Ok(Json(state.service.apply_replies("api", batch).await?))
+}

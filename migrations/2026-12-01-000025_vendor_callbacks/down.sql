@@ -1,0 +1,3 @@
+DROP TABLE sms_replies;
+DROP INDEX customers_phone;
+DROP INDEX marketing_record_provider_message_id;
