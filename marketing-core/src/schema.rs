@@ -123,6 +123,7 @@ diesel::table! {
         not_before -> Nullable<Timestamptz>,
         published_at -> Nullable<Timestamptz>,
         event_id -> Nullable<Text>,
+        provider -> Nullable<Text>,
     }
 }
 
