@@ -9,11 +9,12 @@
 //! messages at those instants. So:
 //!
 //! - the limit holds in total: in any interval of T seconds, at most rate × T + credit + 1 tokens
-//!   fall due, credit = half a reservation (an idle provider banks that much, never more, so a
-//!   worker that sends alone loses no round trip between reservations, nor workers all between
-//!   batches at once); the other half of the burst the README states, max(1, rate / 10), absorbs
-//!   what the workers' scheduling and the network add between a token falling due and its
-//!   request reaching the vendor;
+//!   fall due, credit = a quarter of a reservation (an idle provider banks that much, never more,
+//!   so a worker that sends alone loses no round trip between reservations); a token reaching its
+//!   message more than [`LATE`] after it fell due (the worker was not scheduled in time) is
+//!   dropped and the message asks again, so requests start at most half a reservation after
+//!   their tokens fell due. Together: at most rate × T + burst requests in any T seconds, burst
+//!   = max(1, rate / 10), which the README states;
 //! - workers that join or leave change no one's share: whoever waits reserves, and a worker that
 //!   dies loses at most the rest of one reservation (under the limit, never over);
 //! - one round trip per reservation: rate / burst = at most 10 statements a second per provider
@@ -46,6 +47,10 @@ use crate::store::gates;
 
 /// What one reservation covers at most: a tenth of a second of the limit (at least one token).
 pub const SPAN: Duration = Duration::from_millis(100);
+
+/// The latest a token may be used after it fell due: a token used later would go out with the
+/// next ones (a burst the limit does not allow), so it is dropped instead.
+pub const LATE: Duration = Duration::from_millis(50);
 
 /// How long an unlimited provider lets messages through after finding it not paused, before
 /// looking again: how late a worker may learn of another's pause.
@@ -114,7 +119,7 @@ impl Shared {
 pub struct Gate {
     key: Arc<str>,
     limited: bool,
-    requests: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    requests: mpsc::UnboundedSender<oneshot::Sender<Instant>>,
     shared: Arc<Shared>,
     pool: PgPool,
     pauses: Pauses,
@@ -149,14 +154,21 @@ impl Gate {
     /// Waits until the provider may take one more message: a token of the rate limit fell due
     /// and no pause is on.
     pub async fn acquire(&self) -> Result<(), GateClosed> {
-        if !self.limited && self.shared.is_open() {
-            return Ok(());
+        loop {
+            if !self.limited && self.shared.is_open() {
+                return Ok(());
+            }
+            let (granted, grant) = oneshot::channel();
+            self.requests
+                .send(granted)
+                .map_err(|_| GateClosed(self.key.clone()))?;
+            let due = grant.await.map_err(|_| GateClosed(self.key.clone()))?;
+            if !self.limited || due.elapsed() <= LATE {
+                return Ok(());
+            }
+            metrics::counter!("worker_rate_limit_late_tokens_total", "provider" => self.key.to_string())
+                .increment(1);
         }
-        let (granted, grant) = oneshot::channel();
-        self.requests
-            .send(granted)
-            .map_err(|_| GateClosed(self.key.clone()))?;
-        grant.await.map_err(|_| GateClosed(self.key.clone()))
     }
 
     /// The provider answered a throttling error: pauses it for every worker (at least
@@ -215,8 +227,8 @@ struct Serve {
     key: Arc<str>,
     pool: PgPool,
     shared: Arc<Shared>,
-    requests: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
-    waiting: VecDeque<oneshot::Sender<()>>,
+    requests: mpsc::UnboundedReceiver<oneshot::Sender<Instant>>,
+    waiting: VecDeque<oneshot::Sender<Instant>>,
 }
 
 impl Serve {
@@ -266,8 +278,9 @@ impl Serve {
             return Ok(());
         }
         self.shared.local().open_until = Some(Instant::now() + UNLIMITED_CHECK);
+        let now = Instant::now();
         for w in self.waiting.drain(..) {
-            let _ = w.send(());
+            let _ = w.send(now);
         }
         Ok(())
     }
@@ -277,7 +290,7 @@ impl Serve {
     async fn reserve(&mut self, rate: f64, chunk: usize) -> anyhow::Result<()> {
         let shared = self.shared.clone();
         let n = self.waiting.len().min(chunk);
-        let credit = (chunk / 2) as f64 / rate;
+        let credit = (chunk / 4) as f64 / rate;
         let mut conn = self.pool.get().await?;
         let end = gates::reserve(&mut conn, &self.key, n as f64 / rate, credit).await?;
         drop(conn);
@@ -299,7 +312,7 @@ impl Serve {
                 // The rest of the reservation is given up: it resumes after the pause.
                 _ = paused => return Ok(()),
             }
-            if !self.grant_one() {
+            if !self.grant_one(due) {
                 // Nobody waits any more: the rest is dropped, not kept for a burst later.
                 return Ok(());
             }
@@ -307,15 +320,15 @@ impl Serve {
         Ok(())
     }
 
-    /// Hands a token to the first message still waiting; false when none is.
-    fn grant_one(&mut self) -> bool {
+    /// Hands a token that fell `due` to the first message still waiting; false when none is.
+    fn grant_one(&mut self, due: Instant) -> bool {
         loop {
             if self.waiting.is_empty() {
                 self.take_arrivals();
             }
             match self.waiting.pop_front() {
                 Some(w) => {
-                    if w.send(()).is_ok() {
+                    if w.send(due).is_ok() {
                         return true;
                     }
                 }
