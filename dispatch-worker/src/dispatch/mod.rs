@@ -276,7 +276,7 @@ impl Dispatcher {
         }
         let parked_tags: HashSet<u64> = parking.iter().map(|(tag, _)| *tag).collect();
         for (tag, parked) in parking {
-            self.park(channel, tag, parked);
+            self.park(channel, tag, *parked);
         }
         let one_by_one = channel.has_parked();
         let amqp = &channel.amqp;

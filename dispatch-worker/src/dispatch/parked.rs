@@ -56,11 +56,11 @@ const CHANNEL_CHECK: Duration = Duration::from_millis(250);
 impl Dispatcher {
     /// Tries the parked message of the job `tag` in the background until its outcome is known,
     /// then writes it and settles the job.
-    pub(super) fn park(self: &Arc<Self>, channel: &JobChannel, tag: u64, parked: Box<Parked>) {
+    pub(super) fn park(self: &Arc<Self>, channel: &JobChannel, tag: u64, parked: Parked) {
         channel.parked.fetch_add(1, Ordering::SeqCst);
         let this = self.clone();
         let channel = channel.clone();
-        let Parked { message, tries } = *parked;
+        let Parked { message, tries } = parked;
         let span = tracing::info_span!("parked", record_id = %message.record_id, channel = %message.channel);
         tracing::info!(parent: &span, "the provider may have this message and fails: it waits for the provider, outside its batch");
         tokio::spawn(
