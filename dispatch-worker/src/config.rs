@@ -169,7 +169,9 @@ pub struct Config {
     #[arg(long, env = "SEND_CONCURRENCY", default_value_t = 32)]
     pub send_concurrency: usize,
 
-    /// Attempts for a transient provider error before the job is dead-lettered.
+    /// Attempts for a transient provider error before the job is dead-lettered (per provider:
+    /// a message the primary certainly did not take may then try the secondary; throttling
+    /// answers count only beyond THROTTLE_RETRIES).
     #[arg(long, env = "MAX_ATTEMPTS", default_value_t = 4)]
     pub max_attempts: u32,
 
@@ -186,9 +188,24 @@ pub struct Config {
     /// SMS vendor bearer token (HTTP provider).
     #[arg(long, env = "SMS_HTTP_TOKEN", hide_env_values = true)]
     pub sms_http_token: Option<String>,
-    /// SMS messages per second per worker (0 = unlimited).
+    /// SMS messages per second through SMS_PROVIDER in total, across all workers (0 =
+    /// unlimited). Held in PostgreSQL: give every worker the same value.
     #[arg(long, env = "SMS_RATE_LIMIT", default_value_t = 0)]
     pub sms_rate_limit: u32,
+    /// Secondary SMS provider, used while SMS_PROVIDER fails (see BREAKER_THRESHOLD): log,
+    /// http, aliyun, tencent or twilio; unset: none.
+    #[arg(long, env = "SMS_SECONDARY_PROVIDER", value_enum)]
+    pub sms_secondary_provider: Option<ProviderKind>,
+    /// Secondary SMS vendor endpoint (HTTP provider).
+    #[arg(long, env = "SMS_SECONDARY_HTTP_URL")]
+    pub sms_secondary_http_url: Option<String>,
+    /// Secondary SMS vendor bearer token (HTTP provider).
+    #[arg(long, env = "SMS_SECONDARY_HTTP_TOKEN", hide_env_values = true)]
+    pub sms_secondary_http_token: Option<String>,
+    /// SMS messages per second through SMS_SECONDARY_PROVIDER in total, across all workers (0
+    /// = unlimited).
+    #[arg(long, env = "SMS_SECONDARY_RATE_LIMIT", default_value_t = 0)]
+    pub sms_secondary_rate_limit: u32,
     /// What a worker crash may do to SMS: resend (at_least_once) or never resend and fail with
     /// "outcome unknown" (at_most_once). See README "Delivery guarantees".
     #[arg(long, env = "SMS_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
@@ -203,9 +220,23 @@ pub struct Config {
     /// Push vendor bearer token (HTTP provider).
     #[arg(long, env = "PUSH_HTTP_TOKEN", hide_env_values = true)]
     pub push_http_token: Option<String>,
-    /// Push notifications per second per worker (0 = unlimited).
+    /// Push notifications per second through PUSH_PROVIDER in total, across all workers (0 =
+    /// unlimited).
     #[arg(long, env = "PUSH_RATE_LIMIT", default_value_t = 0)]
     pub push_rate_limit: u32,
+    /// Secondary push provider, used while PUSH_PROVIDER fails: log, http, fcm or apns; unset:
+    /// none.
+    #[arg(long, env = "PUSH_SECONDARY_PROVIDER", value_enum)]
+    pub push_secondary_provider: Option<ProviderKind>,
+    /// Secondary push vendor endpoint (HTTP provider).
+    #[arg(long, env = "PUSH_SECONDARY_HTTP_URL")]
+    pub push_secondary_http_url: Option<String>,
+    /// Secondary push vendor bearer token (HTTP provider).
+    #[arg(long, env = "PUSH_SECONDARY_HTTP_TOKEN", hide_env_values = true)]
+    pub push_secondary_http_token: Option<String>,
+    /// Push notifications per second through PUSH_SECONDARY_PROVIDER in total (0 = unlimited).
+    #[arg(long, env = "PUSH_SECONDARY_RATE_LIMIT", default_value_t = 0)]
+    pub push_secondary_rate_limit: u32,
     /// What a worker crash may do to push notifications (see SMS_DELIVERY).
     #[arg(long, env = "PUSH_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
     pub push_delivery: DeliveryMode,
@@ -235,9 +266,16 @@ pub struct Config {
         default_value = "Marketing <marketing@example.com>"
     )]
     pub email_from: String,
-    /// E-mails per second per worker (0 = unlimited).
+    /// E-mails per second through EMAIL_PROVIDER in total, across all workers (0 = unlimited).
     #[arg(long, env = "EMAIL_RATE_LIMIT", default_value_t = 0)]
     pub email_rate_limit: u32,
+    /// Secondary e-mail provider, used while EMAIL_PROVIDER fails: log, smtp or ses (not the
+    /// primary's kind); unset: none.
+    #[arg(long, env = "EMAIL_SECONDARY_PROVIDER", value_enum)]
+    pub email_secondary_provider: Option<ProviderKind>,
+    /// E-mails per second through EMAIL_SECONDARY_PROVIDER in total (0 = unlimited).
+    #[arg(long, env = "EMAIL_SECONDARY_RATE_LIMIT", default_value_t = 0)]
+    pub email_secondary_rate_limit: u32,
     /// What a worker crash may do to e-mail (see SMS_DELIVERY). SMTP servers do not
     /// deduplicate by Message-ID: at_most_once is the choice that never mails twice.
     #[arg(long, env = "EMAIL_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
@@ -258,6 +296,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub tracking: marketing_core::tracking::TrackingArgs,
+
+    #[command(flatten)]
+    pub control: crate::control::ControlSettings,
 
     #[command(flatten)]
     pub aliyun: AliyunSettings,
@@ -288,7 +329,16 @@ impl Config {
         let kind = ProviderKind::as_str;
         // Only the settings of the vendors in use, so the line stays readable.
         let mut vendors = String::new();
-        let used = [self.sms_provider, self.push_provider, self.email_provider];
+        let used: Vec<ProviderKind> = [self.sms_provider, self.push_provider, self.email_provider]
+            .into_iter()
+            .chain(self.sms_secondary_provider)
+            .chain(self.push_secondary_provider)
+            .chain(self.email_secondary_provider)
+            .collect();
+        let secondary = |kind: Option<ProviderKind>, rate: u32| match kind {
+            Some(k) => format!("{}@{rate}/s", k.as_str()),
+            None => "<unset>".to_owned(),
+        };
         for (k, shown) in [
             (ProviderKind::Aliyun, self.aliyun.redacted()),
             (ProviderKind::Tencent, self.tencent.redacted()),
@@ -307,8 +357,10 @@ impl Config {
              prefetch={} batch_size={} batch_wait_ms={} send_concurrency={} max_attempts={} \
              retry_base_ms={} sms_provider={} sms_delivery={} sms_rate_limit={} push_provider={} \
              push_delivery={} push_rate_limit={} email_provider={} email_delivery={} \
-             email_rate_limit={} \
+             email_rate_limit={} sms_secondary={} push_secondary={} email_secondary={} \
              sms_http_url={} sms_http_token={} push_http_url={} push_http_token={} \
+             sms_secondary_http_url={} sms_secondary_http_token={} \
+             push_secondary_http_url={} push_secondary_http_token={} {} \
              smtp={}:{} smtp_tls={:?} smtp_username={} smtp_password={} log_sink_path={} \
              metrics_addr={} public_base_url={} tracking_secret={} frequency_cap={}/{}h{}",
             marketing_core::telemetry::mask_url_password(&self.database_url),
@@ -331,6 +383,12 @@ impl Config {
             kind(self.email_provider),
             self.email_delivery.as_str(),
             self.email_rate_limit,
+            secondary(self.sms_secondary_provider, self.sms_secondary_rate_limit),
+            secondary(self.push_secondary_provider, self.push_secondary_rate_limit),
+            secondary(
+                self.email_secondary_provider,
+                self.email_secondary_rate_limit
+            ),
             self.sms_http_url.as_deref().map_or(
                 "<unset>".into(),
                 marketing_core::telemetry::mask_url_password
@@ -341,6 +399,17 @@ impl Config {
                 marketing_core::telemetry::mask_url_password
             ),
             set(&self.push_http_token),
+            self.sms_secondary_http_url.as_deref().map_or(
+                "<unset>".into(),
+                marketing_core::telemetry::mask_url_password
+            ),
+            set(&self.sms_secondary_http_token),
+            self.push_secondary_http_url.as_deref().map_or(
+                "<unset>".into(),
+                marketing_core::telemetry::mask_url_password
+            ),
+            set(&self.push_secondary_http_token),
+            self.control.redacted(),
             self.smtp_host,
             self.smtp_port,
             self.smtp_tls,
@@ -410,6 +479,10 @@ mod tests {
             "amqp://guest:s3cret@127.0.0.1:5672/%2f",
             "--sms-http-token",
             "t0ken",
+            "--sms-secondary-provider",
+            "http",
+            "--sms-secondary-http-token",
+            "s3condary",
             "--smtp-password",
             "pa55",
             "--sms-provider",
@@ -432,7 +505,16 @@ mod tests {
             !shown.contains("tencent_"),
             "only the vendors in use: {shown}"
         );
-        for secret in ["s3cret", "t0ken", "pa55", "al1yun", "p8", "s3s"] {
+        assert!(shown.contains("sms_secondary=http@0/s"), "{shown}");
+        for secret in [
+            "s3cret",
+            "t0ken",
+            "pa55",
+            "al1yun",
+            "p8",
+            "s3s",
+            "s3condary",
+        ] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(

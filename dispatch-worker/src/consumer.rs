@@ -14,7 +14,7 @@ use marketing_core::jobs::{Topology, connect};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, JobChannel};
 
 /// Consumer settings.
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ pub async fn run(
 
 /// One connection's life: returns `Ok` only on a requested shutdown.
 async fn session(
-    dispatcher: &Dispatcher,
+    dispatcher: &Arc<Dispatcher>,
     s: &ConsumerSettings,
     mut stop: watch::Receiver<bool>,
     name: &str,
@@ -80,6 +80,7 @@ async fn session(
         .await
         .context("starting to consume")?;
     tracing::info!(consumer = %name, queue = %s.topology.send_queue, "consuming send jobs");
+    let jobs = JobChannel::new(ch.clone());
     let _connected = links.connected();
     loop {
         let first = tokio::select! {
@@ -100,7 +101,7 @@ async fn session(
             .context("receiving a job")?;
         let mut batch = vec![first];
         fill(&mut consumer, &mut batch, s.batch_size, s.batch_wait).await;
-        dispatcher.process(&ch, batch).await?;
+        dispatcher.process(&jobs, batch).await?;
     }
 }
 

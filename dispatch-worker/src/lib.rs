@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod control;
 pub mod dispatch;
 pub mod health;
 pub mod providers;
@@ -15,9 +16,13 @@ use std::time::Duration;
 
 use config::Config;
 use consumer::ConsumerSettings;
+use control::Control;
 use dispatch::{Dispatcher, Retry};
 use marketing_core::jobs::Topology;
 use providers::Providers;
+
+/// Database connections of the providers' gates (a few statements a second each).
+const GATE_CONNECTIONS: usize = 2;
 
 /// Runs the worker until `shutdown` resolves, then drains and exits.
 pub async fn run(
@@ -33,9 +38,13 @@ pub async fn run(
         .await
         .with_context(|| format!("binding METRICS_ADDR {}", config.metrics_addr))?;
     let providers = Providers::from_config(&config)?;
+    // The gates' own connections: batches hold pooled connections while their messages wait at
+    // a gate, so a gate drawing from the same pool could wait for itself.
+    let gate_pool = marketing_core::db::pool(&config.database_url, GATE_CONNECTIONS)?;
+    let control = Control::new(providers, &gate_pool, &config.control);
     let dispatcher = Arc::new(Dispatcher::new(
         pool.clone(),
-        providers,
+        control,
         Retry {
             max_attempts: config.max_attempts.max(1),
             base: Duration::from_millis(config.retry_base_ms),

@@ -125,6 +125,8 @@ pub struct RecordRow {
     pub published_at: Option<DateTime<Utc>>,
     /// The customer event that made this record (event-triggered campaigns).
     pub event_id: Option<String>,
+    /// The provider that took (or refused) the message, as the worker names it.
+    pub provider: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

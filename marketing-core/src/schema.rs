@@ -124,6 +124,7 @@ diesel::table! {
         due_at -> Nullable<Timestamptz>,
         published_at -> Nullable<Timestamptz>,
         event_id -> Nullable<Text>,
+        provider -> Nullable<Text>,
     }
 }
 

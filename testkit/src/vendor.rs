@@ -24,6 +24,25 @@ pub enum VendorMode {
     AlwaysUnavailable,
     /// Answer 400 (a permanent refusal, e.g. an invalid number).
     Reject,
+    /// Accept the first `accepted` messages, then answer 429 with `Retry-After:
+    /// retry_after_secs` to every request for `for_ms` milliseconds, then accept again (a
+    /// vendor whose rate window overflowed once).
+    ThrottleAfter {
+        accepted: usize,
+        for_ms: u64,
+        retry_after_secs: u64,
+    },
+    /// Take each message (it counts as delivered) and never answer: the caller times out not
+    /// knowing the vendor has it.
+    Hang,
+}
+
+/// One request as the vendor saw it (authorised and keyed).
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    pub at: std::time::Instant,
+    /// The status answered (0 for a request left unanswered).
+    pub status: u16,
 }
 
 #[derive(Default)]
@@ -34,6 +53,9 @@ struct Ledger {
     delivered: HashMap<String, serde_json::Value>,
     duplicates: u64,
     unauthorised: u64,
+    arrivals: Vec<Arrival>,
+    /// When [`VendorMode::ThrottleAfter`] began throttling.
+    throttling_since: Option<std::time::Instant>,
 }
 
 /// An HTTP vendor listening on a random local port.
@@ -90,16 +112,37 @@ impl HttpVendor {
     pub fn unauthorised(&self) -> u64 {
         self.ledger.lock().expect("vendor lock").unauthorised
     }
+
+    /// Every authorised request, in order of arrival, with its answer.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.ledger.lock().expect("vendor lock").arrivals.clone()
+    }
 }
 
 async fn receive(
     State(v): State<HttpVendor>,
     headers: HeaderMap,
     Json(body): Json<serde_json::Value>,
-) -> (StatusCode, Json<serde_json::Value>) {
+) -> (StatusCode, HeaderMap, Json<serde_json::Value>) {
+    let answered = decide(&v, &headers, body);
+    if answered.0.is_none() {
+        // Hang: the caller's timeout ends the request.
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+    let (status, answer_headers, json) = answered;
+    (status.unwrap_or(StatusCode::OK), answer_headers, json)
+}
+
+/// The answer to one request (no status: leave it unanswered), with the ledger updated.
+fn decide(
+    v: &HttpVendor,
+    headers: &HeaderMap,
+    body: serde_json::Value,
+) -> (Option<StatusCode>, HeaderMap, Json<serde_json::Value>) {
     let mode = *v.mode.lock().expect("vendor lock");
     let mut ledger = v.ledger.lock().expect("vendor lock");
     ledger.requests += 1;
+    let none = HeaderMap::new();
     let authorised = headers
         .get("authorization")
         .and_then(|h| h.to_str().ok())
@@ -107,7 +150,8 @@ async fn receive(
     if !authorised {
         ledger.unauthorised += 1;
         return (
-            StatusCode::UNAUTHORIZED,
+            Some(StatusCode::UNAUTHORIZED),
+            none,
             Json(serde_json::json!({"error": "bad credentials"})),
         );
     }
@@ -117,7 +161,8 @@ async fn receive(
         .map(str::to_owned)
     else {
         return (
-            StatusCode::BAD_REQUEST,
+            Some(StatusCode::BAD_REQUEST),
+            none,
             Json(serde_json::json!({"error": "Idempotency-Key required"})),
         );
     };
@@ -126,16 +171,43 @@ async fn receive(
         *n += 1;
         *n
     };
+    let now = std::time::Instant::now();
     let refuse = match mode {
-        VendorMode::Ok => None,
+        VendorMode::Ok | VendorMode::Hang => None,
         VendorMode::FailFirst(n) if attempt <= n => Some(StatusCode::SERVICE_UNAVAILABLE),
         VendorMode::FailFirst(_) => None,
         VendorMode::AlwaysUnavailable => Some(StatusCode::SERVICE_UNAVAILABLE),
         VendorMode::Reject => Some(StatusCode::BAD_REQUEST),
+        VendorMode::ThrottleAfter {
+            accepted, for_ms, ..
+        } if ledger.delivered.len() >= accepted => {
+            let since = *ledger.throttling_since.get_or_insert(now);
+            (now < since + std::time::Duration::from_millis(for_ms))
+                .then_some(StatusCode::TOO_MANY_REQUESTS)
+        }
+        VendorMode::ThrottleAfter { .. } => None,
     };
     if let Some(status) = refuse {
+        ledger.arrivals.push(Arrival {
+            at: now,
+            status: status.as_u16(),
+        });
+        let mut answer = HeaderMap::new();
+        if let VendorMode::ThrottleAfter {
+            retry_after_secs, ..
+        } = mode
+        {
+            answer.insert(
+                "retry-after",
+                retry_after_secs
+                    .to_string()
+                    .parse()
+                    .expect("a header value"),
+            );
+        }
         return (
-            status,
+            Some(status),
+            answer,
             Json(serde_json::json!({"error": format!("vendor says {status}")})),
         );
     }
@@ -144,8 +216,14 @@ async fn receive(
     } else {
         ledger.delivered.insert(key.clone(), body);
     }
+    let hang = matches!(mode, VendorMode::Hang);
+    ledger.arrivals.push(Arrival {
+        at: now,
+        status: if hang { 0 } else { 200 },
+    });
     (
-        StatusCode::OK,
+        (!hang).then_some(StatusCode::OK),
+        none,
         Json(serde_json::json!({"id": format!("vendor-{key}")})),
     )
 }

@@ -27,6 +27,7 @@ fn to_pb(r: Record) -> pb::Record {
         variant: r.variant,
         not_before: opt_timestamp(r.not_before),
         event_id: r.event_id,
+        provider: r.provider,
     }
 }
 

@@ -50,6 +50,10 @@ pub struct Record {
     /// The customer event that made this record (event-triggered campaigns).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// The provider that took (or refused) the message (`aliyun`, `http`, `http-secondary`, …):
+    /// with a secondary provider, a channel's records may be split between two.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 impl From<RecordRow> for Record {
@@ -70,6 +74,7 @@ impl From<RecordRow> for Record {
             variant: r.variant,
             not_before: r.not_before,
             event_id: r.event_id,
+            provider: r.provider,
         }
     }
 }

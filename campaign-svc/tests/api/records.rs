@@ -135,3 +135,49 @@ async fn record_queries_refuse_bad_parameters() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_name_the_provider_that_sent_them_over_rest_and_grpc() {
+    use crm_proto::v1 as pb;
+    use crm_proto::v1::record_service_client::RecordServiceClient;
+
+    let app = spawn_app().await;
+    let campaign = seed(&app, 3).await;
+    // What a worker writes: the primary sent one, the secondary another, the third failed
+    // before any provider was called.
+    app.sql(&format!(
+        "UPDATE marketing_record r SET provider = v.provider
+         FROM (SELECT id, CASE row_number() OVER (ORDER BY id) WHEN 1 THEN 'aliyun' WHEN 2 THEN 'tencent' END AS provider
+               FROM marketing_record WHERE campaign_id = '{campaign}') v
+         WHERE r.id = v.id"
+    ))
+    .await;
+    let (status, list) = app
+        .get(&format!("/api/marketing/records?campaign_id={campaign}"))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let rest: Vec<_> = list["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.get("provider").cloned())
+        .collect();
+    assert_eq!(
+        rest,
+        [Some(json!("aliyun")), Some(json!("tencent")), None],
+        "absent when no provider was called"
+    );
+    let grpc = RecordServiceClient::new(app.channel().await)
+        .list_records(testkit::authed(pb::ListRecordsRequest {
+            campaign_id: campaign.clone(),
+            ..Default::default()
+        }))
+        .await
+        .expect("ListRecords answers")
+        .into_inner();
+    let grpc: Vec<_> = grpc.records.into_iter().map(|r| r.provider).collect();
+    assert_eq!(
+        grpc,
+        [Some("aliyun".to_owned()), Some("tencent".to_owned()), None]
+    );
+}

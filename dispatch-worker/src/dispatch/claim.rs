@@ -18,7 +18,7 @@ use diesel_async::{AnsiTransactionManager, TransactionManager as _};
 use marketing_core::jobs::SendJob;
 use uuid::Uuid;
 
-use super::{Dispatcher, Held, Verdict};
+use super::{Delivered, Dispatcher, Held, Verdict};
 use crate::config::{DeliveryMode, DeliveryModes};
 use crate::store::{self, Claimed, Outcome};
 
@@ -126,16 +126,19 @@ impl Dispatcher {
 }
 
 /// The outcome of an at_most_once record found `sending` with no live batch holding it.
-pub(super) fn outcome_unknown(c: &Claimed) -> (Uuid, Outcome, Verdict, &'static str) {
+pub(super) fn outcome_unknown(c: &Claimed) -> Delivered {
     let reason = format!(
         "{OUTCOME_UNKNOWN}: the worker sending this message stopped before recording whether \
          the provider took it; not sent again ({}=at_most_once)",
         DeliveryModes::setting(c.channel)
     );
-    (
-        c.id,
-        Outcome::Failed { reason },
-        Verdict::Ack,
-        c.channel.as_str(),
-    )
+    Delivered {
+        id: c.id,
+        outcome: Outcome::Failed {
+            reason,
+            provider: None,
+        },
+        verdict: Verdict::Ack,
+        channel: c.channel.as_str(),
+    }
 }

@@ -1,22 +1,17 @@
 //! One claimed record: the checks made again at send time (campaign still open, opt-outs, the
-//! frequency cap, an address), rendering with the customer's variables and tracked links, and
-//! the provider call with its retries.
+//! frequency cap, an address), rendering with the customer's variables and tracked links, then
+//! the providers ([`super::attempts`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use marketing_core::render::{CampaignVars, Content, Recipient};
 use marketing_core::vocabulary::Channel;
-use uuid::Uuid;
 
-use super::{Dispatcher, Verdict};
-use crate::providers::{OutboundMessage, SendError};
+use super::attempts::{Attempt, Tries};
+use super::parked::Parked;
+use super::{Delivered, Dispatcher, Verdict};
+use crate::providers::OutboundMessage;
 use crate::store::{Claimed, Outcome};
-
-/// The longest a vendor's `Retry-After` holds a message back. The batch's transaction stays open
-/// while its messages wait, so a vendor asking for minutes gets its job dead-lettered after
-/// `MAX_ATTEMPTS` instead of holding the batch's locks that long.
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
     /// The compiled content for a claimed record's execution and variant.
@@ -38,11 +33,18 @@ impl Dispatcher {
     }
 
     /// Decides and, when allowed, sends one claimed record.
-    pub(super) async fn deliver(&self, mut c: Claimed) -> (Uuid, Outcome, Verdict, &'static str) {
+    pub(super) async fn deliver(&self, mut c: Claimed) -> Delivered {
         let channel = c.channel;
-        let label = channel.as_str();
         let id = c.id;
-        let failed = move |reason: String| (id, Outcome::Failed { reason }, Verdict::Ack, label);
+        let failed = move |reason: String| Delivered {
+            id,
+            outcome: Outcome::Failed {
+                reason,
+                provider: None,
+            },
+            verdict: Verdict::Ack,
+            channel: channel.as_str(),
+        };
         if !c.campaign_open {
             return failed("not sent: the campaign ended before this message was sent".into());
         }
@@ -104,50 +106,20 @@ impl Dispatcher {
             html_body: finished.message.html_body,
             unsubscribe_url: Some(finished.unsubscribe_url),
         };
-        let provider = self.providers.for_channel(channel);
-        let mut attempt = 1;
-        loop {
-            let started = std::time::Instant::now();
-            let sent = provider.send(&message).await;
-            metrics::histogram!(
-                "worker_provider_duration_seconds",
-                "channel" => label,
-                "provider" => provider.name()
-            )
-            .record(started.elapsed().as_secs_f64());
-            match sent {
-                Ok(provider_message_id) => {
-                    let outcome = Outcome::Sent {
-                        at: chrono::Utc::now(),
-                        provider_message_id,
-                    };
-                    return (c.id, outcome, Verdict::Ack, label);
-                }
-                Err(SendError::Permanent(e)) => {
-                    return failed(format!("{} refused the message: {e}", provider.name()));
-                }
-                Err(e) if attempt >= self.retry.max_attempts => {
-                    tracing::warn!(record_id = %c.id, error = %e, "giving up after {attempt} attempts");
-                    let reason = format!(
-                        "{} failed {attempt} times; last error: {e}",
-                        provider.name()
-                    );
-                    return (c.id, Outcome::Failed { reason }, Verdict::DeadLetter, label);
-                }
-                Err(e) => {
-                    let backoff = self.retry.base * 2u32.saturating_pow(attempt - 1);
-                    let delay = match &e {
-                        SendError::Throttled {
-                            retry_after: Some(wait),
-                            ..
-                        } => backoff.max((*wait).min(RETRY_AFTER_CAP)),
-                        _ => backoff,
-                    };
-                    tracing::debug!(record_id = %c.id, error = %e, ?delay, "transient provider error; retrying");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-            }
+        // A record a worker left with a provider, its outcome unknown, goes to that one only.
+        let tries = Tries::resume(self.control.lanes(channel), c.provider.as_deref());
+        let (outcome, verdict) = match self.attempt(&message, tries, true).await {
+            Attempt::Done(outcome, verdict) => (outcome, verdict),
+            Attempt::Parked { provider, tries } => (
+                Outcome::Unsettled { provider },
+                Verdict::Park(Box::new(Parked { message, tries })),
+            ),
+        };
+        Delivered {
+            id,
+            outcome,
+            verdict,
+            channel: channel.as_str(),
         }
     }
 }

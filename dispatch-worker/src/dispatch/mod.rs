@@ -11,10 +11,13 @@
 //! with their outcomes, so a duplicate job waits for the batch and then finds its record final.
 //! See [`store::claim`], [`store::hold`].
 
+mod attempts;
 mod claim;
 mod deliver;
+mod parked;
 
 pub use claim::OUTCOME_UNKNOWN;
+pub use parked::JobChannel;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -34,7 +37,7 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::config::DeliveryModes;
-use crate::providers::Providers;
+use crate::control::Control;
 use crate::store::{self, Claimed, Outcome};
 
 /// Retry policy for transient provider errors.
@@ -45,11 +48,22 @@ pub struct Retry {
 }
 
 /// What happens to a job once its batch is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     Ack,
     /// Dead-letter it: it kept failing.
     DeadLetter,
+    /// Leave it unacked: its message waits, outside the batch, for the provider that may have
+    /// it ([`parked`]); the job is settled when that provider tells.
+    Park(Box<parked::Parked>),
+}
+
+/// One record's result in a batch.
+struct Delivered {
+    id: Uuid,
+    outcome: Outcome,
+    verdict: Verdict,
+    /// The channel, for metrics.
+    channel: &'static str,
 }
 
 type PooledConnection = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
@@ -88,7 +102,7 @@ struct Sent {
     started: std::time::Instant,
     conn: Held,
     jobs: Vec<(u64, SendJob, bool)>,
-    results: Vec<(Uuid, Outcome, Verdict, &'static str)>,
+    results: Vec<Delivered>,
 }
 
 type CompiledContents = Result<HashMap<Option<String>, Arc<Content>>, String>;
@@ -99,7 +113,8 @@ const WRITE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub struct Dispatcher {
     pool: PgPool,
-    providers: Providers,
+    /// Each channel's providers behind their rate limits, pauses and breakers.
+    control: Control,
     retry: Retry,
     concurrency: usize,
     /// Checked again at send time: the trigger enforced it, but other messages may have gone
@@ -116,7 +131,7 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(
         pool: PgPool,
-        providers: Providers,
+        control: Control,
         retry: Retry,
         concurrency: usize,
         frequency_cap: Option<FrequencyCap>,
@@ -125,7 +140,7 @@ impl Dispatcher {
     ) -> Self {
         Dispatcher {
             pool,
-            providers,
+            control,
             retry,
             concurrency: concurrency.max(1),
             frequency_cap,
@@ -139,11 +154,16 @@ impl Dispatcher {
         &self.pool
     }
 
-    /// Processes one batch of deliveries from `amqp` and settles every one of them. An error
-    /// leaves the batch unsettled: the broker redelivers it once the channel closes.
-    pub async fn process(&self, amqp: &AmqpChannel, batch: Vec<Delivery>) -> anyhow::Result<()> {
-        let sent = self.send(amqp, batch).await?;
-        self.settle(amqp, sent).await
+    /// Processes one batch of deliveries from `jobs` and settles every one of them (parked ones
+    /// later). An error leaves the batch unsettled: the broker redelivers it once the channel
+    /// closes.
+    pub async fn process(
+        self: &Arc<Self>,
+        jobs: &JobChannel,
+        batch: Vec<Delivery>,
+    ) -> anyhow::Result<()> {
+        let sent = self.send(&jobs.amqp, batch).await?;
+        self.settle(jobs, sent).await
     }
 
     /// Claims and sends one batch of deliveries from `amqp`.
@@ -182,21 +202,19 @@ impl Dispatcher {
             to_send,
             unknown,
         } = self.claim(&jobs).await?;
-        let mut results: Vec<(Uuid, Outcome, Verdict, &'static str)> =
-            futures::stream::iter(to_send)
-                .map(|c| {
-                    let span =
-                        tracing::info_span!("deliver", record_id = %c.id, channel = %c.channel);
-                    if let Some(tp) = traces.get(&c.id) {
-                        marketing_core::telemetry::set_parent_traceparent(&span, tp);
-                    }
-                    self.deliver(c).instrument(span)
-                })
-                .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
+        let mut results: Vec<Delivered> = futures::stream::iter(to_send)
+            .map(|c| {
+                let span = tracing::info_span!("deliver", record_id = %c.id, channel = %c.channel);
+                if let Some(tp) = traces.get(&c.id) {
+                    marketing_core::telemetry::set_parent_traceparent(&span, tp);
+                }
+                self.deliver(c).instrument(span)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
         results.extend(unknown.iter().map(claim::outcome_unknown));
-        self.providers.flush().await?;
+        self.control.flush().await?;
         Ok(Sent {
             started,
             conn: held,
@@ -206,18 +224,17 @@ impl Dispatcher {
     }
 
     /// Writes the outcomes of a batch [`Dispatcher::send`] sent, commits its transaction, then
-    /// acks its jobs (rejecting into the dead-letter queue those that kept failing).
-    async fn settle(&self, amqp: &AmqpChannel, sent: Sent) -> anyhow::Result<()> {
+    /// acks its jobs (rejecting into the dead-letter queue those that kept failing, and leaving
+    /// parked ones to their background tries).
+    async fn settle(self: &Arc<Self>, channel: &JobChannel, sent: Sent) -> anyhow::Result<()> {
         let Sent {
             started,
             mut conn,
             jobs,
             results,
         } = sent;
-        let outcomes: Vec<(Uuid, Outcome)> = results
-            .iter()
-            .map(|(id, o, _, _)| (*id, o.clone()))
-            .collect();
+        let outcomes: Vec<(Uuid, Outcome)> =
+            results.iter().map(|d| (d.id, d.outcome.clone())).collect();
         let committed = async {
             let conn = conn.conn()?;
             store::write(conn, &outcomes).await?;
@@ -235,36 +252,51 @@ impl Dispatcher {
                 self.write_outcomes(&outcomes).await?;
             }
         }
-        let dead: HashSet<Uuid> = results
-            .iter()
-            .filter(|(_, _, v, _)| *v == Verdict::DeadLetter)
-            .map(|(id, _, _, _)| *id)
-            .collect();
-        for (_, outcome, verdict, channel) in &results {
-            let outcome = match (outcome, verdict) {
-                (_, Verdict::DeadLetter) => "dead_lettered",
-                (Outcome::Sent { .. }, _) => "sent",
-                (Outcome::Failed { reason }, _) if reason.starts_with("not sent") => "skipped",
-                (Outcome::Failed { reason }, _) if reason.starts_with(OUTCOME_UNKNOWN) => "unknown",
-                (Outcome::Failed { .. }, _) => "failed",
-            };
-            metrics::counter!("worker_deliveries_total", "channel" => *channel, "outcome" => outcome)
-                .increment(1);
+        let mut verdicts: HashMap<Uuid, Verdict> = HashMap::with_capacity(results.len());
+        for d in results {
+            if !matches!(d.verdict, Verdict::Park(_)) {
+                count(d.channel, &d.outcome, &d.verdict);
+            }
+            verdicts.insert(d.id, d.verdict);
         }
         metrics::histogram!("worker_batch_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        let mut last_ack = None;
-        for (tag, job, _) in &jobs {
-            if dead.contains(&job.record_id) {
-                amqp.basic_reject(*tag, BasicRejectOptions { requeue: false })
-                    .await?;
-            } else {
-                last_ack = last_ack.max(Some(*tag));
-            }
-        }
         // Batches are settled in order on this channel, so one multiple-ack settles every job up
         // to the highest acknowledged tag (rejected ones are settled already; acking a settled
-        // tag itself would close the channel).
+        // tag itself would close the channel) — unless jobs of this channel are parked, which a
+        // multiple-ack would settle too: then each job is acked alone.
+        let mut parking = Vec::new();
+        for (tag, job, _) in &jobs {
+            // A record two jobs carry (a page published twice) is parked with the first.
+            if let Some(Verdict::Park(_)) = verdicts.get(&job.record_id)
+                && let Some(Verdict::Park(p)) = verdicts.insert(job.record_id, Verdict::Ack)
+            {
+                parking.push((*tag, p));
+            }
+        }
+        let parked_tags: HashSet<u64> = parking.iter().map(|(tag, _)| *tag).collect();
+        for (tag, parked) in parking {
+            self.park(channel, tag, *parked);
+        }
+        let one_by_one = channel.has_parked();
+        let amqp = &channel.amqp;
+        let mut last_ack = None;
+        for (tag, job, _) in &jobs {
+            if parked_tags.contains(tag) {
+                continue;
+            }
+            match verdicts.get(&job.record_id) {
+                Some(Verdict::DeadLetter) => {
+                    amqp.basic_reject(*tag, BasicRejectOptions { requeue: false })
+                        .await?;
+                }
+                _ if one_by_one => {
+                    amqp.basic_ack(*tag, BasicAckOptions { multiple: false })
+                        .await?;
+                }
+                _ => last_ack = last_ack.max(Some(*tag)),
+            }
+        }
         if let Some(tag) = last_ack {
             amqp.basic_ack(tag, BasicAckOptions { multiple: true })
                 .await?;
@@ -349,4 +381,18 @@ impl Dispatcher {
         }
         Ok(())
     }
+}
+
+/// Counts a settled record in `worker_deliveries_total`.
+fn count(channel: &'static str, outcome: &Outcome, verdict: &Verdict) {
+    let outcome = match (outcome, verdict) {
+        (_, Verdict::DeadLetter) => "dead_lettered",
+        (Outcome::Sent { .. }, _) => "sent",
+        (Outcome::Failed { reason, .. }, _) if reason.starts_with("not sent") => "skipped",
+        (Outcome::Failed { reason, .. }, _) if reason.starts_with(OUTCOME_UNKNOWN) => "unknown",
+        (Outcome::Failed { .. }, _) => "failed",
+        (Outcome::Unsettled { .. }, _) => return,
+    };
+    metrics::counter!("worker_deliveries_total", "channel" => channel, "outcome" => outcome)
+        .increment(1);
 }

@@ -12,6 +12,7 @@
 //! A refusal comes as `Code` (HTTP 200 for business errors, 4xx/5xx from the gateway).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -83,13 +84,13 @@ pub struct AliyunSms {
 }
 
 impl AliyunSms {
-    pub fn new(s: &AliyunSettings) -> anyhow::Result<Self> {
+    pub fn new(s: &AliyunSettings, timeout: Duration) -> anyhow::Result<Self> {
         let need = |v: &Option<String>, name: &str| {
             v.clone()
                 .ok_or_else(|| anyhow::anyhow!("{name} is required with SMS_PROVIDER=aliyun"))
         };
         Ok(AliyunSms {
-            client: wire::client()?,
+            client: wire::client(timeout)?,
             endpoint: wire::base_url(&s.aliyun_sms_endpoint, "ALIYUN_SMS_ENDPOINT")?,
             access_key_id: need(&s.aliyun_access_key_id, "ALIYUN_ACCESS_KEY_ID")?,
             secret: need(&s.aliyun_access_key_secret, "ALIYUN_ACCESS_KEY_SECRET")?,

@@ -89,7 +89,7 @@ pub struct Apns {
 }
 
 impl Apns {
-    pub fn new(s: &ApnsSettings) -> anyhow::Result<Self> {
+    pub fn new(s: &ApnsSettings, timeout: Duration) -> anyhow::Result<Self> {
         let need = |v: &Option<String>, name: &str| {
             v.clone()
                 .ok_or_else(|| anyhow::anyhow!("{name} is required with PUSH_PROVIDER=apns"))
@@ -99,7 +99,7 @@ impl Apns {
             "APNS_KEY",
         )?;
         // APNs speaks HTTP/2 only.
-        let mut builder = wire::builder().http2_prior_knowledge();
+        let mut builder = wire::builder(timeout).http2_prior_knowledge();
         if let Some(path) = &s.apns_ca_cert {
             let pem =
                 std::fs::read(path).with_context(|| format!("reading APNS_CA_CERT {path}"))?;

@@ -90,7 +90,7 @@ pub struct Fcm {
 }
 
 impl Fcm {
-    pub fn new(s: &FcmSettings) -> anyhow::Result<Self> {
+    pub fn new(s: &FcmSettings, timeout: Duration) -> anyhow::Result<Self> {
         let raw = s
             .fcm_service_account
             .as_deref()
@@ -106,7 +106,7 @@ impl Fcm {
             ))
             .context("FCM_ENDPOINT")?;
         Ok(Fcm {
-            client: wire::client()?,
+            client: wire::client(timeout)?,
             send_url,
             token_url: wire::base_url(&account.token_uri, "FCM_SERVICE_ACCOUNT token_uri")?,
             key: Rs256::from_pem(&account.private_key, "FCM_SERVICE_ACCOUNT private_key")?,

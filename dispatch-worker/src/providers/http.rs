@@ -12,13 +12,12 @@ pub struct HttpProvider {
 }
 
 impl HttpProvider {
-    pub fn new(url: String, token: Option<String>) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(3))
-            .build()?;
-        Ok(HttpProvider { client, url, token })
+    pub fn new(url: String, token: Option<String>, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(HttpProvider {
+            client: super::wire::client(timeout)?,
+            url,
+            token,
+        })
     }
 }
 
@@ -52,7 +51,7 @@ impl Provider for HttpProvider {
         let resp = req
             .send()
             .await
-            .map_err(|e| SendError::Transient(format!("vendor unreachable: {e}")))?;
+            .map_err(|e| super::wire::unreachable("vendor", e))?;
         let status = resp.status();
         let retry_after = super::wire::retry_after(resp.headers());
         if status.is_success() {
@@ -67,6 +66,9 @@ impl Provider for HttpProvider {
                 reason: message,
                 retry_after,
             })
+        } else if status.as_u16() == 503 {
+            // The vendor says it is not serving: it did not take the message.
+            Err(SendError::Unavailable(message))
         } else if status.is_server_error() || status.as_u16() == 408 {
             Err(SendError::Transient(message))
         } else {

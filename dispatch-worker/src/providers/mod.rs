@@ -1,9 +1,12 @@
-//! Channel providers behind one trait, and the per-worker rate limit in front of each: the
-//! `log` sink, the generic `http` contract, SMTP, and one module per vendor API (each signing
-//! its requests as the vendor documents, see the module's top comment for the source).
+//! Channel providers behind one trait: the `log` sink, the generic `http` contract, SMTP, and one
+//! module per vendor API (each signing its requests as the vendor documents, see the module's top
+//! comment for the source), and each channel's primary and optional secondary provider as the
+//! configuration names them. Rate limits, throttling pauses and failover between the two are
+//! [`crate::control`]'s.
 
 mod aliyun;
 mod apns;
+mod channels;
 mod fcm;
 mod http;
 mod jwt;
@@ -16,19 +19,14 @@ mod tencent;
 mod twilio;
 mod wire;
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use marketing_core::vocabulary::Channel;
 use uuid::Uuid;
 
-use crate::config::{Config, ProviderKind};
-
 pub use aliyun::{AliyunSettings, AliyunSms};
 pub use apns::{Apns, ApnsSettings};
+pub use channels::{ChannelProviders, Configured, Providers};
 pub use fcm::{Fcm, FcmSettings};
 pub use http::HttpProvider;
 pub use log::LogProvider;
@@ -58,9 +56,16 @@ pub struct OutboundMessage {
 /// Why a provider did not take a message.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
-    /// Worth retrying: timeouts, connection errors, 5xx, SMTP 4xx.
+    /// Worth retrying, but whether the provider took the message is unknown: a timeout, a
+    /// connection lost after the request went out, a 5xx, an SMTP 4xx. Retried through the same
+    /// provider only (with the same idempotency key), never through another.
     #[error("{0}")]
     Transient(String),
+    /// Worth retrying, and the provider certainly did not take the message: no connection could
+    /// be made, or it answered 503 Service Unavailable. Counts against the provider's breaker
+    /// like a transient error, and the message may go to the channel's secondary provider.
+    #[error("{0}")]
+    Unavailable(String),
     /// The vendor asked us to slow down (HTTP 429 or its own throttling code): retried like a
     /// transient error, not before `retry_after` when the vendor said how long to wait.
     #[error("{reason}")]
@@ -84,122 +89,6 @@ pub trait Provider: Send + Sync {
 
     /// Makes what was sent durable (the log sink flushes its file) before statuses are written.
     async fn flush(&self) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
-/// A provider with its rate limit.
-pub struct Limited {
-    provider: Arc<dyn Provider>,
-    limiter: Option<DefaultDirectRateLimiter>,
-}
-
-impl Limited {
-    pub fn new(provider: Arc<dyn Provider>, per_second: u32) -> Self {
-        let limiter =
-            NonZeroU32::new(per_second).map(|n| RateLimiter::direct(Quota::per_second(n)));
-        Limited { provider, limiter }
-    }
-
-    pub async fn send(&self, message: &OutboundMessage) -> Result<Option<String>, SendError> {
-        if let Some(l) = &self.limiter {
-            l.until_ready().await;
-        }
-        self.provider.send(message).await
-    }
-
-    pub fn name(&self) -> &'static str {
-        self.provider.name()
-    }
-}
-
-/// The provider of each channel.
-pub struct Providers {
-    sms: Limited,
-    email: Limited,
-    push: Limited,
-    all: Vec<Arc<dyn Provider>>,
-}
-
-impl Providers {
-    pub fn new(sms: Limited, email: Limited, push: Limited) -> Self {
-        let all = vec![
-            sms.provider.clone(),
-            email.provider.clone(),
-            push.provider.clone(),
-        ];
-        Providers {
-            sms,
-            email,
-            push,
-            all,
-        }
-    }
-
-    /// Builds the providers the configuration asks for; one log sink is shared.
-    pub fn from_config(c: &Config) -> anyhow::Result<Self> {
-        let mut log: Option<Arc<dyn Provider>> = None;
-        let mut log_sink = || -> anyhow::Result<Arc<dyn Provider>> {
-            if let Some(l) = &log {
-                return Ok(l.clone());
-            }
-            let l: Arc<dyn Provider> = Arc::new(LogProvider::open(&c.log_sink_path)?);
-            log = Some(l.clone());
-            Ok(l)
-        };
-        let http = |url: &Option<String>,
-                    token: &Option<String>,
-                    what: &str|
-         -> anyhow::Result<Arc<dyn Provider>> {
-            let url = url
-                .clone()
-                .with_context(|| format!("{what}_HTTP_URL is required with the http provider"))?;
-            Ok(Arc::new(HttpProvider::new(url, token.clone())?))
-        };
-        let wrong = |setting: &str, kind: ProviderKind| {
-            anyhow::anyhow!("{setting} cannot be {}", kind.as_str())
-        };
-        let sms: Arc<dyn Provider> = match c.sms_provider {
-            ProviderKind::Log => log_sink()?,
-            ProviderKind::Http => http(&c.sms_http_url, &c.sms_http_token, "SMS")?,
-            ProviderKind::Aliyun => Arc::new(AliyunSms::new(&c.aliyun)?),
-            ProviderKind::Tencent => Arc::new(TencentSms::new(&c.tencent)?),
-            ProviderKind::Twilio => Arc::new(Twilio::new(&c.twilio)?),
-            k => return Err(wrong("SMS_PROVIDER", k)),
-        };
-        let push: Arc<dyn Provider> = match c.push_provider {
-            ProviderKind::Log => log_sink()?,
-            ProviderKind::Http => http(&c.push_http_url, &c.push_http_token, "PUSH")?,
-            ProviderKind::Fcm => Arc::new(Fcm::new(&c.fcm)?),
-            ProviderKind::Apns => Arc::new(Apns::new(&c.apns)?),
-            k => return Err(wrong("PUSH_PROVIDER", k)),
-        };
-        let email: Arc<dyn Provider> = match c.email_provider {
-            ProviderKind::Log => log_sink()?,
-            ProviderKind::Smtp => Arc::new(SmtpProvider::new(c)?),
-            ProviderKind::Ses => Arc::new(Ses::new(&c.ses, &c.email_from)?),
-            k => return Err(wrong("EMAIL_PROVIDER", k)),
-        };
-        Ok(Providers::new(
-            Limited::new(sms, c.sms_rate_limit),
-            Limited::new(email, c.email_rate_limit),
-            Limited::new(push, c.push_rate_limit),
-        ))
-    }
-
-    pub fn for_channel(&self, channel: Channel) -> &Limited {
-        match channel {
-            Channel::Sms => &self.sms,
-            Channel::Email => &self.email,
-            Channel::PushNotification => &self.push,
-        }
-    }
-
-    /// Flushes every provider.
-    pub async fn flush(&self) -> anyhow::Result<()> {
-        for p in &self.all {
-            p.flush().await?;
-        }
         Ok(())
     }
 }

@@ -9,6 +9,8 @@
 //! key: an e-mail resent after a worker crash can arrive twice. The record id goes as the
 //! `record_id` message tag, which SES puts on its bounce and delivery events.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use super::sigv4::{SigV4, Signable};
@@ -64,7 +66,7 @@ pub struct Ses {
 }
 
 impl Ses {
-    pub fn new(s: &SesSettings, from: &str) -> anyhow::Result<Self> {
+    pub fn new(s: &SesSettings, from: &str, timeout: Duration) -> anyhow::Result<Self> {
         let need = |v: &Option<String>, name: &str| {
             v.clone()
                 .ok_or_else(|| anyhow::anyhow!("{name} is required with EMAIL_PROVIDER=ses"))
@@ -80,7 +82,7 @@ impl Ses {
             .join(PATH)
             .map_err(|e| anyhow::anyhow!("SES_ENDPOINT: {e}"))?;
         Ok(Ses {
-            client: wire::client()?,
+            client: wire::client(timeout)?,
             host: wire::host_header(&url)?,
             url,
             signer: SigV4 {

@@ -12,6 +12,8 @@
 //! come with HTTP 200: a request-level `Response.Error.Code` or a per-number
 //! `SendStatusSet[].Code` other than `Ok`.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use super::signing::{hex, hmac_sha256, sha256_hex};
@@ -83,14 +85,14 @@ pub struct TencentSms {
 }
 
 impl TencentSms {
-    pub fn new(s: &TencentSettings) -> anyhow::Result<Self> {
+    pub fn new(s: &TencentSettings, timeout: Duration) -> anyhow::Result<Self> {
         let need = |v: &Option<String>, name: &str| {
             v.clone()
                 .ok_or_else(|| anyhow::anyhow!("{name} is required with SMS_PROVIDER=tencent"))
         };
         let endpoint = wire::base_url(&s.tencent_sms_endpoint, "TENCENT_SMS_ENDPOINT")?;
         Ok(TencentSms {
-            client: wire::client()?,
+            client: wire::client(timeout)?,
             host: wire::host_header(&endpoint)?,
             endpoint,
             secret_id: need(&s.tencent_secret_id, "TENCENT_SECRET_ID")?,

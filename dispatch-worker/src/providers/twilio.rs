@@ -8,6 +8,8 @@
 //! The Messages API has no idempotency key: a message resent after a worker crash can arrive
 //! twice (the record id is not sent; Twilio has no field echoed into receipts for it).
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use super::signing::rfc3986;
@@ -60,7 +62,7 @@ pub struct Twilio {
 }
 
 impl Twilio {
-    pub fn new(s: &TwilioSettings) -> anyhow::Result<Self> {
+    pub fn new(s: &TwilioSettings, timeout: Duration) -> anyhow::Result<Self> {
         let need = |v: &Option<String>, name: &str| {
             v.clone()
                 .ok_or_else(|| anyhow::anyhow!("{name} is required with SMS_PROVIDER=twilio"))
@@ -80,7 +82,7 @@ impl Twilio {
             format!("From={}", rfc3986(&from))
         };
         Ok(Twilio {
-            client: wire::client()?,
+            client: wire::client(timeout)?,
             url,
             account_sid,
             auth_token: need(&s.twilio_auth_token, "TWILIO_AUTH_TOKEN")?,

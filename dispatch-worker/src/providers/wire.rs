@@ -8,23 +8,36 @@ use reqwest::header::HeaderMap;
 
 use super::SendError;
 
-/// A client with the timeouts every vendor call uses: a stalled vendor costs a retry, not a
-/// stuck batch.
-pub fn client() -> anyhow::Result<reqwest::Client> {
-    builder().build().context("building the vendor HTTP client")
+/// A client with the timeouts every vendor call uses (`PROVIDER_TIMEOUT_MS` for the whole
+/// request): a stalled vendor costs a retry, not a stuck batch.
+pub fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    builder(timeout)
+        .build()
+        .context("building the vendor HTTP client")
 }
 
 /// The same client's builder, for vendors that need more (HTTP/2 only, an extra trusted root).
-pub fn builder() -> reqwest::ClientBuilder {
+pub fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(3))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(CONNECT_TIMEOUT))
 }
 
-/// A request that got no answer (connection refused, timeout): worth retrying.
+/// The longest a vendor's TCP (and TLS) connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A request that got no answer: [`SendError::Unavailable`] when no connection was made (the
+/// vendor cannot have the message, so another provider may send it), else
+/// [`SendError::Transient`] (a timeout or a connection lost after the request went out leaves
+/// open whether the vendor took it).
 pub fn unreachable(vendor: &str, e: reqwest::Error) -> SendError {
-    SendError::Transient(format!("{vendor} unreachable: {e}"))
+    let reason = format!("{vendor} unreachable: {e}");
+    if e.is_connect() {
+        SendError::Unavailable(reason)
+    } else {
+        SendError::Transient(reason)
+    }
 }
 
 /// The body of an answer, read whole (a broken read is a transient failure).

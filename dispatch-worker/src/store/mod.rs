@@ -1,8 +1,12 @@
-//! The worker's SQL: claim a batch of records, write a batch of outcomes (one round trip each).
-//! The statements are prepared once per connection and reused (see [`Prepared`]): parsing and
-//! planning them was a seventh of the database time a delivered message costs.
+//! The worker's SQL: claim a batch of records, write a batch of outcomes (one round trip each),
+//! and the providers' shared gates ([`gates`]). The statements are prepared once per connection
+//! and reused (see [`Prepared`]): parsing and planning them was a seventh of the database time a
+//! delivered message costs.
 
+pub mod gates;
 mod prepared;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
@@ -24,7 +28,7 @@ use prepared::{Bind, Prepared};
 macro_rules! claimed_details {
     () => {
         "
-SELECT cl.id, cl.campaign_id, cl.execution_id, cl.channel, cl.variant,
+SELECT cl.id, cl.campaign_id, cl.execution_id, cl.channel, cl.variant, cl.provider,
        c.name AS campaign_name, c.start_time, c.end_time, c.status = 'active' AND (c.end_time IS NULL OR c.end_time > now()) AS campaign_open,
        cu.name, cu.email, cu.phone, cu.push_token, cu.external_id, cu.locale, cu.time_zone, cu.birthday, cu.attributes,
        EXISTS (SELECT 1 FROM customer_opt_outs o
@@ -48,7 +52,7 @@ macro_rules! locking {
         concat!(
             "
 WITH claimed AS (
-    SELECT r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel, r.variant
+    SELECT r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel, r.variant, r.provider
     FROM marketing_record r
     WHERE r.id = ANY($1) AND r.status = '",
             $status,
@@ -103,23 +107,26 @@ WITH claimed AS (
     UPDATE marketing_record r
     SET status = 'sending', claimed_at = now(), attempts = r.attempts + 1, updated_at = now()
     WHERE r.id = ANY($1) AND r.status IN ('pending', 'sending')
-    RETURNING r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel, r.variant
+    RETURNING r.id, r.campaign_id, r.execution_id, r.customer_id, r.channel, r.variant,
+              r.provider
 )",
     claimed_details!()
 );
 
 /// Writes final statuses of claimed records and adds them to their executions' counters and
 /// statistics, in one statement. A record is written only while not final, so a write retried
-/// after a lost connection, or racing a duplicate, counts each record once.
+/// after a lost connection, or racing a duplicate, counts each record once. A record left
+/// `sending` ([`Outcome::Unsettled`]) counts nothing yet; its `provider` notes who may have it.
 const WRITE_SQL: &str = "
 WITH written AS (
     UPDATE marketing_record r
     SET status = v.status, sent_at = v.sent_at, provider_message_id = v.provider_message_id,
-        error_message = v.error_message, updated_at = now(),
+        error_message = v.error_message, provider = COALESCE(v.provider, r.provider),
+        updated_at = now(),
         attempts = r.attempts + (r.status = 'pending')::int,
         claimed_at = CASE WHEN r.status = 'pending' THEN now() ELSE r.claimed_at END
-    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
-         AS v(id, status, sent_at, provider_message_id, error_message)
+    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
+         AS v(id, status, sent_at, provider_message_id, error_message, provider)
     WHERE r.id = v.id AND r.status IN ('pending', 'sending')
     RETURNING r.execution_id, r.status, r.variant
 ), stats AS (
@@ -167,6 +174,10 @@ pub struct Claimed {
     pub channel: Channel,
     #[diesel(sql_type = Nullable<Text>)]
     pub variant: Option<String>,
+    /// The provider a worker left the record with, its outcome unknown (see
+    /// [`Outcome::Unsettled`]): the only one its message may go to.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub provider: Option<String>,
     #[diesel(sql_type = Text)]
     pub campaign_name: String,
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -205,10 +216,18 @@ pub enum Outcome {
     Sent {
         at: DateTime<Utc>,
         provider_message_id: Option<String>,
+        /// The provider that took it (its label: `aliyun`, `http-secondary`, …).
+        provider: Arc<str>,
     },
     Failed {
         reason: String,
+        /// The provider that refused it or kept failing; none when no provider was called.
+        provider: Option<Arc<str>>,
     },
+    /// Handed to `provider`, which did not answer, while the channel fails over: the record
+    /// stays `sending` with the provider noted, so that it goes to no other provider, and its
+    /// job is settled once a later try there tells (see `dispatch::attempts`).
+    Unsettled { provider: Arc<str> },
 }
 
 /// An execution's frozen content, one entry per variant.
@@ -321,23 +340,34 @@ pub async fn write(
     let mut sent_at: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(outcomes.len());
     let mut provider_ids: Vec<Option<String>> = Vec::with_capacity(outcomes.len());
     let mut errors: Vec<Option<String>> = Vec::with_capacity(outcomes.len());
+    let mut providers: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
     for (id, outcome) in outcomes {
         ids.push(*id);
         match outcome {
             Outcome::Sent {
                 at,
                 provider_message_id,
+                provider,
             } => {
                 statuses.push("sent");
                 sent_at.push(Some(*at));
                 provider_ids.push(provider_message_id.clone());
                 errors.push(None);
+                providers.push(Some(provider));
             }
-            Outcome::Failed { reason } => {
+            Outcome::Failed { reason, provider } => {
                 statuses.push("failed");
                 sent_at.push(None);
                 provider_ids.push(None);
                 errors.push(Some(reason.clone()));
+                providers.push(provider.as_deref());
+            }
+            Outcome::Unsettled { provider } => {
+                statuses.push("sending");
+                sent_at.push(None);
+                provider_ids.push(None);
+                errors.push(None);
+                providers.push(Some(provider));
             }
         }
     }
@@ -349,6 +379,7 @@ pub async fn write(
             Bind::Times(&sent_at),
             Bind::OptionalTexts(&provider_ids),
             Bind::OptionalTexts(&errors),
+            Bind::OptionalStrs(&providers),
         ],
     }
     .get_result(conn)

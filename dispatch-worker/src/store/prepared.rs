@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamptz, Untyped, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, Double, Integer, Nullable, Text, Timestamptz, Untyped, Uuid as SqlUuid,
+};
 use uuid::Uuid;
 
 /// A statement of fixed text whose `$n` placeholders take `binds[n - 1]`. Unlike `sql_query`,
@@ -20,6 +22,9 @@ pub(super) enum Bind<'q> {
     Texts(&'q [&'static str]),
     Times(&'q [Option<DateTime<Utc>>]),
     OptionalTexts(&'q [Option<String>]),
+    OptionalStrs(&'q [Option<&'q str>]),
+    Text(&'q str),
+    Double(f64),
 }
 
 impl Bind<'_> {
@@ -30,6 +35,9 @@ impl Bind<'_> {
             Bind::Texts(v) => out.push_bind_param::<Array<Text>, _>(*v),
             Bind::Times(v) => out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(*v),
             Bind::OptionalTexts(v) => out.push_bind_param::<Array<Nullable<Text>>, _>(*v),
+            Bind::OptionalStrs(v) => out.push_bind_param::<Array<Nullable<Text>>, _>(*v),
+            Bind::Text(v) => out.push_bind_param::<Text, _>(*v),
+            Bind::Double(v) => out.push_bind_param::<Double, _>(v),
         }
     }
 }

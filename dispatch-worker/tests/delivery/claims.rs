@@ -61,13 +61,15 @@ struct Stored {
     provider_message_id: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     error_message: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    provider: Option<String>,
 }
 
 async fn record(app: &TestApp, id: Uuid) -> Stored {
     let mut conn = app.db().await;
     diesel::sql_query(
         "SELECT status, attempts, claimed_at IS NOT NULL AS claimed, provider_message_id, \
-         error_message FROM marketing_record WHERE id = $1",
+         error_message, provider FROM marketing_record WHERE id = $1",
     )
     .bind::<diesel::sql_types::Uuid, _>(id)
     .get_result(&mut conn)
@@ -101,12 +103,14 @@ async fn a_duplicate_job_waits_for_the_batch_holding_its_record_and_finds_it_sen
             Outcome::Sent {
                 at: sent_at,
                 provider_message_id: Some("v-1".into()),
+                provider: "http".into(),
             },
         ),
         (
             ids[1],
             Outcome::Failed {
                 reason: "refused".into(),
+                provider: Some("http".into()),
             },
         ),
     ];
@@ -125,9 +129,19 @@ async fn a_duplicate_job_waits_for_the_batch_holding_its_record_and_finds_it_sen
     assert_eq!(sent.provider_message_id.as_deref(), Some("v-1"));
     assert_eq!(sent.attempts, 1, "{sent:?}");
     assert!(sent.claimed, "{sent:?}");
+    assert_eq!(
+        sent.provider.as_deref(),
+        Some("http"),
+        "the provider that sent it"
+    );
     let failed = record(&app, ids[1]).await;
     assert_eq!(failed.status, "failed");
     assert_eq!(failed.error_message.as_deref(), Some("refused"));
+    assert_eq!(
+        failed.provider.as_deref(),
+        Some("http"),
+        "the provider that refused it"
+    );
     // Written again (a retry after a lost connection): nothing moves, nothing counts twice.
     assert_eq!(store::write(&mut worker, &outcomes).await.unwrap(), 0);
     assert_eq!(record(&app, ids[0]).await.attempts, 1);
@@ -197,6 +211,7 @@ async fn a_redelivered_job_claims_its_record_durably_before_sending() {
         Outcome::Sent {
             at: chrono::Utc::now(),
             provider_message_id: None,
+            provider: "log".into(),
         },
     )];
     assert_eq!(store::write(&mut worker, &outcome).await.unwrap(), 1);
@@ -256,6 +271,7 @@ async fn at_most_once_reserves_once_and_tells_a_live_holder_from_a_dead_one() {
         Outcome::Sent {
             at: chrono::Utc::now(),
             provider_message_id: None,
+            provider: "log".into(),
         },
     )];
     assert_eq!(store::write(&mut worker, &outcome).await.unwrap(), 1);

@@ -4,6 +4,7 @@
 mod claims;
 mod common;
 mod content;
+mod control;
 mod crash_modes;
 mod probes;
 mod providers;

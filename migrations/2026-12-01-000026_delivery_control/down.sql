@@ -1,0 +1,2 @@
+ALTER TABLE marketing_record DROP COLUMN provider;
+DROP TABLE provider_gates;
