@@ -74,7 +74,10 @@ impl Provider for LogProvider {
             .map_err(|e| SendError::Transient(format!("writing the log sink: {e}")))?;
         out.write_all(b"\n")
             .map_err(|e| SendError::Transient(format!("writing the log sink: {e}")))?;
-        Ok(Some(format!("log-{}", m.record_id)))
+        // No message id: nothing comes back from the sink to look a record up by, and writing
+        // one would make the record's final write a non-HOT update (`provider_message_id` is
+        // indexed for vendor receipts, migration 000025).
+        Ok(None)
     }
 
     async fn flush(&self) -> anyhow::Result<()> {
