@@ -4,6 +4,7 @@
 //! timestamps and printed (`--nocapture`).
 
 mod failover;
+mod gates;
 mod rate;
 mod throttle;
 
