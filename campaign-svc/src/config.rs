@@ -79,6 +79,11 @@ pub struct Config {
     #[arg(long, env = "EVENT_POLL_MS", default_value_t = 250)]
     pub event_poll_ms: u64,
 
+    /// Milliseconds between looks at the segments of segment-entry journeys: a customer who
+    /// starts to match enters at most this long after.
+    #[arg(long, env = "JOURNEY_SEGMENT_POLL_MS", default_value_t = 30_000)]
+    pub journey_segment_poll_ms: u64,
+
     /// Quiet hours of campaigns without their own, `HH:MM-HH:MM` on the customer's clock (e.g.
     /// 21:00-08:00): a message due inside waits for the end. Unset: none.
     #[arg(long, env = "QUIET_HOURS", value_parser = crate::domain::timing::QuietHours::parse_range)]

@@ -213,6 +213,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    journeys (id) {
+        id -> Uuid,
+        name -> Text,
+        status -> Text,
+        version -> Int4,
+        created_by -> Uuid,
+        updated_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        activated_at -> Nullable<Timestamptz>,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    journey_versions (journey_id, version) {
+        journey_id -> Uuid,
+        version -> Int4,
+        definition -> Jsonb,
+        send_campaigns -> Jsonb,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    journey_step_stats (journey_id, version, step) {
+        journey_id -> Uuid,
+        version -> Int4,
+        step -> Text,
+        entered -> Int8,
+        waiting -> Int8,
+        completed -> Int8,
+        exited -> Int8,
+        converted -> Int8,
+    }
+}
+
 diesel::joinable!(customer_opt_outs -> customers (customer_id));
 diesel::joinable!(campaign_executions -> marketing_campaign (campaign_id));
 diesel::joinable!(marketing_record -> marketing_campaign (campaign_id));
@@ -231,4 +270,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversions,
     webhook_events,
     sms_replies,
+    journeys,
+    journey_versions,
+    journey_step_stats,
 );

@@ -6,6 +6,7 @@ pub mod conversion;
 pub mod customer;
 pub mod event;
 pub mod execution;
+pub mod journey;
 pub mod reply;
 pub mod segment;
 pub mod template;

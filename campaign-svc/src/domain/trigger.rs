@@ -24,6 +24,37 @@ pub enum CampaignTrigger {
     Once,
     Recurring(Box<Schedule>),
     Event(Box<EventTrigger>),
+    /// A journey's send step (`{"kind": "journey", "journey_id", "version", "step"}`): the
+    /// journey runner enqueues its sends, one per customer reaching the step, and the event
+    /// dispatcher writes them. Made by the journey, never by a client.
+    Journey(JourneyStep),
+}
+
+/// Which journey step a campaign sends for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JourneyStep {
+    pub journey_id: uuid::Uuid,
+    pub version: i32,
+    pub step: String,
+}
+
+impl JourneyStep {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "kind": "journey",
+            "journey_id": self.journey_id.to_string(),
+            "version": self.version,
+            "step": self.step,
+        })
+    }
+
+    fn stored(v: &Value) -> Option<Self> {
+        Some(JourneyStep {
+            journey_id: uuid::Uuid::parse_str(v.get("journey_id")?.as_str()?).ok()?,
+            version: i32::try_from(v.get("version")?.as_i64()?).ok()?,
+            step: v.get("step")?.as_str()?.to_owned(),
+        })
+    }
 }
 
 /// Longest delay of an event-triggered send (30 days).
@@ -134,8 +165,28 @@ impl CampaignTrigger {
 
     /// A trigger as stored (it passed [`CampaignTrigger::parse`] when saved).
     pub fn stored(v: &Value) -> Result<Self> {
+        if v.get("kind").and_then(Value::as_str) == Some("journey") {
+            return JourneyStep::stored(v)
+                .map(CampaignTrigger::Journey)
+                .ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!(
+                        "stored journey step trigger {v} is malformed"
+                    ))
+                });
+        }
         Self::parse(v, 0)
             .map_err(|e| Error::Internal(anyhow::anyhow!("stored campaign trigger {v}: {e}")))
+    }
+
+    /// Refuses a change made to a journey's send step through the campaigns API.
+    pub fn check_not_journey(&self, campaign: uuid::Uuid) -> Result<()> {
+        match self {
+            CampaignTrigger::Journey(j) => Err(Error::Conflict(format!(
+                "campaign {campaign} is step `{}` of journey {}: change, pause or archive the journey instead",
+                j.step, j.journey_id
+            ))),
+            _ => Ok(()),
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -146,6 +197,7 @@ impl CampaignTrigger {
                 "cron": s.cron,
                 "time_zone": s.time_zone.name(),
             }),
+            CampaignTrigger::Journey(j) => j.to_json(),
             CampaignTrigger::Event(e) => {
                 let mut v = json!({
                     "kind": "event",
@@ -174,12 +226,24 @@ impl CampaignTrigger {
     pub fn schedule(&self) -> Option<&Schedule> {
         match self {
             CampaignTrigger::Recurring(s) => Some(s),
-            CampaignTrigger::Once | CampaignTrigger::Event(_) => None,
+            CampaignTrigger::Once | CampaignTrigger::Event(_) | CampaignTrigger::Journey(_) => None,
         }
     }
 }
 
 impl EventTrigger {
+    /// How the event dispatcher sends a journey's send step: every enqueued send, at once, with
+    /// no rule, delay or per-customer limit of its own (the journey decides who reaches it).
+    pub fn journey_step() -> Self {
+        EventTrigger {
+            event: String::new(),
+            where_rule: None,
+            delay_seconds: 0,
+            once_per_customer: false,
+            cooldown_hours: None,
+        }
+    }
+
     /// Whether an event with these properties passes the trigger's rule (always without one).
     pub fn matches(&self, properties: &Value) -> bool {
         match &self.where_rule {

@@ -130,8 +130,11 @@ impl Audience {
         let mut conditions = vec!["c.erased_at IS NULL".to_owned()];
         let mut binds = Vec::new();
         // An event-triggered campaign without targeting reaches whoever the event is about.
-        let event_triggered =
-            campaign.trigger.get("kind").and_then(|k| k.as_str()) == Some("event");
+        // So does a journey's send step.
+        let event_triggered = matches!(
+            campaign.trigger.get("kind").and_then(|k| k.as_str()),
+            Some("event" | "journey")
+        );
         if campaign.target_tags.is_empty()
             && campaign.target_segment_id.is_none()
             && !event_triggered

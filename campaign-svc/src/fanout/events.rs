@@ -224,6 +224,8 @@ async fn dispatch(
     };
     let trigger = match CampaignTrigger::stored(&campaign.trigger)? {
         CampaignTrigger::Event(t) => Some(*t),
+        // A journey's send step: each enqueued send goes to its customer, at once.
+        CampaignTrigger::Journey(_) => Some(EventTrigger::journey_step()),
         _ => None,
     };
     let now = Utc::now();

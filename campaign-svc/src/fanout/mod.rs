@@ -11,7 +11,9 @@
 //!   completion, stale records);
 //! - [`timed`]: publishes the records that wait (a local send time, quiet hours, an event's
 //!   delay) once due;
-//! - [`events`]: turns customer events into the records of the campaigns listening to them;
+//! - [`events`]: turns customer events into the records of the campaigns listening to them
+//!   (and a journey's send steps' messages into records);
+//! - [`journeys`]: walks customers through journeys, step by step;
 //! - [`audience`] and [`plan`]: who a campaign reaches and what it sends, also read by the
 //!   service layer's previews and simulations.
 //!
@@ -22,6 +24,7 @@
 pub mod audience;
 mod events;
 mod freeze;
+mod journeys;
 pub mod plan;
 mod publisher;
 mod relay;
@@ -63,6 +66,8 @@ pub struct FanoutSettings {
     /// How often the event dispatcher looks for due events when nothing wakes it (events stored
     /// by another replica, delays falling due), and the timed publisher for due records.
     pub event_poll: Duration,
+    /// How often segment-entry journeys look for customers who started to match.
+    pub journey_segment_poll: Duration,
 }
 
 impl FanoutSettings {
@@ -77,6 +82,9 @@ impl FanoutSettings {
             stale_sending: Duration::from_secs(config.stale_sending_secs),
             default_quiet_hours: config.quiet_hours,
             event_poll: Duration::from_millis(config.event_poll_ms.clamp(10, 60_000)),
+            journey_segment_poll: Duration::from_millis(
+                config.journey_segment_poll_ms.clamp(10, 3_600_000),
+            ),
         }
     }
 
@@ -101,6 +109,8 @@ struct Inner {
     events: Notify,
     /// Notified when waiting records were written, so the timed publisher looks at once.
     timed: Notify,
+    /// Notified when customers entered a journey or one was activated: the runner looks at once.
+    journeys: Notify,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -120,6 +130,7 @@ impl Fanout {
                 wake: Notify::new(),
                 events: Notify::new(),
                 timed: Notify::new(),
+                journeys: Notify::new(),
             }),
         }
     }
@@ -140,6 +151,11 @@ impl Fanout {
     /// Events were stored: the event dispatcher looks at once instead of at its next poll.
     pub fn events_stored(&self) {
         self.inner.events.notify_one();
+    }
+
+    /// Customers entered a journey, or one was activated: the journey runner looks at once.
+    pub fn journeys_changed(&self) {
+        self.inner.journeys.notify_one();
     }
 
     /// Records that may be due were written: the timed publisher looks at once.
@@ -164,10 +180,12 @@ impl Fanout {
         let timed = timed::TimedPublisher::new(self.clone(), publisher());
         let scheduler = scheduler::Scheduler::new(self.clone());
         let events = events::EventDispatcher::new(self.clone());
+        let journeys = journeys::JourneyRunner::new(self.clone());
         vec![
             Loop::spawn("relay", relay.run(stop.clone())),
             Loop::spawn("timed publisher", timed.run(stop.clone())),
             Loop::spawn("event dispatcher", events.run(stop.clone())),
+            Loop::spawn("journey runner", journeys.run(stop.clone())),
             Loop::spawn("scheduler", scheduler.run(stop)),
         ]
     }

@@ -133,6 +133,7 @@ pub(super) async fn trigger_locked(
                     .map_or_else(|| "none".to_owned(), |t| t.to_rfc3339())
             )));
         }
+        (Run::Once, CampaignTrigger::Journey(_)) => trigger.check_not_journey(campaign.id)?,
         (Run::Once, CampaignTrigger::Event(e)) => {
             return Err(Error::Conflict(format!(
                 "campaign {} is sent by `{}` events, to each customer whose event it is; pause or resume it instead",

@@ -9,6 +9,7 @@ mod events;
 mod executions;
 pub mod extract;
 mod idempotency;
+mod journeys;
 mod records;
 mod replies;
 mod segments;
@@ -83,6 +84,17 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         .route("/customers/{id}/opt-outs", post(customers::add_opt_out))
         .route("/conversions", post(conversions::report))
         .route("/events", post(events::track))
+        .route("/journeys", post(journeys::create).get(journeys::list))
+        .route("/journeys/{id}", get(journeys::get).put(journeys::update))
+        .route("/journeys/{id}/activate", post(journeys::activate))
+        .route("/journeys/{id}/pause", post(journeys::pause))
+        .route("/journeys/{id}/archive", post(journeys::archive))
+        .route("/journeys/{id}/enroll", post(journeys::enroll))
+        .route("/journeys/{id}/stats", get(journeys::stats))
+        .route(
+            "/journeys/{id}/customers/{customer_id}",
+            get(journeys::customer),
+        )
         // Inside authentication: a key belongs to its caller.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

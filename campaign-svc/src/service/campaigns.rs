@@ -13,6 +13,7 @@ use super::schedules::{editable, place};
 use crate::auth::Caller;
 use crate::domain::IfMatch;
 use crate::domain::campaign::{Campaign, CampaignFilter, CampaignPatch, NewCampaign};
+use crate::domain::trigger::CampaignTrigger;
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
 
@@ -73,7 +74,10 @@ impl MarketingService {
     ) -> Result<Page<Campaign>> {
         let mut conn = self.pool.get().await?;
         let query = || {
-            let mut q = mc::marketing_campaign.into_boxed();
+            // A journey's send steps are listed with their journey, not here.
+            let mut q = mc::marketing_campaign
+                .filter(mc::trigger.retrieve_as_text("kind").ne("journey"))
+                .into_boxed();
             if let Some(s) = filter.status {
                 q = q.filter(mc::status.eq(s));
             }
@@ -113,6 +117,7 @@ impl MarketingService {
         let row = conn
             .transaction::<_, Error, _>(async |conn| {
                 let mut row = find_for_update(conn, id).await?;
+                CampaignTrigger::stored(&row.trigger)?.check_not_journey(id)?;
                 if_match.check("campaign", &Campaign::from(row.clone()))?;
                 let status = row.status;
                 if !editable(&row) {
@@ -161,6 +166,7 @@ impl MarketingService {
         let row = conn
             .transaction::<_, Error, _>(async |conn| {
                 let row = find_for_update(conn, id).await?;
+                CampaignTrigger::stored(&row.trigger)?.check_not_journey(id)?;
                 match row.status {
                     CampaignStatus::Active => Err(Error::Conflict(format!(
                         "campaign {id} is active; it must complete before it can be archived"

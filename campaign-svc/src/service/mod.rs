@@ -5,6 +5,7 @@ pub mod campaigns;
 pub mod conversions;
 pub mod customers;
 pub mod events;
+pub mod journeys;
 pub mod preview;
 pub mod receipts;
 pub mod records;

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 /// first event sends it, then `active`.
 pub(crate) fn place(row: &mut CampaignRow, now: DateTime<Utc>) -> Result<()> {
     match CampaignTrigger::stored(&row.trigger)? {
+        trigger @ CampaignTrigger::Journey(_) => trigger.check_not_journey(row.id)?,
         CampaignTrigger::Once => {
             if row.status == CampaignStatus::Active {
                 return Err(Error::Conflict(format!(
@@ -103,6 +104,10 @@ impl MarketingService {
                 let schedule = match CampaignTrigger::stored(&row.trigger)? {
                     CampaignTrigger::Recurring(schedule) => Some(schedule),
                     CampaignTrigger::Event(_) => None,
+                    trigger @ CampaignTrigger::Journey(_) => {
+                        trigger.check_not_journey(id)?;
+                        None
+                    }
                     CampaignTrigger::Once => {
                         return Err(Error::Conflict(format!(
                             "campaign {id} is sent once: only recurring and event-triggered campaigns pause and resume"

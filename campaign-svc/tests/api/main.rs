@@ -14,6 +14,7 @@ mod events;
 mod freeze;
 mod frequency_cap;
 mod grpc;
+mod journeys;
 mod limits;
 mod local_time;
 mod logs;

@@ -151,6 +151,13 @@ pub enum Rule {
     },
     /// The customer's events named `name` (in the window, matching `filter`) meet `count`.
     Event(EventRule),
+    /// In a journey's branch only: the message an earlier send step of the same journey sent this
+    /// customer was received, opened or clicked. Compiled against the enrollment row `je` (its
+    /// `sends` map: step → campaign and record key), so a query evaluating it must provide one.
+    StepEngagement {
+        kind: EngagementKind,
+        step: String,
+    },
     /// Today, in the customer's time zone, is the customer's birthday.
     BirthdayToday,
 }

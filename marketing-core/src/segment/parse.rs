@@ -43,6 +43,20 @@ impl Rule {
     /// Parses a rule; errors name the offending place, rooted at `rule`. A rule over the total
     /// budget ([`MAX_NODES`], [`MAX_VALUES`]) is refused as a whole, naming the limit.
     pub fn parse(v: &Value) -> Result<Rule, RuleError> {
+        let rule = Self::parse_in_journey(v)?;
+        if let Some(path) = rule.step_engagement_path("rule") {
+            return Err(err(
+                &key(&path, "step"),
+                "engagement with a journey step is only for a journey's branch rules",
+            ));
+        }
+        Ok(rule)
+    }
+
+    /// [`Rule::parse`] for a journey's branch: engagement with an earlier send step of the
+    /// journey (`{"engagement": "opened", "step": "welcome"}`) is allowed too. The caller checks
+    /// that the steps exist ([`Rule::engaged_steps`]).
+    pub fn parse_in_journey(v: &Value) -> Result<Rule, RuleError> {
         let rule = parse_node(v, "rule", 1)?;
         let (nodes, values) = rule.size();
         if nodes > MAX_NODES {
@@ -60,6 +74,38 @@ impl Rule {
             ));
         }
         Ok(rule)
+    }
+
+    /// Where the first engagement-with-a-journey-step node is (`rule.and[1]`), if any.
+    fn step_engagement_path(&self, path: &str) -> Option<String> {
+        match self {
+            Rule::And(children) | Rule::Or(children) => {
+                let kind = if matches!(self, Rule::And(_)) {
+                    "and"
+                } else {
+                    "or"
+                };
+                children
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, child)| child.step_engagement_path(&index(&key(path, kind), i)))
+            }
+            Rule::Not(child) => child.step_engagement_path(&key(path, "not")),
+            Rule::StepEngagement { .. } => Some(path.to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The journey send steps whose engagement the rule tests.
+    pub fn engaged_steps(&self) -> Vec<&str> {
+        match self {
+            Rule::And(children) | Rule::Or(children) => {
+                children.iter().flat_map(Rule::engaged_steps).collect()
+            }
+            Rule::Not(child) => child.engaged_steps(),
+            Rule::StepEngagement { step, .. } => vec![step.as_str()],
+            _ => Vec::new(),
+        }
     }
 
     /// How many nodes the rule has and how many list entries its tests hold.
@@ -134,6 +180,10 @@ impl Rule {
                 "within_days": within_days,
             }),
             Rule::Event(e) => e.to_json(),
+            Rule::StepEngagement { kind, step } => json!({
+                "engagement": kind.as_str(),
+                "step": step,
+            }),
             Rule::BirthdayToday => json!({"field": "birthday", "op": "is_today"}),
         }
     }
@@ -182,6 +232,7 @@ pub(super) fn parse_node(v: &Value, path: &str, depth: usize) -> Result<Rule, Ru
     }
     let allowed: &[&str] = match *kind {
         "attribute" | "field" => &[kind, "op", "value"],
+        "engagement" if obj.contains_key("step") => &["engagement", "step"],
         "engagement" => &["engagement", "campaign_id", "within_days"],
         "event" => &["event", "where", "count", "within_days"],
         _ => &[kind],
@@ -440,6 +491,17 @@ fn parse_engagement(obj: &Map<String, Value>, path: &str) -> Result<Rule, RuleEr
             ));
         }
     };
+    if let Some(step) = obj.get("step") {
+        let step_at = key(path, "step");
+        let step = string(step, &step_at)?;
+        if step.is_empty() {
+            return Err(err(&step_at, "expected the id of a send step"));
+        }
+        return Ok(Rule::StepEngagement {
+            kind,
+            step: step.to_owned(),
+        });
+    }
     let id_at = key(path, "campaign_id");
     let id = obj
         .get("campaign_id")

@@ -274,6 +274,24 @@ impl Compiler {
                 ));
             }
             Rule::Event(event) => self.event(event),
+            Rule::StepEngagement { kind, step } => {
+                let step = self.bind(Bind::Text(step.clone()));
+                let when = match kind {
+                    EngagementKind::Received => "r.sent_at IS NOT NULL",
+                    EngagementKind::Opened => {
+                        "(r.opened_at IS NOT NULL OR r.clicked_at IS NOT NULL)"
+                    }
+                    EngagementKind::Clicked => "r.clicked_at IS NOT NULL",
+                };
+                // The send's campaign and record key come from the enrollment `je` of the query
+                // (the unique (campaign_id, event_id) index finds the record); a step the
+                // customer never passed gives NULLs, and EXISTS false.
+                self.push(&format!(
+                    "EXISTS (SELECT 1 FROM marketing_record r \
+                     WHERE r.campaign_id = (je.sends -> {step}::text ->> 'campaign')::uuid \
+                     AND r.event_id = je.sends -> {step}::text ->> 'key' AND {when})"
+                ));
+            }
             Rule::BirthdayToday => {
                 // Every zone's today is yesterday, today or tomorrow in UTC: those months
                 // narrow the rows through the month index before the local date is computed.

@@ -1,0 +1,10 @@
+DROP TRIGGER customer_events_enqueue_journeys ON customer_events;
+DROP FUNCTION marketing_enqueue_event_journeys();
+DROP TABLE journey_segment_members;
+DROP TABLE journey_inbox;
+DROP TABLE journey_event_names;
+DROP TABLE journey_step_stats;
+DROP TABLE journey_history;
+DROP TABLE journey_enrollments;
+DROP TABLE journey_versions;
+DROP TABLE journeys;
