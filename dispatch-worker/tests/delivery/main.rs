@@ -6,6 +6,7 @@ mod common;
 mod content;
 mod control;
 mod crash_modes;
+mod journeys;
 mod probes;
 mod providers;
 mod readme;
