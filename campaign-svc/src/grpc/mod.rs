@@ -9,6 +9,7 @@ mod customers;
 pub mod edge;
 mod events;
 mod executions;
+mod journeys;
 mod records;
 mod segments;
 mod templates;
@@ -17,6 +18,7 @@ use crm_proto::v1::campaign_service_server::CampaignServiceServer;
 use crm_proto::v1::conversion_service_server::ConversionServiceServer;
 use crm_proto::v1::customer_service_server::CustomerServiceServer;
 use crm_proto::v1::event_service_server::EventServiceServer;
+use crm_proto::v1::journey_service_server::JourneyServiceServer;
 use crm_proto::v1::record_service_server::RecordServiceServer;
 use crm_proto::v1::segment_service_server::SegmentServiceServer;
 use crm_proto::v1::template_service_server::TemplateServiceServer;
@@ -87,6 +89,9 @@ pub async fn routes(
     health_reporter
         .set_serving::<EventServiceServer<GrpcApi>>()
         .await;
+    health_reporter
+        .set_serving::<JourneyServiceServer<GrpcApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crm_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -107,7 +112,8 @@ pub async fn routes(
         SegmentServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
     let conversions =
         ConversionServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
-    let events = EventServiceServer::new(api).max_decoding_message_size(max_message_bytes);
+    let events = EventServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
+    let journeys = JourneyServiceServer::new(api).max_decoding_message_size(max_message_bytes);
     Ok(Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -137,6 +143,10 @@ pub async fn routes(
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             events,
+            interceptor.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            journeys,
             interceptor,
         )))
 }

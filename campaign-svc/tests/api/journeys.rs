@@ -642,3 +642,120 @@ async fn replicas_take_each_step_once() {
         0
     );
 }
+
+/// The same journey life over gRPC: a bad definition names its field, then create, activate,
+/// enter, follow the customer, read the counters, change (a new version), pause and archive.
+#[tokio::test(flavor = "multi_thread")]
+async fn journeys_over_grpc() {
+    use crm_proto::v1 as pb;
+    use crm_proto::v1::journey_service_client::JourneyServiceClient;
+    use testkit::{authed, bad_field};
+
+    let app = spawn_app().await;
+    let ids = customers(&app, 1, &[]).await;
+    let mut client = JourneyServiceClient::new(app.channel().await);
+    let definition = |next: &str| {
+        let v = json!({
+            "entry": {"kind": "manual"},
+            "start": "hello",
+            "steps": {
+                "hello": {"type": "send", "channel": "sms", "content": "您好", "next": next},
+                "bye": {"type": "exit"}
+            }
+        });
+        match v {
+            Value::Object(o) => campaign_svc::grpc::convert::json_to_struct(o),
+            _ => unreachable!(),
+        }
+    };
+    let bad = client
+        .create_journey(authed(pb::CreateJourneyRequest {
+            name: "gRPC 旅程".into(),
+            definition: Some(definition("nowhere")),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    assert_eq!(bad_field(&bad).as_deref(), Some("steps.hello.next"));
+    let j = client
+        .create_journey(authed(pb::CreateJourneyRequest {
+            name: "gRPC 旅程".into(),
+            definition: Some(definition("bye")),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((j.status.as_str(), j.version), ("draft", 1));
+    let j = client
+        .activate_journey(authed(pb::GetJourneyRequest { id: j.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(j.status, "active");
+    let entered = client
+        .enroll_customers(authed(pb::EnrollCustomersRequest {
+            id: j.id.clone(),
+            customer_ids: vec![ids[0].clone()],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(entered.entered, 1);
+    wait_state(&app, &j.id, &ids[0], "exited", 10).await;
+    let path = client
+        .get_journey_customer(authed(pb::GetJourneyCustomerRequest {
+            id: j.id.clone(),
+            customer_id: ids[0].clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let walk = campaign_svc::grpc::convert::struct_to_json(path.enrollments[0].clone());
+    assert_eq!(actions(&walk), ["hello:sent", "bye:exited"], "{walk}");
+    let stats = client
+        .get_journey_stats(authed(pb::GetJourneyRequest { id: j.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((stats.entered, stats.exited), (1, 1));
+    let hello = stats.steps.iter().find(|s| s.step == "hello").unwrap();
+    assert_eq!((hello.r#type.as_str(), hello.completed), ("send", 1));
+    assert!(hello.messages.is_some());
+    let j = client
+        .update_journey(authed(pb::UpdateJourneyRequest {
+            id: j.id.clone(),
+            name: Some("gRPC 旅程 v2".into()),
+            definition: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((j.name.as_str(), j.version), ("gRPC 旅程 v2", 2));
+    let listed = client
+        .list_journeys(authed(pb::ListJourneysRequest {
+            status: Some("active".into()),
+            page: 0,
+            page_size: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.journeys.len(), 1);
+    let j = client
+        .pause_journey(authed(pb::GetJourneyRequest { id: j.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(j.status, "paused");
+    let j = client
+        .archive_journey(authed(pb::GetJourneyRequest { id: j.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(j.status, "archived");
+    let refused = client
+        .activate_journey(authed(pb::GetJourneyRequest { id: j.id.clone() }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+}

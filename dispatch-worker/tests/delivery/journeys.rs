@@ -18,10 +18,17 @@ async fn the_welcome_series_reminds_only_those_who_did_not_open() {
     let vendor = HttpVendor::start(VendorMode::Ok).await;
     let ids = customers(&app, 2).await;
     let port = smtp.addr.port().to_string();
-    let mut args: Vec<String> = ["--email-provider", "smtp", "--smtp-host", "127.0.0.1", "--smtp-port", &port]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "--email-provider",
+        "smtp",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        &port,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.extend(sms_vendor(&vendor));
     let _worker = start_worker(&app, &args);
 
@@ -55,7 +62,10 @@ async fn the_welcome_series_reminds_only_those_who_did_not_open() {
     assert_eq!(status, 201, "{j}");
     let journey = j["id"].as_str().unwrap().to_owned();
     let (status, j) = app
-        .post(&format!("/api/marketing/journeys/{journey}/activate"), json!({}))
+        .post(
+            &format!("/api/marketing/journeys/{journey}/activate"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{j}");
     let (status, out) = app
@@ -106,7 +116,10 @@ async fn the_welcome_series_reminds_only_those_who_did_not_open() {
     let sms: Vec<Value> = vendor.delivered().into_values().collect();
     assert_eq!(sms[0]["to"], "+8613800000001", "{sms:?}");
     assert!(
-        sms[0]["body"].as_str().unwrap().contains("客户1，新人礼包还没领"),
+        sms[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("客户1，新人礼包还没领"),
         "{sms:?}"
     );
     let path = |customer: String| {
@@ -132,18 +145,34 @@ async fn the_welcome_series_reminds_only_those_who_did_not_open() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|h| format!("{}:{}", h["step"].as_str().unwrap(), h["action"].as_str().unwrap()))
+            .map(|h| {
+                format!(
+                    "{}:{}",
+                    h["step"].as_str().unwrap(),
+                    h["action"].as_str().unwrap()
+                )
+            })
             .collect()
     };
     let first = path(ids[0].clone()).await;
-    assert_eq!(first.as_array().unwrap().len(), 1, "one walk despite two signups: {first}");
+    assert_eq!(
+        first.as_array().unwrap().len(),
+        1,
+        "one walk despite two signups: {first}"
+    );
     assert_eq!(
         walked(&first),
         ["welcome:sent", "wait:waiting", "opened:then", "done:exited"]
     );
     assert_eq!(
         walked(&path(ids[1].clone()).await),
-        ["welcome:sent", "wait:waiting", "opened:else", "remind:sent", "remind:completed"]
+        [
+            "welcome:sent",
+            "wait:waiting",
+            "opened:else",
+            "remind:sent",
+            "remind:completed"
+        ]
     );
     // Nothing more arrives, and the counters say the same.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -163,7 +192,11 @@ async fn the_welcome_series_reminds_only_those_who_did_not_open() {
     };
     assert_eq!(stats["entered"], 2, "{stats}");
     assert_eq!(step("welcome")["messages"]["figures"]["sent"], 2, "{stats}");
-    assert_eq!(step("welcome")["messages"]["figures"]["opened"], 1, "{stats}");
+    assert_eq!(
+        step("welcome")["messages"]["figures"]["opened"],
+        1,
+        "{stats}"
+    );
     assert_eq!(step("remind")["messages"]["figures"]["sent"], 1, "{stats}");
     assert_eq!(step("opened")["entered"], 2, "{stats}");
     assert_eq!(step("done")["exited"], 1, "{stats}");
