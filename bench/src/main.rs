@@ -18,6 +18,10 @@
 //! - `event-latency`: an event-triggered campaign fed events at a sustained rate; the time from
 //!   an event accepted to its message written by a worker. See [`triggers`].
 //!
+//! - `journeys`: N customers entering a journey at once by its segment (send → wait → branch on
+//!   the click → send): entry rate, timer lateness, every step once, campaign-svc's memory; then
+//!   event-driven entries at a sustained rate, event → first message. See [`journeys`].
+//!
 //! Run:
 //!
 //! ```text
@@ -27,6 +31,7 @@
 //! cargo build --release --workspace --bins && ./target/release/bench event-latency --rate 1000 --seconds 30
 //! cargo build --release --workspace --bins && ./target/release/bench events --events 200000
 //! cargo build --release -p bench && ./target/release/bench churn
+//! cargo build --release --workspace --bins && ./target/release/bench journeys --customers 100000 --wait 60
 //! ```
 //!
 //! `bench --recipients …` (no subcommand) is the same as `bench fanout --recipients …`.
@@ -35,6 +40,7 @@ mod cpu;
 mod events;
 mod fanout;
 mod floor;
+mod journeys;
 mod segments;
 mod triggers;
 
@@ -73,6 +79,9 @@ enum Mode {
     Events(events::EventsArgs),
     /// "No order_paid in 30 days" over 1,000,000 customers and 10,000,000 events.
     Churn(events::ChurnArgs),
+    /// Journeys: segment entry of N customers (send → wait → branch → send), timer lateness,
+    /// then event-driven entries at a sustained rate.
+    Journeys(journeys::JourneysArgs),
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Mode::EventLatency(args)) => triggers::run(args).await,
         Some(Mode::Events(args)) => events::run_events(args).await,
         Some(Mode::Churn(args)) => events::run_churn(args).await,
+        Some(Mode::Journeys(args)) => journeys::run(args).await,
         None => fanout::run(cli.fanout).await,
     }
 }

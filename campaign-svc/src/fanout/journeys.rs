@@ -551,6 +551,11 @@ impl JourneyRunner {
                     answer(conn, &mut walks, &blocked).await?;
                 }
                 write(conn, &walks, &deltas, &sends, now).await?;
+                tracing::debug!(
+                    walks = walks.len(),
+                    sends = sends.len(),
+                    "journey walks advanced"
+                );
                 Ok((walks.len(), sends.len()))
             })
             .await?;

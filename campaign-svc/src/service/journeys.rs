@@ -389,6 +389,16 @@ impl MarketingService {
                         check_references(conn, &def).await?;
                         prepare_version(conn, &row.name, id, row.version, &def, caller.id).await?;
                         listen(conn, id).await?;
+                        // Resumed: customers waiting for an event look for it at once (its
+                        // wake-up was not queued while paused).
+                        diesel::sql_query(
+                            "UPDATE journey_enrollments SET due_at = now()
+                             WHERE journey_id = $1 AND state = 'active' AND phase = 'waiting'
+                               AND waiting_for IS NOT NULL",
+                        )
+                        .bind::<SqlUuid, _>(id)
+                        .execute(conn)
+                        .await?;
                     }
                     JourneyStatus::Archived => archive(conn, id).await?,
                     JourneyStatus::Paused | JourneyStatus::Draft => {}

@@ -759,3 +759,112 @@ async fn journeys_over_grpc() {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
 }
+
+/// A second campaign-svc, as a process of its own, killed (SIGKILL) while customers' timers are
+/// falling due and it is taking their steps: the other replica carries on, and no step is lost
+/// or taken twice (records, history and counters agree).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_killed_while_timers_are_due_loses_and_doubles_no_step() {
+    let app = spawn_app().await;
+    let ids = customers(&app, 2000, &[]).await;
+    let log = std::env::temp_dir().join(format!("journey-replica-{}.log", uuid::Uuid::now_v7()));
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    };
+    let mut replica = std::process::Command::new(env!("CARGO_BIN_EXE_campaign-svc"))
+        .env("DATABASE_URL", &app.db.url)
+        .env("DATABASE_POOL_SIZE", "4")
+        .env("AMQP_URL", testkit::amqp_url())
+        .env("QUEUE_PREFIX", &app.queues.prefix)
+        .env("API_TOKENS", testkit::TOKEN)
+        .env("HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("GRPC_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("TRACKING_SECRET", testkit::TRACKING_SECRET)
+        .env("PUBLIC_BASE_URL", testkit::PUBLIC_BASE_URL)
+        .env("RELAY_PAGE_SIZE", "200")
+        .env("RUST_LOG", "campaign_svc::fanout::journeys=debug")
+        .stdout(std::fs::File::create(&log).expect("the replica's log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("campaign-svc starts");
+    let journey = create(
+        &app,
+        json!({
+            "name": "副本被杀",
+            "entry": {"kind": "manual"},
+            "start": "one",
+            "steps": {
+                "one": {"type": "send", "channel": "sms", "content": "一", "next": "w1"},
+                "w1": {"type": "wait", "duration_seconds": 2, "next": "two"},
+                "two": {"type": "send", "channel": "sms", "content": "二", "next": "w2"},
+                "w2": {"type": "wait", "duration_seconds": 1, "next": "three"},
+                "three": {"type": "send", "channel": "sms", "content": "三"}
+            }
+        }),
+    )
+    .await;
+    activate(&app, &journey).await;
+    let refs: Vec<&String> = ids.iter().collect();
+    for chunk in refs.chunks(1000) {
+        assert_eq!(enroll(&app, &journey, chunk).await["entered"], 1000);
+    }
+    let advanced = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("journey walks advanced"))
+            .count()
+    };
+    // Timers are falling due and the replica is taking steps: kill it there.
+    let before = advanced();
+    wait_until(
+        Duration::from_secs(30),
+        "timers due and the replica busy",
+        || async { step_counts(&app, &journey, 1).await["w1"][2] > 0 && advanced() > before },
+    )
+    .await;
+    replica.kill().expect("SIGKILL the replica");
+    let _ = replica.wait();
+    let _ = std::fs::remove_file(&log);
+    wait_until(Duration::from_secs(60), "everyone through", || async {
+        step_counts(&app, &journey, 1).await["three"][2] == 2000
+    })
+    .await;
+    let c = step_counts(&app, &journey, 1).await;
+    for step in ["one", "w1", "two", "w2", "three"] {
+        assert_eq!(c[step], [2000, 0, 2000, 0, 0], "{step}: {c:?}");
+    }
+    wait_until(Duration::from_secs(30), "6,000 records", || async {
+        app.count(&format!(
+            "SELECT count(*) AS n FROM marketing_record r JOIN marketing_campaign m ON m.id = r.campaign_id
+             WHERE m.trigger->>'journey_id' = '{journey}'"
+        ))
+        .await
+            == 6000
+    })
+    .await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM (SELECT r.customer_id FROM marketing_record r
+             JOIN marketing_campaign m ON m.id = r.campaign_id
+             WHERE m.trigger->>'journey_id' = '{journey}' GROUP BY r.customer_id, r.campaign_id
+             HAVING count(*) <> 1) d"
+        ))
+        .await,
+        0
+    );
+    // Each walk's history: 3 sends, 2 waits, completed; numbered without a gap.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM (SELECT e.id FROM journey_enrollments e
+             JOIN journey_history h ON h.enrollment_id = e.id
+             WHERE e.journey_id = '{journey}' GROUP BY e.id
+             HAVING count(*) <> 6 OR max(h.seq) <> 6 OR min(h.seq) <> 1) bad"
+        ))
+        .await,
+        0
+    );
+}
