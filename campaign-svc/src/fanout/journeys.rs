@@ -851,7 +851,17 @@ async fn answer(conn: &mut AsyncPgConnection, walks: &mut [Walk], blocked: &[usi
                     .iter()
                     .map(|&i| walks[i].row.sends.clone())
                     .collect();
-                let compiled = segment::compile(rule, 4);
+                // Saved segments tested by the branch, with their rules as they are now.
+                let mut segments = HashMap::new();
+                for id in rule.segments() {
+                    if let Some(s) = marketing_core::models::SegmentRow::find(conn, id).await? {
+                        let parsed = s.parsed_rule().map_err(|e| {
+                            Error::Internal(anyhow::anyhow!("segment {id}: stored rule: {e}"))
+                        })?;
+                        segments.insert(id, parsed);
+                    }
+                }
+                let compiled = segment::compile(&rule.with_segments(&segments), 4);
                 let sql = format!(
                     "SELECT je.id FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS je(id, customer_id, sends)
                      JOIN customers c ON c.id = je.customer_id

@@ -637,6 +637,21 @@ async fn check_references(conn: &mut AsyncPgConnection, def: &Definition) -> Res
         }
     }
     for (id, step) in &def.steps {
+        if let Step::Branch { rule, .. } = step {
+            for segment_id in rule.segments() {
+                let found: i64 = sg::segments
+                    .filter(sg::id.eq(segment_id))
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                if found == 0 {
+                    return Err(Error::invalid(
+                        format!("steps.{id}.rule"),
+                        format!("no segment {segment_id}"),
+                    ));
+                }
+            }
+        }
         if let Step::Send {
             channel,
             template_id: Some(t),

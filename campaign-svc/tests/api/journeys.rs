@@ -868,3 +868,94 @@ async fn a_replica_killed_while_timers_are_due_loses_and_doubles_no_step() {
         0
     );
 }
+
+/// A branch tests a saved segment (as it is when the branch is taken), the customer's fields and
+/// their events; a missing segment is refused when saved; segments cannot nest segments.
+#[tokio::test(flavor = "multi_thread")]
+async fn branches_test_segments_fields_and_events() {
+    let app = spawn_app().await;
+    let vip = customers(&app, 2, &["VIP"]).await;
+    let (status, _) = app
+        .post(
+            "/api/marketing/customers/bulk",
+            json!({"customers": [{"external_id": "plain", "name": "普通", "phone": "+8613700009999", "tags": ["新用户"]}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let plain = app
+        .rows("SELECT id::text AS line FROM customers WHERE external_id = 'plain'")
+        .await[0]
+        .clone();
+    let (status, seg) = app
+        .post(
+            "/api/marketing/segments",
+            json!({"name": "VIP", "rule": {"tag": "VIP"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{seg}");
+    let body = |segment: &Value| {
+        json!({
+            "name": "分支",
+            "entry": {"kind": "manual"},
+            "start": "vip",
+            "steps": {
+                "vip": {"type": "branch", "rule": {"segment": segment}, "then": "buyer", "else": "other"},
+                "buyer": {"type": "branch",
+                          "rule": {"and": [{"attribute": "level", "op": ">=", "value": 3},
+                                           {"event": "order_paid", "within_days": 30}]},
+                          "then": "gold", "else": "other"},
+                "gold": {"type": "exit"},
+                "other": {"type": "exit"}
+            }
+        })
+    };
+    let (status, e) = app
+        .post(
+            "/api/marketing/journeys",
+            body(&json!("0193a1b2-0000-7000-8000-000000000000")),
+        )
+        .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["field"], "steps.vip.rule", "{e}");
+    let (status, e) = app
+        .post(
+            "/api/marketing/segments",
+            json!({"name": "nested", "rule": {"segment": seg["id"]}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["field"], "rule.segment", "{e}");
+
+    let journey = create(&app, body(&seg["id"])).await;
+    activate(&app, &journey).await;
+    // vip[0]: level 5 and paid: gold. vip[1]: level 5, never paid: other. plain: not VIP.
+    let (status, out) = app
+        .post(
+            "/api/marketing/customers/bulk",
+            json!({"customers": [
+                {"external_id": "j0", "name": "客户0", "phone": "+8613700000000", "tags": ["VIP"], "attributes": {"level": 5}},
+                {"external_id": "j1", "name": "客户1", "phone": "+8613700000001", "tags": ["VIP"], "attributes": {"level": 5}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    post_events(
+        &app,
+        json!([{"event_id": "paid-0", "external_id": "j0", "name": "order_paid"}]),
+    )
+    .await;
+    enroll(&app, &journey, &[&vip[0], &vip[1], &plain]).await;
+    let gold = wait_state(&app, &journey, &vip[0], "exited", 10).await;
+    assert_eq!(
+        actions(&gold),
+        ["vip:then", "buyer:then", "gold:exited"],
+        "{gold}"
+    );
+    let no_order = wait_state(&app, &journey, &vip[1], "exited", 10).await;
+    assert_eq!(
+        actions(&no_order),
+        ["vip:then", "buyer:else", "other:exited"],
+        "{no_order}"
+    );
+    let not_vip = wait_state(&app, &journey, &plain, "exited", 10).await;
+    assert_eq!(actions(&not_vip), ["vip:else", "other:exited"], "{not_vip}");
+}

@@ -86,7 +86,7 @@ pub fn evaluate(rule: &Rule, c: &CustomerFacts, now: DateTime<Utc>) -> bool {
         }
         Rule::Event(event) => events(event, c, now),
         // Only a journey's branch tests a step's message, in SQL against its enrollment.
-        Rule::StepEngagement { .. } => false,
+        Rule::StepEngagement { .. } | Rule::Segment(_) => false,
         Rule::BirthdayToday => c.birthday.is_some_and(|b| {
             let zone = c
                 .time_zone

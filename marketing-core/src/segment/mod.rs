@@ -158,6 +158,10 @@ pub enum Rule {
         kind: EngagementKind,
         step: String,
     },
+    /// In a journey's branch only: the customer matches the saved segment, its rule as it is when
+    /// the branch is taken (the caller substitutes it with [`Rule::with_segments`]; left in, or
+    /// for a segment that no longer exists, it matches nobody).
+    Segment(Uuid),
     /// Today, in the customer's time zone, is the customer's birthday.
     BirthdayToday,
 }

@@ -22,6 +22,7 @@ const KINDS: &[&str] = &[
     "field",
     "engagement",
     "event",
+    "segment",
 ];
 
 pub(super) fn err(path: &str, message: impl Into<String>) -> RuleError {
@@ -44,13 +45,17 @@ impl Rule {
     /// budget ([`MAX_NODES`], [`MAX_VALUES`]) is refused as a whole, naming the limit.
     pub fn parse(v: &Value) -> Result<Rule, RuleError> {
         let rule = Self::parse_in_journey(v)?;
-        if let Some(path) = rule.step_engagement_path("rule") {
-            return Err(err(
+        match rule.journey_only_path("rule") {
+            Some((path, Rule::StepEngagement { .. })) => Err(err(
                 &key(&path, "step"),
                 "engagement with a journey step is only for a journey's branch rules",
-            ));
+            )),
+            Some((path, _)) => Err(err(
+                &key(&path, "segment"),
+                "a saved segment as a test is only for a journey's branch rules",
+            )),
+            None => Ok(rule),
         }
-        Ok(rule)
     }
 
     /// [`Rule::parse`] for a journey's branch: engagement with an earlier send step of the
@@ -76,8 +81,8 @@ impl Rule {
         Ok(rule)
     }
 
-    /// Where the first engagement-with-a-journey-step node is (`rule.and[1]`), if any.
-    fn step_engagement_path(&self, path: &str) -> Option<String> {
+    /// Where the first node only a journey's branch may hold is (`rule.and[1]`), if any.
+    fn journey_only_path(&self, path: &str) -> Option<(String, &Rule)> {
         match self {
             Rule::And(children) | Rule::Or(children) => {
                 let kind = if matches!(self, Rule::And(_)) {
@@ -88,11 +93,39 @@ impl Rule {
                 children
                     .iter()
                     .enumerate()
-                    .find_map(|(i, child)| child.step_engagement_path(&index(&key(path, kind), i)))
+                    .find_map(|(i, child)| child.journey_only_path(&index(&key(path, kind), i)))
             }
-            Rule::Not(child) => child.step_engagement_path(&key(path, "not")),
-            Rule::StepEngagement { .. } => Some(path.to_owned()),
+            Rule::Not(child) => child.journey_only_path(&key(path, "not")),
+            Rule::StepEngagement { .. } | Rule::Segment(_) => Some((path.to_owned(), self)),
             _ => None,
+        }
+    }
+
+    /// The saved segments the rule tests (a journey's branch).
+    pub fn segments(&self) -> Vec<Uuid> {
+        match self {
+            Rule::And(children) | Rule::Or(children) => {
+                children.iter().flat_map(Rule::segments).collect()
+            }
+            Rule::Not(child) => child.segments(),
+            Rule::Segment(id) => vec![*id],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The rule with each saved segment test replaced by that segment's rule (those not in
+    /// `rules` are left, matching nobody).
+    pub fn with_segments(&self, rules: &std::collections::HashMap<Uuid, Rule>) -> Rule {
+        match self {
+            Rule::And(children) => {
+                Rule::And(children.iter().map(|c| c.with_segments(rules)).collect())
+            }
+            Rule::Or(children) => {
+                Rule::Or(children.iter().map(|c| c.with_segments(rules)).collect())
+            }
+            Rule::Not(child) => Rule::Not(Box::new(child.with_segments(rules))),
+            Rule::Segment(id) => rules.get(id).cloned().unwrap_or(Rule::Segment(*id)),
+            other => other.clone(),
         }
     }
 
@@ -180,6 +213,7 @@ impl Rule {
                 "within_days": within_days,
             }),
             Rule::Event(e) => e.to_json(),
+            Rule::Segment(id) => json!({"segment": id.to_string()}),
             Rule::StepEngagement { kind, step } => json!({
                 "engagement": kind.as_str(),
                 "step": step,
@@ -277,6 +311,13 @@ pub(super) fn parse_node(v: &Value, path: &str, depth: usize) -> Result<Rule, Ru
         "attribute" => parse_attribute(obj, path),
         "field" => parse_field(obj, path),
         "event" => super::event::parse_event(obj, path, depth),
+        "segment" => {
+            let at = key(path, "segment");
+            let id = string(&obj["segment"], &at)?;
+            Uuid::parse_str(id)
+                .map(Rule::Segment)
+                .map_err(|e| err(&at, format!("expected a segment id (UUID): {e}")))
+        }
         _ => parse_engagement(obj, path),
     }
 }

@@ -274,6 +274,8 @@ impl Compiler {
                 ));
             }
             Rule::Event(event) => self.event(event),
+            // Not substituted (see `Rule::with_segments`): a segment that no longer exists.
+            Rule::Segment(_) => self.push("false"),
             Rule::StepEngagement { kind, step } => {
                 let step = self.bind(Bind::Text(step.clone()));
                 let when = match kind {
