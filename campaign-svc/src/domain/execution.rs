@@ -98,4 +98,128 @@ pub struct Execution {
     /// The occurrence of a recurring campaign this execution ran for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub occurrence: Option<DateTime<Utc>>,
+    /// Every recipient's record is written (the audience is frozen); `planned` is final.
+    #[diesel(column_name = materialize_done)]
+    pub frozen: bool,
+    /// Messages the provider accepted so far.
+    #[diesel(column_name = sent_count)]
+    pub sent: i64,
+    /// Messages that failed for good so far.
+    #[diesel(column_name = failed_count)]
+    pub failed: i64,
+}
+
+/// How far an execution is, as `GET /executions/:id`, its event stream and gRPC
+/// `WatchExecution` show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    pub execution_id: Uuid,
+    pub campaign_id: Uuid,
+    pub status: ExecutionStatus,
+    pub planned: i64,
+    pub frozen: bool,
+    pub published: i64,
+    pub sent: i64,
+    pub failed: i64,
+    /// Planned messages neither sent nor failed yet.
+    pub remaining: i64,
+    /// Sent or failed, of planned (100 when nothing is planned and the audience is frozen).
+    pub percent: f64,
+    /// Messages finished (sent or failed) per second, over the last few seconds in a stream,
+    /// since the execution started otherwise.
+    pub rate_per_second: f64,
+    /// Seconds until every planned message is finished at that rate (none when unknown).
+    pub eta_seconds: Option<f64>,
+}
+
+impl Progress {
+    /// The same counts and status (rate and ETA aside).
+    pub fn same_counts(&self, other: &Progress) -> bool {
+        (
+            self.status,
+            self.planned,
+            self.frozen,
+            self.published,
+            self.sent,
+            self.failed,
+        ) == (
+            other.status,
+            other.planned,
+            other.frozen,
+            other.published,
+            other.sent,
+            other.failed,
+        )
+    }
+}
+
+impl Execution {
+    /// The execution's progress; `rate` per second when the caller measured one, else the
+    /// average since it started.
+    pub fn progress(&self, now: DateTime<Utc>, rate: Option<f64>) -> Progress {
+        let simulated = self.execution_type == ExecutionType::Simulation;
+        let done = self.sent + self.failed;
+        let remaining = if simulated {
+            0
+        } else {
+            (self.planned - done).max(0)
+        };
+        let frozen = self.frozen || simulated;
+        let percent = if self.planned > 0 && !simulated {
+            (done as f64 * 100.0 / self.planned as f64).min(100.0)
+        } else if frozen || self.status != ExecutionStatus::Running {
+            100.0
+        } else {
+            0.0
+        };
+        let rate = rate.unwrap_or_else(|| {
+            let secs = (now - self.created_at).num_milliseconds() as f64 / 1000.0;
+            if secs > 0.0 { done as f64 / secs } else { 0.0 }
+        });
+        let eta_seconds = if remaining == 0 {
+            Some(0.0)
+        } else if rate > 0.0 {
+            Some((remaining as f64 / rate * 10.0).round() / 10.0)
+        } else {
+            None
+        };
+        Progress {
+            execution_id: self.id,
+            campaign_id: self.campaign_id,
+            status: self.status,
+            planned: self.planned,
+            frozen,
+            published: self.published_count,
+            sent: self.sent,
+            failed: self.failed,
+            remaining,
+            percent: (percent * 10.0).round() / 10.0,
+            rate_per_second: (rate * 10.0).round() / 10.0,
+            eta_seconds,
+        }
+    }
+}
+
+/// An execution with its progress, as the REST API returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionView {
+    #[serde(flatten)]
+    pub execution: Execution,
+    pub remaining: i64,
+    pub percent: f64,
+    pub rate_per_second: f64,
+    pub eta_seconds: Option<f64>,
+}
+
+impl From<Execution> for ExecutionView {
+    fn from(execution: Execution) -> Self {
+        let p = execution.progress(Utc::now(), None);
+        ExecutionView {
+            execution,
+            remaining: p.remaining,
+            percent: p.percent,
+            rate_per_second: p.rate_per_second,
+            eta_seconds: p.eta_seconds,
+        }
+    }
 }

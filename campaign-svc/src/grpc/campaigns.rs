@@ -19,8 +19,28 @@ use crate::service::preview::PreviewTarget;
 use crate::service::stats::Figures;
 use marketing_core::vocabulary::ExecutionType;
 
+/// The stream `WatchExecution` answers with.
+pub type ProgressStream = std::pin::Pin<
+    Box<dyn futures::Stream<Item = std::result::Result<pb::ExecutionProgress, Status>> + Send>,
+>;
+
 #[tonic::async_trait]
 impl CampaignService for GrpcApi {
+    type WatchExecutionStream = ProgressStream;
+
+    async fn watch_execution(
+        &self,
+        req: Request<pb::GetExecutionRequest>,
+    ) -> Result<Response<Self::WatchExecutionStream>, Status> {
+        use futures::StreamExt as _;
+        let id = parse_uuid("id", &req.into_inner().id)?;
+        let stream = self.service.watch_execution(id).await?.map(|p| {
+            p.map(super::executions::progress_to_pb)
+                .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn create_campaign(
         &self,
         req: Request<pb::CreateCampaignRequest>,

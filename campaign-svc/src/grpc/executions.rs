@@ -5,13 +5,31 @@ use crm_proto::v1 as pb;
 
 use super::campaign_fields::sample_to_pb;
 use super::convert::{opt_timestamp, page_request, pagination, timestamp};
-use crate::domain::execution::{Execution, Sample};
+use crate::domain::execution::{Execution, Progress, Sample};
 use crate::domain::parse_uuid;
 use crate::error::Result;
 use crate::service::MarketingService;
 use crate::service::trigger::MAX_EXECUTION_PAGE;
 
+pub(super) fn progress_to_pb(p: Progress) -> pb::ExecutionProgress {
+    pb::ExecutionProgress {
+        execution_id: p.execution_id.to_string(),
+        campaign_id: p.campaign_id.to_string(),
+        status: p.status.as_str().to_owned(),
+        planned: p.planned.max(0) as u64,
+        frozen: p.frozen,
+        published: p.published.max(0) as u64,
+        sent: p.sent.max(0) as u64,
+        failed: p.failed.max(0) as u64,
+        remaining: p.remaining.max(0) as u64,
+        percent: p.percent,
+        rate_per_second: p.rate_per_second,
+        eta_seconds: p.eta_seconds,
+    }
+}
+
 pub(super) fn to_pb(e: Execution) -> pb::Execution {
+    let p = e.progress(chrono::Utc::now(), None);
     let skipped = match e.skipped {
         serde_json::Value::Object(m) => m
             .into_iter()
@@ -32,6 +50,13 @@ pub(super) fn to_pb(e: Execution) -> pb::Execution {
         created_at: Some(timestamp(e.created_at)),
         finished_at: opt_timestamp(e.finished_at),
         occurrence: opt_timestamp(e.occurrence),
+        frozen: p.frozen,
+        sent: p.sent.max(0) as u64,
+        failed: p.failed.max(0) as u64,
+        remaining: p.remaining.max(0) as u64,
+        percent: p.percent,
+        rate_per_second: p.rate_per_second,
+        eta_seconds: p.eta_seconds,
     }
 }
 

@@ -1,12 +1,16 @@
 //! Executions: each trigger of a campaign (or occurrence of a recurring one), real or simulated.
 
+use std::convert::Infallible;
+
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::{Stream, StreamExt as _};
 use serde::Serialize;
 
 use super::extract::{QueryParams, query_int};
 use super::{Pagination, RestState};
-use crate::domain::execution::Execution;
+use crate::domain::execution::ExecutionView;
 use crate::domain::{PageRequest, parse_uuid};
 use crate::error::Result;
 use crate::service::trigger::MAX_EXECUTION_PAGE;
@@ -15,14 +19,35 @@ use crate::service::trigger::MAX_EXECUTION_PAGE;
 pub async fn get(
     State(state): State<RestState>,
     Path(id): Path<String>,
-) -> Result<Json<Execution>> {
+) -> Result<Json<ExecutionView>> {
     let id = parse_uuid("id", &id)?;
-    Ok(Json(state.service.get_execution(id).await?))
+    Ok(Json(state.service.get_execution(id).await?.into()))
+}
+
+/// The execution's progress as Server-Sent Events: a `progress` event at once and whenever it
+/// changes (at least every 10 s), the stream closing after the final one (completed or failed);
+/// an `error` event if reading it fails.
+pub async fn events(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
+    let id = parse_uuid("id", &id)?;
+    let progress = state.service.watch_execution(id).await?;
+    let events = progress.map(|p| {
+        Ok(match p {
+            Ok(p) => Event::default()
+                .event("progress")
+                .json_data(&p)
+                .unwrap_or_else(|e| Event::default().event("error").data(e.to_string())),
+            Err(e) => Event::default().event("error").data(e.to_string()),
+        })
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 #[derive(Serialize)]
 pub struct ExecutionList {
-    executions: Vec<Execution>,
+    executions: Vec<ExecutionView>,
     pagination: Pagination,
 }
 
@@ -41,6 +66,6 @@ pub async fn list(
     let page = state.service.list_executions(id, page).await?;
     Ok(Json(ExecutionList {
         pagination: Pagination::from(&page),
-        executions: page.items,
+        executions: page.items.into_iter().map(Into::into).collect(),
     }))
 }

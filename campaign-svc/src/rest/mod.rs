@@ -73,6 +73,7 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
         )
         .route("/segments/{id}/count", get(segments::count))
         .route("/executions/{id}", get(executions::get))
+        .route("/executions/{id}/events", get(executions::events))
         .route("/records", get(records::list))
         .route("/replies", get(replies::list))
         .route("/customers", post(customers::upsert).get(customers::list))

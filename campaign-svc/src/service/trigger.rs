@@ -11,7 +11,7 @@ use marketing_core::vocabulary::{CampaignStatus, ExecutionStatus, ExecutionType}
 use uuid::Uuid;
 
 use super::MarketingService;
-use crate::domain::execution::{Execution, TriggerOutcome};
+use crate::domain::execution::{Execution, Progress, TriggerOutcome};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
 use crate::fanout::audience::{Audience, Counts, count_sql};
@@ -69,6 +69,71 @@ impl MarketingService {
             total: total.max(0) as u64,
             request: page,
         })
+    }
+
+    /// The execution's progress at once, then whenever it changes (read every
+    /// [`WATCH_INTERVAL`], sent at least every [`WATCH_HEARTBEAT`]); ends after a final one
+    /// (completed or failed). The rate is measured over the last [`RATE_WINDOW`].
+    pub async fn watch_execution(
+        &self,
+        id: Uuid,
+    ) -> Result<impl futures::Stream<Item = Result<Progress>> + Send + use<>> {
+        let first = self.get_execution(id).await?;
+        let watch = Watch {
+            service: self.clone(),
+            id,
+            next: Some(first),
+            last: None,
+            samples: std::collections::VecDeque::new(),
+            finished: false,
+        };
+        Ok(futures::stream::unfold(watch, |mut w| async move {
+            if w.finished {
+                return None;
+            }
+            loop {
+                let execution = match w.next.take() {
+                    Some(e) => e,
+                    None => {
+                        tokio::time::sleep(WATCH_INTERVAL).await;
+                        match w.service.get_execution(w.id).await {
+                            Ok(e) => e,
+                            Err(e) => {
+                                w.finished = true;
+                                return Some((Err(e), w));
+                            }
+                        }
+                    }
+                };
+                let now = std::time::Instant::now();
+                let done = execution.sent + execution.failed;
+                w.samples.push_back((now, done));
+                while w.samples.len() > 2
+                    && w.samples
+                        .front()
+                        .is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW)
+                {
+                    w.samples.pop_front();
+                }
+                let rate = match w.samples.front() {
+                    Some((t, d)) if w.samples.len() >= 2 => {
+                        let secs = now.duration_since(*t).as_secs_f64();
+                        (secs > 0.0).then(|| (done - d) as f64 / secs)
+                    }
+                    _ => None,
+                };
+                let progress = execution.progress(Utc::now(), rate);
+                let last = progress.status != ExecutionStatus::Running;
+                let due = w.last.as_ref().is_none_or(|(p, at)| {
+                    !p.same_counts(&progress) || now.duration_since(*at) >= WATCH_HEARTBEAT
+                });
+                if due || last {
+                    w.last = Some((progress.clone(), now));
+                    w.finished = last;
+                    return Some((Ok(progress), w));
+                }
+            }
+        }))
     }
 
     pub async fn get_execution(&self, id: Uuid) -> Result<Execution> {
@@ -131,4 +196,23 @@ async fn simulate(
         skipped,
         frozen: true,
     })
+}
+
+/// How often a watched execution is read.
+pub const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+/// A watcher hears at least this often, changed or not.
+pub const WATCH_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The window a watcher's rate is measured over.
+pub const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A watcher's state between reads.
+struct Watch {
+    service: MarketingService,
+    id: Uuid,
+    /// Read already, not yet sent (the first one).
+    next: Option<Execution>,
+    last: Option<(Progress, std::time::Instant)>,
+    /// (when, finished messages) over the rate window.
+    samples: std::collections::VecDeque<(std::time::Instant, i64)>,
+    finished: bool,
 }

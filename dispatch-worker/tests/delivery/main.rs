@@ -8,6 +8,7 @@ mod control;
 mod crash_modes;
 mod journeys;
 mod probes;
+mod progress;
 mod providers;
 mod readme;
 mod reliability;
