@@ -47,7 +47,8 @@ WITH finished AS (
     WHERE c.status = 'active'
       AND ((c.end_time IS NOT NULL AND c.end_time <= now())
            OR (c.next_run_at IS NULL AND c.paused_at IS NULL
-               AND c.trigger->>'kind' IS DISTINCT FROM 'event'
+               -- An event-triggered campaign, or a journey's send step, listens on.
+               AND COALESCE(c.trigger->>'kind', '') NOT IN ('event', 'journey')
                AND EXISTS (SELECT 1 FROM campaign_executions e
                            WHERE e.campaign_id = c.id AND e.execution_type = 'actual')
                AND NOT EXISTS (SELECT 1 FROM campaign_executions e
@@ -210,7 +211,7 @@ impl Scheduler {
                     .filter(mc::status.eq(CampaignStatus::Scheduled))
                     .filter(mc::next_run_at.is_null())
                     .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                        "trigger->>'kind' IS DISTINCT FROM 'event'",
+                        "COALESCE(trigger->>'kind', '') NOT IN ('event', 'journey')",
                     ))
                     .filter(mc::start_time.le(chrono::Utc::now()))
                     .order(mc::start_time)

@@ -16,7 +16,7 @@ async fn the_welcome_series_reminds_only_those_who_did_not_open() {
     let app = spawn_app().await;
     let smtp = SmtpServer::start().await;
     let vendor = HttpVendor::start(VendorMode::Ok).await;
-    let ids = customers(&app, 2).await;
+    let ids = customers(&app, 3).await;
     let port = smtp.addr.port().to_string();
     let mut args: Vec<String> = [
         "--email-provider",
@@ -201,4 +201,19 @@ async fn the_welcome_series_reminds_only_those_who_did_not_open() {
     assert_eq!(step("opened")["entered"], 2, "{stats}");
     assert_eq!(step("done")["exited"], 1, "{stats}");
     assert_eq!(step("wait")["waiting"], 0, "{stats}");
+
+    // Its first messages all delivered, the journey still sends: a later signup gets the welcome.
+    let (status, out) = app
+        .post(
+            "/api/marketing/events",
+            json!({"events": [{"event_id": "s-2", "external_id": "cust-2", "name": "signup"}]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{out}");
+    wait_until(
+        Duration::from_secs(20),
+        "the later welcome e-mail",
+        || async { smtp.received().iter().any(|m| m.to[0] == "c2@example.com") },
+    )
+    .await;
 }
