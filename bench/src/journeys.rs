@@ -252,7 +252,7 @@ pub async fn run(args: JourneysArgs) -> anyhow::Result<()> {
     );
     // Timer lateness: wait end → branch taken, from the history.
     let late: Vec<Ms> = diesel::sql_query(format!(
-        "SELECT extract(epoch FROM b.at - (w.detail->>'until')::timestamptz) * 1000 AS ms
+        "SELECT (extract(epoch FROM b.at - (w.detail->>'until')::timestamptz) * 1000)::float8 AS ms
          FROM journey_enrollments e
          JOIN journey_history w ON w.enrollment_id = e.id AND w.step = 'wait' AND w.action = 'waiting'
          JOIN journey_history b ON b.enrollment_id = e.id AND b.step = 'clicked'

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, TimeZone as _, Utc};
 use chrono_tz::Tz;
@@ -51,8 +51,14 @@ struct Version {
 pub(super) struct JourneyRunner {
     fanout: Fanout,
     versions: Mutex<HashMap<(Uuid, i32), Arc<Version>>>,
-    last_segment_look: Mutex<Option<Instant>>,
 }
+
+/// Walks taken per transaction: small enough that a page commits within a fraction of a second
+/// (timers fire close to their time while many fall due), large enough to batch the writes.
+const PAGE: i64 = 1000;
+
+/// Runner loops per replica (each takes its own page; `SKIP LOCKED` keeps them apart).
+pub(super) const RUNNERS: usize = 2;
 
 #[derive(QueryableByName)]
 struct InboxRow {
@@ -174,13 +180,12 @@ impl JourneyRunner {
         JourneyRunner {
             fanout,
             versions: Mutex::new(HashMap::new()),
-            last_segment_look: Mutex::new(None),
         }
     }
 
     /// Runs until `stop` turns true: at once when woken (events stored, customers entered,
     /// a journey activated), else every `event_poll`; at once again after a full page.
-    pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub(super) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(200);
         let poll = self.fanout.settings().event_poll;
         loop {
@@ -208,11 +213,29 @@ impl JourneyRunner {
     /// One pass; `true` when a page was full (more work is waiting).
     async fn pass(&self) -> Result<bool> {
         let mut conn = self.fanout.pool().get().await?;
-        let page = self.fanout.settings().page_size;
-        let inbox = self.inbox(&mut conn, page).await?;
-        self.segment_entries(&mut conn).await?;
-        let due = self.due(&mut conn, page).await?;
-        Ok(inbox >= page as usize || due >= page as usize)
+        let inbox = self.inbox(&mut conn, PAGE).await?;
+        let due = self.due(&mut conn, PAGE).await?;
+        Ok(inbox >= PAGE as usize || due >= PAGE as usize)
+    }
+
+    /// Segment entries until `stop` turns true: every `JOURNEY_SEGMENT_POLL_MS`, and at once
+    /// when a journey is activated. Its own loop, so a large segment never delays timers.
+    pub(super) async fn run_segments(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let every = self.fanout.settings().journey_segment_poll;
+        loop {
+            let wait = match self.segment_entries().await {
+                Ok(()) => every,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "journey segment entries failed; retrying");
+                    every.min(Duration::from_secs(5))
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.fanout.inner.segments.notified() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
     }
 
     async fn version(
@@ -409,17 +432,9 @@ impl JourneyRunner {
     }
 
     /// Segment-entry journeys: customers who match now and did not at the last look enter.
-    async fn segment_entries(&self, conn: &mut AsyncPgConnection) -> Result<()> {
-        let every = self.fanout.settings().journey_segment_poll;
-        {
-            let Ok(mut last) = self.last_segment_look.lock() else {
-                return Ok(());
-            };
-            if last.is_some_and(|t| t.elapsed() < every) {
-                return Ok(());
-            }
-            *last = Some(Instant::now());
-        }
+    async fn segment_entries(&self) -> Result<()> {
+        let mut conn = self.fanout.pool().get().await?;
+        let conn = &mut conn;
         let journeys: Vec<SegmentJourney> = diesel::sql_query(
             "SELECT j.id, j.version, v.definition FROM journeys j
              JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.version

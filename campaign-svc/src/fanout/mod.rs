@@ -111,6 +111,8 @@ struct Inner {
     timed: Notify,
     /// Notified when customers entered a journey or one was activated: the runner looks at once.
     journeys: Notify,
+    /// Notified when a journey was activated: its segment entries are looked for at once.
+    segments: Notify,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -131,6 +133,7 @@ impl Fanout {
                 events: Notify::new(),
                 timed: Notify::new(),
                 journeys: Notify::new(),
+                segments: Notify::new(),
             }),
         }
     }
@@ -158,6 +161,12 @@ impl Fanout {
         self.inner.journeys.notify_one();
     }
 
+    /// A journey was activated: a segment entry looks at once.
+    pub fn journey_activated(&self) {
+        self.inner.segments.notify_one();
+        self.inner.journeys.notify_one();
+    }
+
     /// Records that may be due were written: the timed publisher looks at once.
     fn wake_timed(&self) {
         self.inner.timed.notify_one();
@@ -180,13 +189,27 @@ impl Fanout {
         let timed = timed::TimedPublisher::new(self.clone(), publisher());
         let scheduler = scheduler::Scheduler::new(self.clone());
         let events = events::EventDispatcher::new(self.clone());
-        let journeys = journeys::JourneyRunner::new(self.clone());
-        vec![
+        let journeys = Arc::new(journeys::JourneyRunner::new(self.clone()));
+        let mut loops = vec![
             Loop::spawn("relay", relay.run(stop.clone())),
             Loop::spawn("timed publisher", timed.run(stop.clone())),
             Loop::spawn("event dispatcher", events.run(stop.clone())),
-            Loop::spawn("journey runner", journeys.run(stop.clone())),
-            Loop::spawn("scheduler", scheduler.run(stop)),
-        ]
+            Loop::spawn(
+                "journey segments",
+                journeys.clone().run_segments(stop.clone()),
+            ),
+            Loop::spawn("scheduler", scheduler.run(stop.clone())),
+        ];
+        for i in 0..journeys::RUNNERS {
+            loops.push(Loop::spawn(
+                if i == 0 {
+                    "journey runner"
+                } else {
+                    "journey runner 2"
+                },
+                journeys.clone().run(stop.clone()),
+            ));
+        }
+        loops
     }
 }

@@ -339,7 +339,7 @@ impl MarketingService {
         let journey = self
             .set_journey_status(caller, id, JourneyStatus::Active)
             .await?;
-        self.fanout.journeys_changed();
+        self.fanout.journey_activated();
         Ok(journey)
     }
 
