@@ -139,7 +139,7 @@ pub async fn run(args: JourneysArgs) -> anyhow::Result<()> {
             .env("API_TOKENS", token)
             .env("HTTP_ADDR", format!("127.0.0.1:{http_port}"))
             .env("GRPC_ADDR", format!("127.0.0.1:{}", free_port()?))
-            .env("JOURNEY_SEGMENT_POLL_MS", "1000")
+            .env("JOURNEY_SEGMENT_POLL_MS", "30000")
             .spawn()?,
     )]);
     let svc_pid = procs.0[0].1.id();
