@@ -57,8 +57,9 @@ pub(super) struct JourneyRunner {
 /// (timers fire close to their time while many fall due), large enough to batch the writes.
 const PAGE: i64 = 1000;
 
-/// Runner loops per replica (each takes its own page; `SKIP LOCKED` keeps them apart).
-pub(super) const RUNNERS: usize = 2;
+/// The runner loops of a replica (each takes its own page; `SKIP LOCKED` keeps them apart).
+pub(super) const RUNNER_NAMES: [&str; 3] =
+    ["journey runner", "journey runner 2", "journey runner 3"];
 
 #[derive(QueryableByName)]
 struct InboxRow {

@@ -200,15 +200,8 @@ impl Fanout {
             ),
             Loop::spawn("scheduler", scheduler.run(stop.clone())),
         ];
-        for i in 0..journeys::RUNNERS {
-            loops.push(Loop::spawn(
-                if i == 0 {
-                    "journey runner"
-                } else {
-                    "journey runner 2"
-                },
-                journeys.clone().run(stop.clone()),
-            ));
+        for name in journeys::RUNNER_NAMES {
+            loops.push(Loop::spawn(name, journeys.clone().run(stop.clone())));
         }
         loops
     }

@@ -28,6 +28,8 @@ fn to_pb(r: Record) -> pb::Record {
         not_before: opt_timestamp(r.not_before),
         event_id: r.event_id,
         provider: r.provider,
+        journey_id: r.journey_id.map(|j| j.to_string()),
+        journey_step: r.journey_step,
     }
 }
 

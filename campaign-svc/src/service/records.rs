@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::MarketingService;
 use super::campaigns::find;
+use crate::domain::trigger::CampaignTrigger;
 use crate::domain::{Page, PageRequest};
 use crate::error::Result;
 
@@ -54,6 +55,11 @@ pub struct Record {
     /// with a secondary provider, a channel's records may be split between two.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// A journey's message: the journey and its send step (`event_id` then names the walk).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journey_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journey_step: Option<String>,
 }
 
 impl From<RecordRow> for Record {
@@ -75,6 +81,8 @@ impl From<RecordRow> for Record {
             not_before: r.not_before,
             event_id: r.event_id,
             provider: r.provider,
+            journey_id: None,
+            journey_step: None,
         }
     }
 }
@@ -87,7 +95,11 @@ impl MarketingService {
         page: PageRequest,
     ) -> Result<Page<Record>> {
         let mut conn = self.pool.get().await?;
-        find(&mut conn, filter.campaign_id).await?;
+        let campaign = find(&mut conn, filter.campaign_id).await?;
+        let journey = match CampaignTrigger::stored(&campaign.trigger)? {
+            CampaignTrigger::Journey(j) => Some(j),
+            _ => None,
+        };
         let query = || {
             let mut q = mr::marketing_record
                 .filter(mr::campaign_id.eq(filter.campaign_id))
@@ -112,7 +124,17 @@ impl MarketingService {
             .load(&mut conn)
             .await?;
         Ok(Page {
-            items: rows.into_iter().map(Into::into).collect(),
+            items: rows
+                .into_iter()
+                .map(|r| {
+                    let mut r = Record::from(r);
+                    if let Some(j) = &journey {
+                        r.journey_id = Some(j.journey_id);
+                        r.journey_step = Some(j.step.clone());
+                    }
+                    r
+                })
+                .collect(),
             total: total as u64,
             request: page,
         })

@@ -324,6 +324,33 @@ async fn an_abandoned_cart_reminder_is_cancelled_by_the_purchase() {
         step_records(&app, &journey, 1, "remind").await == ["j1"]
     })
     .await;
+    // The record names its journey and step, and the walk.
+    let (_, stats) = app
+        .get(&format!("/api/marketing/journeys/{journey}/stats"))
+        .await;
+    let remind = stats["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "remind")
+        .unwrap()["messages"]["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, records) = app
+        .get(&format!("/api/marketing/records?campaign_id={remind}"))
+        .await;
+    assert_eq!(status, 200, "{records}");
+    let r = &records["records"][0];
+    assert_eq!(r["journey_id"], journey.as_str(), "{r}");
+    assert_eq!(r["journey_step"], "remind", "{r}");
+    assert!(
+        r["event_id"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("journey:{}:", j1["id"].as_str().unwrap())),
+        "{r}"
+    );
     let counts = step_counts(&app, &journey, 1).await;
     assert_eq!(counts["wait_purchase"], [2, 0, 2, 0, 0]);
     assert_eq!(counts["remind"], [1, 0, 1, 0, 0]);
