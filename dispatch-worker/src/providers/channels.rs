@@ -331,6 +331,21 @@ mod tests {
             Some(("http", 50))
         );
         assert!(other.channel(Channel::Email).secondary.is_none());
+        let wechat = providers(&[
+            "--wechat-secondary-provider",
+            "http",
+            "--wechat-secondary-http-url",
+            "http://b.example/wechat",
+        ])
+        .expect("WeChat has a secondary too");
+        let lanes = wechat.channel(Channel::Wechat);
+        assert_eq!(&*lanes.primary.label, "log");
+        assert_eq!(lanes.secondary.as_ref().map(|s| &*s.label), Some("http"));
+        let refused = providers(&["--wechat-provider", "wechat"]).err();
+        assert!(
+            refused.is_some_and(|e| e.to_string().contains("WECHAT_APP_ID")),
+            "the wechat provider needs its app"
+        );
     }
 
     #[tokio::test]
