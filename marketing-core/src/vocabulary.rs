@@ -176,7 +176,8 @@ mod tests {
         );
         let err = serde_json::from_str::<Channel>("\"fax\"").unwrap_err();
         assert!(
-            err.to_string().contains("sms email push_notification wechat"),
+            err.to_string()
+                .contains("sms email push_notification wechat"),
             "{err}"
         );
     }

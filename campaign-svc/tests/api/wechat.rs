@@ -120,7 +120,10 @@ async fn customers_carry_an_openid_over_rest_and_grpc_and_erasure_removes_it() {
         }))
         .await
         .unwrap_err();
-    assert_eq!(bad_field(&err).as_deref(), Some("customers[0].wechat_openid"));
+    assert_eq!(
+        bad_field(&err).as_deref(),
+        Some("customers[0].wechat_openid")
+    );
 
     let path = format!("/api/marketing/customers/{}", c["id"].as_str().unwrap());
     assert_eq!(app.call(reqwest::Method::DELETE, &path, None).await.0, 204);
@@ -158,7 +161,8 @@ async fn a_dry_run_skips_customers_without_an_openid_and_shows_the_template_text
         "no unsubscribe line in a template message: {sample}"
     );
     assert_eq!(
-        app.count("SELECT count(*) AS n FROM marketing_record").await,
+        app.count("SELECT count(*) AS n FROM marketing_record")
+            .await,
         0
     );
 }
@@ -175,6 +179,16 @@ async fn templates_opt_outs_and_list_filters_take_the_channel() {
         .await;
     assert_eq!(status, 201, "{t}");
     assert_eq!(t["channel"], "wechat");
+    let (status, err) = app
+        .post(
+            "/api/marketing/templates",
+            json!({"name": "x", "channel": "wechat", "subject": "标题", "body": "hi"}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("subject"))
+    );
     let path = format!("/api/marketing/customers/{}/opt-outs", ids[0]);
     let (status, o) = app.post(&path, json!({"channel": "wechat"})).await;
     assert_eq!((status, o["channel"].clone()), (201, json!("wechat")));
@@ -254,7 +268,8 @@ async fn an_unsubscribe_push_opts_the_follower_out_of_wechat_only() {
     // WeChat pushes again when it did not see the answer: still one opt-out.
     assert_eq!(push(&app, &q, event).await.0, 200);
     assert_eq!(
-        app.count("SELECT count(*) AS n FROM customer_opt_outs").await,
+        app.count("SELECT count(*) AS n FROM customer_opt_outs")
+            .await,
         1
     );
     let (status, body) = push(&app, &q, "<html>not a push</html>".into()).await;
@@ -278,9 +293,15 @@ async fn templatesendjobfinish_moves_the_record_with_that_msgid_once() {
 
     let (status, _) = push(&app, &signed_query("guess", None), delivered.clone()).await;
     assert_eq!(status, 401);
-    assert_eq!(record(&app, &campaign, &records[0].0).await["status"], "sent");
+    assert_eq!(
+        record(&app, &campaign, &records[0].0).await["status"],
+        "sent"
+    );
 
-    assert_eq!(push(&app, &q, delivered.clone()).await, (200, "success".into()));
+    assert_eq!(
+        push(&app, &q, delivered.clone()).await,
+        (200, "success".into())
+    );
     assert_eq!(push(&app, &q, blocked).await.0, 200);
     assert_eq!(push(&app, &q, delivered).await.0, 200, "a repeat");
     let r0 = record(&app, &campaign, &records[0].0).await;
@@ -288,7 +309,13 @@ async fn templatesendjobfinish_moves_the_record_with_that_msgid_once() {
     let r1 = record(&app, &campaign, &records[1].0).await;
     assert_eq!(r1["status"], "failed");
     assert_eq!(r1["error_message"], "not delivered: failed:user block");
-    assert_eq!(record(&app, &campaign, &records[2].0).await["status"], "sent");
+    assert_eq!(
+        record(&app, &campaign, &records[2].0).await["status"],
+        "sent"
+    );
     let t = totals(&app, &campaign).await;
-    assert_eq!((t["delivered"].clone(), t["failed"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (t["delivered"].clone(), t["failed"].clone()),
+        (json!(1), json!(1))
+    );
 }

@@ -179,14 +179,16 @@ impl Wechat {
     async fn fetch_token(&self) -> Result<AccessToken, SendError> {
         let started = Instant::now();
         let request = match self.token_api {
-            TokenApi::StableToken => self.client.post(self.token_url.clone()).json(
-                &serde_json::json!({
-                    "grant_type": "client_credential",
-                    "appid": self.app_id,
-                    "secret": self.app_secret,
-                    "force_refresh": false,
-                }),
-            ),
+            TokenApi::StableToken => {
+                self.client
+                    .post(self.token_url.clone())
+                    .json(&serde_json::json!({
+                        "grant_type": "client_credential",
+                        "appid": self.app_id,
+                        "secret": self.app_secret,
+                        "force_refresh": false,
+                    }))
+            }
             TokenApi::Token => {
                 let mut url = self.token_url.clone();
                 url.query_pairs_mut()
@@ -304,9 +306,8 @@ fn read(status: reqwest::StatusCode, text: &str, what: &str) -> Result<Answer, S
             SendError::Permanent(reason)
         });
     }
-    serde_json::from_str(text).map_err(|e| {
-        SendError::Transient(format!("{what} answered {e}: {}", wire::excerpt(text)))
-    })
+    serde_json::from_str(text)
+        .map_err(|e| SendError::Transient(format!("{what} answered {e}: {}", wire::excerpt(text))))
 }
 
 /// What an errcode means for the message.
@@ -356,7 +357,11 @@ impl Provider for Wechat {
             return Err(refusal(errcode, &errmsg));
         }
         // The token lapsed or was replaced early: fetch another and send once more.
-        tracing::info!(errcode, errmsg, "WeChat refused the access token; fetching a new one");
+        tracing::info!(
+            errcode,
+            errmsg,
+            "WeChat refused the access token; fetching a new one"
+        );
         self.forget_token(&token).await;
         let token = self.access_token().await?;
         match self.post(&token, &payload).await? {

@@ -60,8 +60,10 @@ pub struct WechatStandIn {
 
 fn answer(errcode: i64, errmsg: &str) -> Response {
     // WeChat answers its errors with HTTP 200 and a `rid` for support.
-    axum::Json(json!({"errcode": errcode, "errmsg": format!("{errmsg} rid: 6751b1c2-1f2e3d4c-5b6a7980")}))
-        .into_response()
+    axum::Json(
+        json!({"errcode": errcode, "errmsg": format!("{errmsg} rid: 6751b1c2-1f2e3d4c-5b6a7980")}),
+    )
+    .into_response()
 }
 
 fn errmsg(errcode: i64) -> &'static str {
@@ -195,7 +197,9 @@ async fn stable_token(State(s): State<WechatStandIn>, body: Bytes) -> Response {
     let force = b["force_refresh"].as_bool().unwrap_or(false);
     let (value, expires_in) = s.with(|t| {
         if let Some(current) = t.stable.clone().filter(|c| !force && valid(t, c)) {
-            let left = t.issued[&current].0.saturating_duration_since(Instant::now());
+            let left = t.issued[&current]
+                .0
+                .saturating_duration_since(Instant::now());
             return (current, left.as_secs().max(1));
         }
         let (value, expires_in) = s.issue(t);
@@ -246,7 +250,10 @@ async fn send(
         let refusal = if token.is_empty() {
             Some((41001, "access_token missing"))
         } else if !known {
-            Some((40001, "invalid credential, access_token is invalid or not latest"))
+            Some((
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            ))
         } else if !valid(t, token) {
             Some((42001, "access_token expired"))
         } else {

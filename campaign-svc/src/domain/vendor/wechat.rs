@@ -161,7 +161,9 @@ pub fn receipt(msgid: String, status: &str) -> ReceiptBatch {
     } else {
         Outcome::Failed
     };
-    let reason = (outcome == Outcome::Failed).then(|| super::reason([Some(status)])).flatten();
+    let reason = (outcome == Outcome::Failed)
+        .then(|| super::reason([Some(status)]))
+        .flatten();
     ReceiptBatch {
         receipts: vec![VendorReceipt {
             event_id: format!("templatesendjobfinish:{msgid}"),
@@ -191,7 +193,11 @@ mod tests {
     fn the_signature_is_sha1_of_the_sorted_parts() {
         // sha1("1409304348" + "2021" + "xxxx") — the three sorted as strings.
         let sig = signature("xxxx", "1409304348", "2021");
-        let q = query(&[("signature", &sig), ("timestamp", "1409304348"), ("nonce", "2021")]);
+        let q = query(&[
+            ("signature", &sig),
+            ("timestamp", "1409304348"),
+            ("nonce", "2021"),
+        ]);
         assert!(verify_signature(Some("xxxx"), &q).is_ok());
         assert!(verify_signature(Some("other"), &q).is_err());
         assert!(verify_signature(None, &q).is_err());
@@ -226,8 +232,7 @@ mod tests {
         assert_eq!(Push::parse(text).unwrap(), Push::Other("text".into()));
         assert!(Push::parse(b"{\"json\": true}").is_err());
         assert!(
-            Push::parse(b"<xml><MsgType>event</MsgType><Event>unsubscribe</Event></xml>")
-                .is_err(),
+            Push::parse(b"<xml><MsgType>event</MsgType><Event>unsubscribe</Event></xml>").is_err(),
             "no FromUserName"
         );
     }
@@ -236,7 +241,13 @@ mod tests {
     fn a_failed_report_carries_its_status() {
         let b = receipt("7".into(), "failed: system failed");
         assert_eq!(b.receipts[0].outcome, Outcome::Failed);
-        assert_eq!(b.receipts[0].reason.as_deref(), Some("failed: system failed"));
-        assert_eq!(receipt("7".into(), "success").receipts[0].outcome, Outcome::Delivered);
+        assert_eq!(
+            b.receipts[0].reason.as_deref(),
+            Some("failed: system failed")
+        );
+        assert_eq!(
+            receipt("7".into(), "success").receipts[0].outcome,
+            Outcome::Delivered
+        );
     }
 }

@@ -31,11 +31,17 @@ async fn wechat_sends_template_messages_with_one_cached_access_token() {
             .iter()
             .find(|d| Some(&d.id) == o.provider_message_id.as_ref())
             .unwrap_or_else(|| panic!("the msgid is the provider message id: {o:?}"));
-        assert_eq!(d.fields["client_msg_id"], o.id, "the record id guards resends");
+        assert_eq!(
+            d.fields["client_msg_id"], o.id,
+            "the record id guards resends"
+        );
         assert_eq!(d.fields["template_id"], TEMPLATE_ID);
         let text = d.fields["data"]["content"]["value"].as_str().unwrap();
         assert!(text.starts_with("Hi 客户"), "{text}");
-        assert!(!text.contains("shop.example"), "the link is tracked: {text}");
+        assert!(
+            !text.contains("shop.example"),
+            "the link is tracked: {text}"
+        );
         assert!(!text.contains("退订"), "{text}");
         let url = d.fields["url"].as_str().unwrap();
         assert!(
@@ -103,7 +109,9 @@ async fn followers_who_unfollowed_or_refuse_fail_and_the_others_are_sent() {
         .collect();
     assert_eq!(reasons.len(), 2, "{outcomes:?}");
     assert!(
-        reasons.iter().any(|r| r.contains("43004 require subscribe")),
+        reasons
+            .iter()
+            .any(|r| r.contains("43004 require subscribe")),
         "{reasons:?}"
     );
     assert!(
@@ -112,4 +120,73 @@ async fn followers_who_unfollowed_or_refuse_fail_and_the_others_are_sent() {
     );
     assert_eq!(v.books.attempts(&openid(0)), 1, "not retried");
     assert_eq!(v.books.deliveries().len(), 1);
+}
+
+/// WeChat's pushes about what the worker sent, signed as WeChat signs them: the delivery report
+/// of a message names it by the msgid the worker stored, and a follower who unfollows gets no
+/// message of the next campaign.
+#[tokio::test(flavor = "multi_thread")]
+async fn wechat_pushes_report_deliveries_and_unfollows_stop_the_next_campaign() {
+    use testkit::vendors::wechat::{job_finish_event, signed_query, unsubscribe_event};
+    const TOKEN: &str = "wechat-server-token";
+    let v = WechatStandIn::start(Mode::Ok).await;
+    let app = testkit::spawn_app_with(testkit::TestDb::new(), testkit::TestQueues::new(), |c| {
+        c.callbacks.wechat_callback_token = Some(TOKEN.into());
+    })
+    .await;
+    crate::common::customers(&app, 3).await;
+    let _worker = crate::common::start_worker(&app, &super::wechat(&v));
+    let push = |xml: String, openid: Option<String>| {
+        let url = app.url(&format!(
+            "/webhooks/wechat/official-account?{}",
+            signed_query(TOKEN, openid.as_deref())
+        ));
+        let http = app.http.clone();
+        async move {
+            let resp = http.post(url).body(xml).send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+
+    let first = crate::common::send_campaign(&app, "wechat", "Hi {{ name }}").await;
+    crate::common::wait_final(&app, &first, std::time::Duration::from_secs(60)).await;
+    let sent = super::outcomes(&app, &first).await;
+    let msgid = sent[0].provider_message_id.clone().expect("a msgid");
+    let to = v
+        .books
+        .deliveries()
+        .into_iter()
+        .find(|d| d.id == msgid)
+        .expect("the vendor's message")
+        .to;
+    assert_eq!(
+        push(job_finish_event(&to, &msgid, "success"), Some(to.clone())).await,
+        (200, "success".to_owned())
+    );
+    let status = |id: String| {
+        let app = &app;
+        async move {
+            app.rows(&format!(
+                "SELECT status AS line FROM marketing_record WHERE id = '{id}'"
+            ))
+            .await
+        }
+    };
+    assert_eq!(status(sent[0].id.clone()).await, ["delivered"]);
+
+    assert_eq!(
+        push(unsubscribe_event(&openid(1)), Some(openid(1))).await,
+        (200, "success".to_owned())
+    );
+    let second = crate::common::send_campaign(&app, "wechat", "Hi again {{ name }}").await;
+    crate::common::wait_final(&app, &second, std::time::Duration::from_secs(60)).await;
+    let again = super::outcomes(&app, &second).await;
+    assert_eq!(
+        again.len(),
+        2,
+        "the follower who left is not in the audience"
+    );
+    assert!(again.iter().all(|o| o.status == "sent"), "{again:?}");
+    assert_eq!(v.books.attempts(&openid(1)), 1, "only the first campaign's");
+    assert_eq!(v.books.deliveries().len(), 5);
 }
