@@ -2,7 +2,8 @@
 //! format, `/webhooks/sms/<vendor>…` and `/webhooks/email/ses`): how each one proves it comes
 //! from the vendor, and which SMS replies opt their sender out.
 //!
-//! Twilio signs its callbacks with the account's auth token and SNS signs with an AWS
+//! Twilio signs its callbacks with the account's auth token, WeChat with the Token of the
+//! official account's server configuration, and SNS signs with an AWS
 //! certificate; Aliyun and Tencent Cloud sign nothing, so their callback URLs carry a secret
 //! `token` query parameter instead (a source-IP allow-list was not chosen: behind a load
 //! balancer or proxy the peer address is the proxy's, and neither vendor promises a stable
@@ -50,6 +51,11 @@ pub struct CallbackArgs {
     #[arg(long, env = "SNS_CERT_URL_PREFIXES", value_delimiter = ',')]
     pub sns_cert_url_prefixes: Vec<String>,
 
+    /// The Token set in the WeChat official account's server configuration: verifies the
+    /// `signature` of its event pushes (/webhooks/wechat/official-account). Unset: refused (401).
+    #[arg(long, env = "WECHAT_CALLBACK_TOKEN", hide_env_values = true)]
+    pub wechat_callback_token: Option<String>,
+
     /// Comma-separated SMS replies that opt the sender out of SMS, matched whole after trimming
     /// whitespace and punctuation, ignoring case and full/half width (`ＴＤ` is `TD`).
     #[arg(
@@ -67,6 +73,7 @@ pub struct VendorCallbacks {
     pub aliyun_token: Option<String>,
     pub tencent_token: Option<String>,
     pub twilio_auth_token: Option<String>,
+    pub wechat_token: Option<String>,
     /// Without a trailing `/`.
     pub twilio_base_url: String,
     pub sns_topic_arns: Vec<String>,
@@ -103,6 +110,7 @@ impl VendorCallbacks {
             aliyun_token: secret(&a.aliyun_callback_token),
             tencent_token: secret(&a.tencent_callback_token),
             twilio_auth_token: secret(&a.twilio_auth_token),
+            wechat_token: secret(&a.wechat_callback_token),
             twilio_base_url: a
                 .twilio_webhook_base_url
                 .as_deref()
@@ -122,11 +130,13 @@ impl VendorCallbacks {
         let set = |s: &Option<String>| if s.is_some() { "<set>" } else { "<unset>" };
         format!(
             "aliyun_callback_token={} tencent_callback_token={} twilio_auth_token={} \
-             twilio_webhook_base_url={} sns_topic_arns={:?} sns_signing_cert={} \
+             wechat_callback_token={} twilio_webhook_base_url={} sns_topic_arns={:?} \
+             sns_signing_cert={} \
              sns_cert_url_prefixes={:?} sms_opt_out_keywords={:?}",
             set(&a.aliyun_callback_token),
             set(&a.tencent_callback_token),
             set(&a.twilio_auth_token),
+            set(&a.wechat_callback_token),
             a.twilio_webhook_base_url
                 .as_deref()
                 .unwrap_or("<PUBLIC_BASE_URL>"),

@@ -5,6 +5,7 @@ use marketing_core::vocabulary::Channel;
 
 use crate::providers::{
     AliyunSettings, ApnsSettings, FcmSettings, SesSettings, TencentSettings, TwilioSettings,
+    WechatSettings,
 };
 
 /// Which provider delivers a channel.
@@ -12,7 +13,7 @@ use crate::providers::{
 pub enum ProviderKind {
     /// Write each message as a JSON line to LOG_SINK_PATH (no vendor needed).
     Log,
-    /// The vendor's HTTP JSON API (SMS and push).
+    /// The vendor's HTTP JSON API (SMS, push and WeChat).
     Http,
     /// An SMTP server (e-mail).
     Smtp,
@@ -28,6 +29,8 @@ pub enum ProviderKind {
     Apns,
     /// Amazon SES API v2 (e-mail).
     Ses,
+    /// WeChat official-account template messages (wechat).
+    Wechat,
 }
 
 impl ProviderKind {
@@ -43,6 +46,7 @@ impl ProviderKind {
             ProviderKind::Fcm => "fcm",
             ProviderKind::Apns => "apns",
             ProviderKind::Ses => "ses",
+            ProviderKind::Wechat => "wechat",
         }
     }
 }
@@ -83,6 +87,7 @@ pub struct DeliveryModes {
     pub sms: DeliveryMode,
     pub email: DeliveryMode,
     pub push: DeliveryMode,
+    pub wechat: DeliveryMode,
 }
 
 impl DeliveryModes {
@@ -91,6 +96,7 @@ impl DeliveryModes {
             Channel::Sms => self.sms,
             Channel::Email => self.email,
             Channel::PushNotification => self.push,
+            Channel::Wechat => self.wechat,
         }
     }
 
@@ -100,6 +106,7 @@ impl DeliveryModes {
             Channel::Sms => "SMS_DELIVERY",
             Channel::Email => "EMAIL_DELIVERY",
             Channel::PushNotification => "PUSH_DELIVERY",
+            Channel::Wechat => "WECHAT_DELIVERY",
         }
     }
 }
@@ -241,6 +248,37 @@ pub struct Config {
     #[arg(long, env = "PUSH_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
     pub push_delivery: DeliveryMode,
 
+    /// Provider for WeChat template messages: log, http or wechat.
+    #[arg(long, env = "WECHAT_PROVIDER", value_enum, default_value_t = ProviderKind::Log)]
+    pub wechat_provider: ProviderKind,
+    /// WeChat vendor endpoint (HTTP provider).
+    #[arg(long, env = "WECHAT_HTTP_URL")]
+    pub wechat_http_url: Option<String>,
+    /// WeChat vendor bearer token (HTTP provider).
+    #[arg(long, env = "WECHAT_HTTP_TOKEN", hide_env_values = true)]
+    pub wechat_http_token: Option<String>,
+    /// WeChat messages per second through WECHAT_PROVIDER in total, across all workers (0 =
+    /// unlimited).
+    #[arg(long, env = "WECHAT_RATE_LIMIT", default_value_t = 0)]
+    pub wechat_rate_limit: u32,
+    /// Secondary WeChat provider, used while WECHAT_PROVIDER fails: log, http or wechat (not
+    /// the primary's kind, but http); unset: none.
+    #[arg(long, env = "WECHAT_SECONDARY_PROVIDER", value_enum)]
+    pub wechat_secondary_provider: Option<ProviderKind>,
+    /// Secondary WeChat vendor endpoint (HTTP provider).
+    #[arg(long, env = "WECHAT_SECONDARY_HTTP_URL")]
+    pub wechat_secondary_http_url: Option<String>,
+    /// Secondary WeChat vendor bearer token (HTTP provider).
+    #[arg(long, env = "WECHAT_SECONDARY_HTTP_TOKEN", hide_env_values = true)]
+    pub wechat_secondary_http_token: Option<String>,
+    /// WeChat messages per second through WECHAT_SECONDARY_PROVIDER in total (0 = unlimited).
+    #[arg(long, env = "WECHAT_SECONDARY_RATE_LIMIT", default_value_t = 0)]
+    pub wechat_secondary_rate_limit: u32,
+    /// What a worker crash may do to WeChat messages (see SMS_DELIVERY). The wechat provider
+    /// sends the record id as `client_msg_id`, which WeChat deduplicates for a while.
+    #[arg(long, env = "WECHAT_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
+    pub wechat_delivery: DeliveryMode,
+
     /// Provider for e-mail: log, smtp or ses.
     #[arg(long, env = "EMAIL_PROVIDER", value_enum, default_value_t = ProviderKind::Log)]
     pub email_provider: ProviderKind,
@@ -312,6 +350,8 @@ pub struct Config {
     pub apns: ApnsSettings,
     #[command(flatten)]
     pub ses: SesSettings,
+    #[command(flatten)]
+    pub wechat: WechatSettings,
 }
 
 impl Config {
@@ -320,6 +360,7 @@ impl Config {
             sms: self.sms_delivery,
             email: self.email_delivery,
             push: self.push_delivery,
+            wechat: self.wechat_delivery,
         }
     }
 
@@ -329,12 +370,18 @@ impl Config {
         let kind = ProviderKind::as_str;
         // Only the settings of the vendors in use, so the line stays readable.
         let mut vendors = String::new();
-        let used: Vec<ProviderKind> = [self.sms_provider, self.push_provider, self.email_provider]
-            .into_iter()
-            .chain(self.sms_secondary_provider)
-            .chain(self.push_secondary_provider)
-            .chain(self.email_secondary_provider)
-            .collect();
+        let used: Vec<ProviderKind> = [
+            self.sms_provider,
+            self.push_provider,
+            self.email_provider,
+            self.wechat_provider,
+        ]
+        .into_iter()
+        .chain(self.sms_secondary_provider)
+        .chain(self.push_secondary_provider)
+        .chain(self.email_secondary_provider)
+        .chain(self.wechat_secondary_provider)
+        .collect();
         let secondary = |kind: Option<ProviderKind>, rate: u32| match kind {
             Some(k) => format!("{}@{rate}/s", k.as_str()),
             None => "<unset>".to_owned(),
@@ -346,6 +393,7 @@ impl Config {
             (ProviderKind::Fcm, self.fcm.redacted()),
             (ProviderKind::Apns, self.apns.redacted()),
             (ProviderKind::Ses, self.ses.redacted()),
+            (ProviderKind::Wechat, self.wechat.redacted()),
         ] {
             if used.contains(&k) {
                 vendors.push(' ');
@@ -357,10 +405,13 @@ impl Config {
              prefetch={} batch_size={} batch_wait_ms={} send_concurrency={} max_attempts={} \
              retry_base_ms={} sms_provider={} sms_delivery={} sms_rate_limit={} push_provider={} \
              push_delivery={} push_rate_limit={} email_provider={} email_delivery={} \
-             email_rate_limit={} sms_secondary={} push_secondary={} email_secondary={} \
+             email_rate_limit={} wechat_provider={} wechat_delivery={} wechat_rate_limit={} \
+             sms_secondary={} push_secondary={} email_secondary={} wechat_secondary={} \
              sms_http_url={} sms_http_token={} push_http_url={} push_http_token={} \
              sms_secondary_http_url={} sms_secondary_http_token={} \
-             push_secondary_http_url={} push_secondary_http_token={} {} \
+             push_secondary_http_url={} push_secondary_http_token={} \
+             wechat_http_url={} wechat_http_token={} wechat_secondary_http_url={} \
+             wechat_secondary_http_token={} {} \
              smtp={}:{} smtp_tls={:?} smtp_username={} smtp_password={} log_sink_path={} \
              metrics_addr={} public_base_url={} tracking_secret={} frequency_cap={}/{}h{}",
             marketing_core::telemetry::mask_url_password(&self.database_url),
@@ -383,11 +434,18 @@ impl Config {
             kind(self.email_provider),
             self.email_delivery.as_str(),
             self.email_rate_limit,
+            kind(self.wechat_provider),
+            self.wechat_delivery.as_str(),
+            self.wechat_rate_limit,
             secondary(self.sms_secondary_provider, self.sms_secondary_rate_limit),
             secondary(self.push_secondary_provider, self.push_secondary_rate_limit),
             secondary(
                 self.email_secondary_provider,
                 self.email_secondary_rate_limit
+            ),
+            secondary(
+                self.wechat_secondary_provider,
+                self.wechat_secondary_rate_limit
             ),
             self.sms_http_url.as_deref().map_or(
                 "<unset>".into(),
@@ -409,6 +467,16 @@ impl Config {
                 marketing_core::telemetry::mask_url_password
             ),
             set(&self.push_secondary_http_token),
+            self.wechat_http_url.as_deref().map_or(
+                "<unset>".into(),
+                marketing_core::telemetry::mask_url_password
+            ),
+            set(&self.wechat_http_token),
+            self.wechat_secondary_http_url.as_deref().map_or(
+                "<unset>".into(),
+                marketing_core::telemetry::mask_url_password
+            ),
+            set(&self.wechat_secondary_http_token),
             self.control.redacted(),
             self.smtp_host,
             self.smtp_port,

@@ -85,6 +85,8 @@ pub struct CustomerRow {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub push_token: Option<String>,
+    /// The customer's `openid` with the WeChat official account (the `wechat` channel).
+    pub wechat_openid: Option<String>,
     pub tags: Vec<String>,
     pub attributes: serde_json::Value,
     pub locale: Option<String>,

@@ -16,6 +16,7 @@ diesel::table! {
         erased_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        wechat_openid -> Nullable<Text>,
     }
 }
 

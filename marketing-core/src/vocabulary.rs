@@ -84,13 +84,25 @@ macro_rules! text_enum {
 }
 
 text_enum! {
-    /// A delivery channel; also a campaign's `type`.
-    Channel { Sms => "sms", Email => "email", PushNotification => "push_notification" }
+    /// A delivery channel; also a campaign's `type`. `wechat` is a WeChat official account's
+    /// template message to a follower's `openid`.
+    Channel {
+        Sms => "sms",
+        Email => "email",
+        PushNotification => "push_notification",
+        Wechat => "wechat",
+    }
 }
 
 text_enum! {
     /// What a customer can opt out of: one channel, or everything.
-    OptOutScope { Sms => "sms", Email => "email", PushNotification => "push_notification", All => "all" }
+    OptOutScope {
+        Sms => "sms",
+        Email => "email",
+        PushNotification => "push_notification",
+        Wechat => "wechat",
+        All => "all",
+    }
 }
 
 text_enum! {
@@ -164,7 +176,8 @@ mod tests {
         );
         let err = serde_json::from_str::<Channel>("\"fax\"").unwrap_err();
         assert!(
-            err.to_string().contains("sms email push_notification"),
+            err.to_string()
+                .contains("sms email push_notification wechat"),
             "{err}"
         );
     }
@@ -174,7 +187,7 @@ mod tests {
         let err = "fax".parse::<Channel>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`fax` is not one of: sms email push_notification"
+            "`fax` is not one of: sms email push_notification wechat"
         );
     }
 }

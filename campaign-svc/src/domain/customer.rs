@@ -21,6 +21,7 @@ pub struct CustomerFields {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub push_token: Option<String>,
+    pub wechat_openid: Option<String>,
     pub tags: Option<Vec<String>>,
     pub attributes: Option<serde_json::Value>,
     pub locale: Option<String>,
@@ -37,6 +38,7 @@ pub struct ValidCustomer {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub push_token: Option<String>,
+    pub wechat_openid: Option<String>,
     pub tags: Vec<String>,
     pub attributes: serde_json::Value,
     pub locale: Option<String>,
@@ -74,6 +76,9 @@ impl ValidCustomer {
             .transpose()?;
         let push_token = non_blank(f.push_token)
             .map(|t| bounded_text(&field("push_token"), &t, 4096))
+            .transpose()?;
+        let wechat_openid = non_blank(f.wechat_openid)
+            .map(|o| parse_openid(&field("wechat_openid"), &o))
             .transpose()?;
         let tags = parse_tags(&field("tags"), f.tags.unwrap_or_default())?;
         let attributes = match f.attributes {
@@ -120,12 +125,30 @@ impl ValidCustomer {
             email,
             phone,
             push_token,
+            wechat_openid,
             tags,
             attributes,
             locale,
             time_zone,
             birthday,
         })
+    }
+}
+
+/// A WeChat `openid`: 28 characters of `[A-Za-z0-9_-]` for official accounts today; up to 64 of
+/// them are accepted so a longer id the vendor may issue is not refused, anything else is.
+fn parse_openid(field: &str, value: &str) -> Result<String> {
+    let ok = value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(Error::invalid(
+            field,
+            "must be a WeChat openid: at most 64 letters, digits, `_` or `-`",
+        ))
     }
 }
 
@@ -203,6 +226,7 @@ pub struct Customer {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub push_token: Option<String>,
+    pub wechat_openid: Option<String>,
     pub tags: Vec<String>,
     pub attributes: serde_json::Value,
     pub locale: Option<String>,
@@ -222,6 +246,7 @@ impl Customer {
             email: r.email,
             phone: r.phone,
             push_token: r.push_token,
+            wechat_openid: r.wechat_openid,
             tags: r.tags,
             attributes: r.attributes,
             locale: r.locale,

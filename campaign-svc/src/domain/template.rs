@@ -60,6 +60,12 @@ pub fn validate(
             "SMS messages have no subject; leave it out",
         ));
     }
+    if subject.is_some() && channel == Channel::Wechat {
+        return Err(Error::invalid(
+            "subject",
+            "WeChat template messages have no subject (the text fills WECHAT_DATA_KEY); leave it out",
+        ));
+    }
     if html_body.is_some() && channel != Channel::Email {
         return Err(Error::invalid(
             "html_body",

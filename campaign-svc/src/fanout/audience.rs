@@ -50,6 +50,7 @@ pub(crate) fn audience_def(audience: &Audience, tail: &str) -> String {
         "audience AS (
             SELECT c.id, c.time_zone,
                    NULLIF(btrim(CASE $1 WHEN 'sms' THEN c.phone WHEN 'email' THEN c.email
+                                       WHEN 'wechat' THEN c.wechat_openid
                                        ELSE c.push_token END), '') IS NOT NULL AS reachable,
                    EXISTS (SELECT 1 FROM customer_opt_outs o
                            WHERE o.customer_id = c.id AND o.channel IN ($1, 'all')) AS opted_out,

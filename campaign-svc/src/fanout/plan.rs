@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 /// The first recipients (by id) with what rendering needs. `$5` limit.
 fn sample_sql(audience: &Audience, has_variants: bool) -> String {
     format!(
-        "{}SELECT c.id, c.name, c.email, c.phone, c.push_token, c.external_id, c.locale,
+        "{}SELECT c.id, c.name, c.email, c.phone, c.push_token, c.wechat_openid, c.external_id, c.locale,
                 c.time_zone, c.birthday, c.attributes, {} AS variant
          FROM audience a JOIN customers c ON c.id = a.id
          WHERE a.reachable AND NOT a.opted_out AND NOT a.capped
@@ -41,7 +41,7 @@ fn sample_sql(audience: &Audience, has_variants: bool) -> String {
 fn one_customer_sql(has_variants: bool) -> String {
     format!(
         "WITH a AS (SELECT $5::uuid AS id, $1::text AS channel)
-         SELECT c.id, c.name, c.email, c.phone, c.push_token, c.external_id, c.locale,
+         SELECT c.id, c.name, c.email, c.phone, c.push_token, c.wechat_openid, c.external_id, c.locale,
                 c.time_zone, c.birthday, c.attributes, {} AS variant
          FROM a JOIN customers c ON c.id = a.id AND c.erased_at IS NULL",
         variant_sql(has_variants)
@@ -62,6 +62,8 @@ struct SampleRow {
     phone: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     push_token: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    wechat_openid: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     external_id: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -184,6 +186,7 @@ impl Plan {
             Channel::Sms => r.phone.clone(),
             Channel::Email => r.email.clone(),
             Channel::PushNotification => r.push_token.clone(),
+            Channel::Wechat => r.wechat_openid.clone(),
         }
         .unwrap_or_default();
         let content = self.compiled.get(&r.variant).ok_or_else(|| {

@@ -1,6 +1,7 @@
 //! The vendors' own callbacks, outside the bearer auth, each proving itself as its vendor
 //! authenticates (see `crate::callbacks`): Aliyun and Tencent Cloud by the `token` in the URL,
-//! Twilio by `X-Twilio-Signature`, SNS by its certificate signature; and the generic signed
+//! Twilio by `X-Twilio-Signature`, WeChat by the `signature` in the URL, SNS by its certificate
+//! signature; and the generic signed
 //! inbound SMS form. The check comes before the body is parsed. Each answers in the body its
 //! vendor documents.
 
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::RestState;
 use super::extract::{QueryParams, read_body};
 use crate::domain::reply::InboundBatch;
-use crate::domain::vendor::{Vendor, aliyun, sns, tencent, twilio, verify_token};
+use crate::domain::vendor::{Vendor, aliyun, sns, tencent, twilio, verify_token, wechat};
 use crate::domain::webhook::SIGNATURE_HEADER;
 use crate::error::{Error, Result};
 use crate::service::replies::ReplyOutcome;
@@ -181,4 +182,39 @@ pub async fn generic_replies(
     state.service.verify_webhook(signature, &body)?;
     let batch = InboundBatch::parse(json(&body)?, state.service.settings().default_phone_region)?;
     Ok(Json(state.service.apply_replies("api", batch).await?))
+}
+
+/// `GET /webhooks/wechat/official-account?signature=…&timestamp=…&nonce=…&echostr=…`: the
+/// handshake WeChat makes when the server URL is saved; answered with `echostr` once the
+/// signature checks out.
+pub async fn wechat_handshake(
+    State(state): State<RestState>,
+    QueryParams(query): QueryParams,
+) -> Result<Response> {
+    let token = state.service.settings().callbacks.wechat_token.as_deref();
+    wechat::verify_signature(token, &query)?;
+    let echo = query
+        .get("echostr")
+        .cloned()
+        .ok_or_else(|| Error::invalid("echostr", "is required"))?;
+    Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], echo).into_response())
+}
+
+/// `POST /webhooks/wechat/official-account?signature=…&timestamp=…&nonce=…`: event pushes
+/// (`unsubscribe`, `TEMPLATESENDJOBFINISH`), answered `success` as WeChat expects.
+pub async fn wechat_push(
+    State(state): State<RestState>,
+    QueryParams(query): QueryParams,
+    request: Request,
+) -> Result<Response> {
+    let body = read_body(request, &state).await?;
+    let token = state.service.settings().callbacks.wechat_token.as_deref();
+    wechat::verify_signature(token, &query)?;
+    let push = wechat::Push::parse(&body)?;
+    state.service.apply_wechat_push(push).await?;
+    Ok((
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        wechat::ACKNOWLEDGED,
+    )
+        .into_response())
 }

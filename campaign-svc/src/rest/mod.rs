@@ -132,6 +132,10 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
             post(callbacks::twilio_replies),
         )
         .route("/webhooks/email/ses", post(callbacks::ses))
+        .route(
+            "/webhooks/wechat/official-account",
+            get(callbacks::wechat_handshake).post(callbacks::wechat_push),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -86,6 +86,7 @@ fn channel_words(channel: Channel) -> &'static str {
         Channel::Sms => "短信 / SMS",
         Channel::Email => "邮件 / e-mail",
         Channel::PushNotification => "推送 / push notifications",
+        Channel::Wechat => "微信 / WeChat",
     }
 }
 

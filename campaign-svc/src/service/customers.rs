@@ -38,17 +38,18 @@ use crate::error::{Error, Result};
 /// (a deadlock, which PostgreSQL breaks by failing one of them).
 const UPSERT_SQL: &str = r#"
 INSERT INTO customers AS c
-    (id, external_id, name, email, phone, push_token, tags, attributes, locale, time_zone, birthday)
-SELECT x.id, x.external_id, x.name, x.email, x.phone, x.push_token,
+    (id, external_id, name, email, phone, push_token, wechat_openid, tags, attributes, locale,
+     time_zone, birthday)
+SELECT x.id, x.external_id, x.name, x.email, x.phone, x.push_token, x.wechat_openid,
        COALESCE(x.tags, '{}'), COALESCE(x.attributes, '{}'::jsonb), x.locale, x.time_zone,
        x.birthday
 FROM jsonb_to_recordset($1) AS x(
     id uuid, external_id text, name text, email text, phone text, push_token text,
-    tags text[], attributes jsonb, locale text, time_zone text, birthday date)
+    wechat_openid text, tags text[], attributes jsonb, locale text, time_zone text, birthday date)
 ORDER BY x.external_id COLLATE "C"
 ON CONFLICT (external_id) DO UPDATE SET
     name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
-    push_token = EXCLUDED.push_token, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes,
+    push_token = EXCLUDED.push_token, wechat_openid = EXCLUDED.wechat_openid, tags = EXCLUDED.tags, attributes = EXCLUDED.attributes,
     locale = EXCLUDED.locale, time_zone = EXCLUDED.time_zone, birthday = EXCLUDED.birthday,
     updated_at = now()
 RETURNING c.id, c.external_id, (c.xmax = 0) AS inserted
@@ -235,6 +236,7 @@ impl MarketingService {
                         cu::email.eq(None::<String>),
                         cu::phone.eq(None::<String>),
                         cu::push_token.eq(None::<String>),
+                        cu::wechat_openid.eq(None::<String>),
                         cu::tags.eq(Vec::<String>::new()),
                         cu::attributes.eq(serde_json::json!({})),
                         cu::locale.eq(None::<String>),

@@ -18,6 +18,7 @@ pub mod templates;
 pub mod tracking;
 pub mod trigger;
 pub mod webhooks;
+pub mod wechat;
 
 use std::time::Duration;
 

@@ -29,3 +29,4 @@ mod templates;
 mod trigger;
 mod vendor_receipts;
 mod webhooks;
+mod wechat;

@@ -113,6 +113,7 @@ pub struct Control {
     sms: Lanes,
     email: Lanes,
     push: Lanes,
+    wechat: Lanes,
     /// Throttling answers a message may get without counting as failed attempts.
     pub throttle_retries: u32,
 }
@@ -122,7 +123,7 @@ impl Control {
     /// breakers. `pool` should not be the one batches hold connections of while they send: a
     /// gate that waited for one of those would wait for itself.
     pub fn new(providers: Providers, pool: &PgPool, s: &ControlSettings) -> Self {
-        let (sms, email, push) = providers.into_channels();
+        let (sms, email, push, wechat) = providers.into_channels();
         let lanes = |channel: Channel, c: crate::providers::ChannelProviders| Lanes {
             primary: Lane::new(channel, c.primary, pool, s),
             secondary: c.secondary.map(|p| {
@@ -136,6 +137,7 @@ impl Control {
             sms: lanes(Channel::Sms, sms),
             email: lanes(Channel::Email, email),
             push: lanes(Channel::PushNotification, push),
+            wechat: lanes(Channel::Wechat, wechat),
             throttle_retries: s.throttle_retries,
         }
     }
@@ -145,12 +147,13 @@ impl Control {
             Channel::Sms => &self.sms,
             Channel::Email => &self.email,
             Channel::PushNotification => &self.push,
+            Channel::Wechat => &self.wechat,
         }
     }
 
     /// Flushes every provider (the log sink's file) before outcomes are written.
     pub async fn flush(&self) -> anyhow::Result<()> {
-        for lanes in [&self.sms, &self.email, &self.push] {
+        for lanes in [&self.sms, &self.email, &self.push, &self.wechat] {
             lanes.primary.provider.provider.flush().await?;
             if let Some((lane, _)) = &lanes.secondary {
                 lane.provider.provider.flush().await?;

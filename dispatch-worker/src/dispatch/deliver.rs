@@ -61,6 +61,7 @@ impl Dispatcher {
             Channel::Sms => c.phone.clone(),
             Channel::Email => c.email.clone(),
             Channel::PushNotification => c.push_token.take(),
+            Channel::Wechat => c.wechat_openid.take(),
         };
         let Some(to) = to.filter(|t| !t.trim().is_empty()) else {
             return failed(format!("not sent: the customer has no {channel} address"));

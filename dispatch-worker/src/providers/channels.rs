@@ -9,7 +9,7 @@ use marketing_core::vocabulary::Channel;
 
 use super::{
     AliyunSms, Apns, Fcm, HttpProvider, LogProvider, OutboundMessage, Provider, SendError, Ses,
-    SmtpProvider, TencentSms, Twilio,
+    SmtpProvider, TencentSms, Twilio, Wechat,
 };
 use crate::config::{Config, ProviderKind};
 
@@ -49,6 +49,7 @@ pub struct Providers {
     sms: ChannelProviders,
     email: ChannelProviders,
     push: ChannelProviders,
+    wechat: ChannelProviders,
 }
 
 /// Which provider of a channel a setting describes.
@@ -132,6 +133,29 @@ impl Providers {
                 .map(|k| (k, c.push_secondary_rate_limit)),
             &mut push,
         )?;
+        let mut wechat = |kind: ProviderKind, role: Role| -> anyhow::Result<Arc<dyn Provider>> {
+            let (setting, url, token) = match role {
+                Role::Primary => ("WECHAT_PROVIDER", &c.wechat_http_url, &c.wechat_http_token),
+                Role::Secondary => (
+                    "WECHAT_SECONDARY_PROVIDER",
+                    &c.wechat_secondary_http_url,
+                    &c.wechat_secondary_http_token,
+                ),
+            };
+            Ok(match kind {
+                ProviderKind::Log => log_sink()?,
+                ProviderKind::Http => http(url, token, &setting.replace("PROVIDER", "HTTP_URL"))?,
+                ProviderKind::Wechat => Arc::new(Wechat::new(&c.wechat, timeout)?),
+                k => return Err(wrong(setting, k)),
+            })
+        };
+        let wechat = channel(
+            Channel::Wechat,
+            (c.wechat_provider, c.wechat_rate_limit),
+            c.wechat_secondary_provider
+                .map(|k| (k, c.wechat_secondary_rate_limit)),
+            &mut wechat,
+        )?;
         let mut email = |kind: ProviderKind, role: Role| -> anyhow::Result<Arc<dyn Provider>> {
             let setting = match role {
                 Role::Primary => "EMAIL_PROVIDER",
@@ -151,12 +175,24 @@ impl Providers {
                 .map(|k| (k, c.email_secondary_rate_limit)),
             &mut email,
         )?;
-        Ok(Providers { sms, email, push })
+        Ok(Providers {
+            sms,
+            email,
+            push,
+            wechat,
+        })
     }
 
-    /// The providers of SMS, e-mail and push, in that order.
-    pub fn into_channels(self) -> (ChannelProviders, ChannelProviders, ChannelProviders) {
-        (self.sms, self.email, self.push)
+    /// The providers of SMS, e-mail, push and WeChat, in that order.
+    pub fn into_channels(
+        self,
+    ) -> (
+        ChannelProviders,
+        ChannelProviders,
+        ChannelProviders,
+        ChannelProviders,
+    ) {
+        (self.sms, self.email, self.push, self.wechat)
     }
 
     /// The primary provider of a channel.
@@ -170,12 +206,13 @@ impl Providers {
             Channel::Sms => &self.sms,
             Channel::Email => &self.email,
             Channel::PushNotification => &self.push,
+            Channel::Wechat => &self.wechat,
         }
     }
 
     /// Flushes every provider.
     pub async fn flush(&self) -> anyhow::Result<()> {
-        for c in [&self.sms, &self.email, &self.push] {
+        for c in [&self.sms, &self.email, &self.push, &self.wechat] {
             c.primary.provider.flush().await?;
             if let Some(s) = &c.secondary {
                 s.provider.flush().await?;
@@ -197,6 +234,7 @@ fn channel(
         Channel::Sms => "SMS",
         Channel::Email => "EMAIL",
         Channel::PushNotification => "PUSH",
+        Channel::Wechat => "WECHAT",
     };
     let secondary = match secondary {
         None => None,
@@ -293,6 +331,21 @@ mod tests {
             Some(("http", 50))
         );
         assert!(other.channel(Channel::Email).secondary.is_none());
+        let wechat = providers(&[
+            "--wechat-secondary-provider",
+            "http",
+            "--wechat-secondary-http-url",
+            "http://b.example/wechat",
+        ])
+        .expect("WeChat has a secondary too");
+        let lanes = wechat.channel(Channel::Wechat);
+        assert_eq!(&*lanes.primary.label, "log");
+        assert_eq!(lanes.secondary.as_ref().map(|s| &*s.label), Some("http"));
+        let refused = providers(&["--wechat-provider", "wechat"]).err();
+        assert!(
+            refused.is_some_and(|e| e.to_string().contains("WECHAT_APP_ID")),
+            "the wechat provider needs its app"
+        );
     }
 
     #[tokio::test]

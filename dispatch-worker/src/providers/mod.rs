@@ -17,6 +17,7 @@ mod sigv4;
 mod smtp;
 mod tencent;
 mod twilio;
+mod wechat;
 mod wire;
 
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub use ses::{Ses, SesSettings};
 pub use smtp::SmtpProvider;
 pub use tencent::{TencentSettings, TencentSms};
 pub use twilio::{Twilio, TwilioSettings};
+pub use wechat::{Wechat, WechatSettings};
 
 /// A rendered message for one recipient.
 #[derive(Debug, Clone)]
@@ -42,7 +44,7 @@ pub struct OutboundMessage {
     pub record_id: Uuid,
     pub campaign_id: Uuid,
     pub channel: Channel,
-    /// Phone number, e-mail address or push token.
+    /// Phone number, e-mail address, push token or WeChat openid.
     pub to: String,
     /// E-mail subject / push title.
     pub subject: String,

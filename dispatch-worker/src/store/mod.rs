@@ -30,7 +30,7 @@ macro_rules! claimed_details {
         "
 SELECT cl.id, cl.campaign_id, cl.execution_id, cl.channel, cl.variant, cl.provider,
        c.name AS campaign_name, c.start_time, c.end_time, c.status = 'active' AND (c.end_time IS NULL OR c.end_time > now()) AS campaign_open,
-       cu.name, cu.email, cu.phone, cu.push_token, cu.external_id, cu.locale, cu.time_zone, cu.birthday, cu.attributes,
+       cu.name, cu.email, cu.phone, cu.push_token, cu.wechat_openid, cu.external_id, cu.locale, cu.time_zone, cu.birthday, cu.attributes,
        EXISTS (SELECT 1 FROM customer_opt_outs o
                WHERE o.customer_id = cl.customer_id AND o.channel IN (cl.channel, 'all')) AS opted_out,
        $2 > 0 AND EXISTS (SELECT 1 FROM marketing_record m
@@ -194,6 +194,8 @@ pub struct Claimed {
     pub phone: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub push_token: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub wechat_openid: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub external_id: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]

@@ -78,7 +78,8 @@ pub fn smtp_worker(app: &TestApp, smtp: &testkit::vendor::SmtpServer) -> Worker 
     )
 }
 
-/// `n` customers tagged `bulk` with a phone, e-mail and push token; returns their ids.
+/// `n` customers tagged `bulk` with a phone, e-mail, push token and WeChat openid (`oWx-` and
+/// `i` in 24 digits); returns their ids.
 pub async fn customers(app: &TestApp, n: usize) -> Vec<String> {
     let mut ids = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
@@ -91,6 +92,7 @@ pub async fn customers(app: &TestApp, n: usize) -> Vec<String> {
                     "phone": format!("+861380{i:07}"),
                     "email": format!("c{i}@example.com"),
                     "push_token": format!("tok-{i}"),
+                    "wechat_openid": format!("oWx-{i:024}"),
                     "tags": ["bulk"],
                 })
             })

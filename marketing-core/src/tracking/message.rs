@@ -63,8 +63,8 @@ impl Signer {
     /// Finishes a rendered message for record `record`: links become signed click redirects,
     /// the unsubscribe link (`unsubscribe`, the record's [`Signer::unsubscribe_url`], which the
     /// caller already signed for the template) is added where the content did not place
-    /// `{{ unsubscribe_url }}` itself, and e-mail gets an HTML part (generated from the text when
-    /// the content has none) with the open pixel.
+    /// `{{ unsubscribe_url }}` itself (not to WeChat messages), and e-mail gets an HTML part
+    /// (generated from the text when the content has none) with the open pixel.
     pub fn decorate(
         &self,
         record: Uuid,
@@ -85,7 +85,9 @@ impl Signer {
             ("Unsubscribe", "Unsubscribe: ")
         };
         let (mut body, next) = rewrite_text(&rendered.body, 0, &mut track);
-        if !body.contains(unsubscribe) {
+        // A WeChat follower opts out by unfollowing the official account (its `unsubscribe`
+        // push opts them out here), and no link in a template message's text can be tapped.
+        if channel != Channel::Wechat && !body.contains(unsubscribe) {
             body.push_str(&format!("\n\n{prefix}{unsubscribe}"));
         }
         let html_body = match channel {

@@ -1,4 +1,5 @@
-//! Stand-ins for the vendors' real APIs (Aliyun and Tencent Cloud SMS, Twilio, FCM, APNs, SES),
+//! Stand-ins for the vendors' real APIs (Aliyun and Tencent Cloud SMS, Twilio, FCM, APNs, SES,
+//! WeChat official-account template messages),
 //! each a real server on a random local port. Like its vendor, each one checks the request's
 //! signature by recomputing it from the vendor's documented algorithm with a test secret (an
 //! implementation of its own, not the worker's, so a mistake in one shows against the other),
@@ -13,6 +14,7 @@ pub mod fcm;
 pub mod ses;
 pub mod tencent;
 pub mod twilio;
+pub mod wechat;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

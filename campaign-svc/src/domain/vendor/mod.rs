@@ -1,5 +1,5 @@
 //! The vendors' own callback formats at the edge: each module reads one vendor's delivery
-//! receipts (and inbound SMS) into [`VendorReceipt`]s and [`InboundSms`]s, and checks how
+//! receipts (and inbound SMS, or WeChat's event pushes) into [`VendorReceipt`]s and [`InboundSms`]s, and checks how
 //! that vendor authenticates its callbacks. Receipts name the message by the vendor's id, which
 //! the service resolves to a record through `marketing_record.provider_message_id`.
 
@@ -7,6 +7,7 @@ pub mod aliyun;
 pub mod sns;
 pub mod tencent;
 pub mod twilio;
+pub mod wechat;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone as _, Utc};
 
@@ -22,6 +23,7 @@ pub enum Vendor {
     Tencent,
     Twilio,
     Ses,
+    Wechat,
 }
 
 impl Vendor {
@@ -32,6 +34,7 @@ impl Vendor {
             Vendor::Tencent => "tencent",
             Vendor::Twilio => "twilio",
             Vendor::Ses => "ses",
+            Vendor::Wechat => "wechat",
         }
     }
 
@@ -39,6 +42,7 @@ impl Vendor {
     pub fn channel(self) -> marketing_core::vocabulary::Channel {
         match self {
             Vendor::Ses => marketing_core::vocabulary::Channel::Email,
+            Vendor::Wechat => marketing_core::vocabulary::Channel::Wechat,
             _ => marketing_core::vocabulary::Channel::Sms,
         }
     }

@@ -200,3 +200,50 @@ async fn fcm_fetches_a_new_access_token_only_when_the_old_one_nears_expiry() {
         "never sent with an expired token"
     );
 }
+
+#[tokio::test]
+async fn wechat_refuses_a_wrong_app_secret() {
+    let v = testkit::vendors::wechat::WechatStandIn::start(Mode::Ok).await;
+    let args = super::wechat(&v);
+    refused_when_wrong(
+        Channel::Wechat,
+        "oWx-000000000000000000000000",
+        args,
+        &v.books,
+        "--wechat-app-secret",
+        "not-the-secret",
+        "40125 invalid appsecret",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wechat_caches_its_token_from_either_token_api_until_it_nears_expiry() {
+    for api in ["stable_token", "token"] {
+        let v = testkit::vendors::wechat::WechatStandIn::start(Mode::Ok).await;
+        v.set_token_lifetime(Duration::from_secs(2));
+        let mut args = super::wechat(&v);
+        args.push(format!("--wechat-token-api={api}"));
+        let wechat = providers(&args);
+        let lane = wechat.for_channel(Channel::Wechat);
+        for _ in 0..3 {
+            lane.send(&message(Channel::Wechat, "oWx-0"))
+                .await
+                .expect("sent");
+        }
+        assert_eq!(v.tokens_issued(), 1, "{api}: cached");
+        // Past its expiry: the worker fetched the next one before sending (stable_token hands
+        // out the same token until then, so the new one comes only now).
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        lane.send(&message(Channel::Wechat, "oWx-0"))
+            .await
+            .expect("sent");
+        assert_eq!(v.tokens_issued(), 2, "{api}: a new token");
+        assert_eq!(
+            v.token_refusals(),
+            0,
+            "{api}: never sent with an expired token"
+        );
+        assert_eq!(v.books.deliveries().len(), 4);
+    }
+}

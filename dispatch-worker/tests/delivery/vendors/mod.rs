@@ -8,6 +8,7 @@ mod credentials;
 mod email;
 mod push;
 mod sms;
+mod wechat;
 
 use std::time::Duration;
 
@@ -82,6 +83,17 @@ pub fn ses(v: &testkit::vendors::ses::SesStandIn) -> Vec<String> {
     ])
 }
 
+pub fn wechat(v: &testkit::vendors::wechat::WechatStandIn) -> Vec<String> {
+    use testkit::vendors::wechat::{APP_ID, APP_SECRET, TEMPLATE_ID};
+    args(&[
+        ("--wechat-provider", "wechat"),
+        ("--wechat-app-id", APP_ID),
+        ("--wechat-app-secret", APP_SECRET),
+        ("--wechat-template-id", TEMPLATE_ID),
+        ("--wechat-api-base", &v.endpoint()),
+    ])
+}
+
 /// `--flag=value` each, so that values starting with `-` (a PEM key) stay values.
 fn args(pairs: &[(&str, &str)]) -> Vec<String> {
     pairs.iter().map(|(k, v)| format!("{k}={v}")).collect()
@@ -116,13 +128,23 @@ const RECIPIENTS: usize = 3;
 
 /// Sends "Hi {{ name }}" on `channel` to three customers through a worker with `args`.
 async fn run(channel: &str, args: &[String]) -> (TestApp, Vec<Outcome>) {
+    run_to(channel, args, RECIPIENTS, "Hi {{ name }}").await
+}
+
+/// Sends `content` on `channel` to `n` customers through a worker with `args`.
+async fn run_to(
+    channel: &str,
+    args: &[String],
+    n: usize,
+    content: &str,
+) -> (TestApp, Vec<Outcome>) {
     let app = testkit::spawn_app().await;
-    customers(&app, RECIPIENTS).await;
+    customers(&app, n).await;
     let _worker = start_worker(&app, args);
-    let campaign = send_campaign(&app, channel, "Hi {{ name }}").await;
+    let campaign = send_campaign(&app, channel, content).await;
     wait_final(&app, &campaign, Duration::from_secs(60)).await;
     let outcomes = outcomes(&app, &campaign).await;
-    assert_eq!(outcomes.len(), RECIPIENTS);
+    assert_eq!(outcomes.len(), n);
     (app, outcomes)
 }
 
