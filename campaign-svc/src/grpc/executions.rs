@@ -3,6 +3,8 @@
 
 use crm_proto::v1 as pb;
 
+use crate::service::cost::CostEstimate;
+
 use super::campaign_fields::sample_to_pb;
 use super::convert::{opt_timestamp, page_request, pagination, timestamp};
 use crate::domain::execution::{Execution, Sample};
@@ -32,6 +34,19 @@ pub(super) fn to_pb(e: Execution) -> pb::Execution {
         created_at: Some(timestamp(e.created_at)),
         finished_at: opt_timestamp(e.finished_at),
         occurrence: opt_timestamp(e.occurrence),
+        cost_estimate: e
+            .cost_estimate
+            .and_then(|v| serde_json::from_value::<CostEstimate>(v).ok())
+            .map(|c| pb::CostEstimate {
+                currency: c.currency,
+                provider: c.provider,
+                price: c.price,
+                messages: c.messages,
+                cost: c.cost,
+                spend_cap: c.spend_cap,
+                spend_cap_left: c.spend_cap_left,
+                messages_within_cap: c.messages_within_cap,
+            }),
     }
 }
 

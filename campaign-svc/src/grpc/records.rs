@@ -28,6 +28,7 @@ fn to_pb(r: Record) -> pb::Record {
         not_before: opt_timestamp(r.not_before),
         event_id: r.event_id,
         provider: r.provider,
+        cost: r.cost.map(|c| c.to_string()),
     }
 }
 

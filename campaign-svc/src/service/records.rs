@@ -54,6 +54,10 @@ pub struct Record {
     /// with a secondary provider, a channel's records may be split between two.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// What sending it cost: the price of the provider that sent it, in `COST_CURRENCY`
+    /// (decimal text); absent while not sent and for messages never sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<marketing_core::cost::Amount>,
 }
 
 impl From<RecordRow> for Record {
@@ -75,6 +79,7 @@ impl From<RecordRow> for Record {
             not_before: r.not_before,
             event_id: r.event_id,
             provider: r.provider,
+            cost: r.cost_micros.map(marketing_core::cost::Amount::from_micros),
         }
     }
 }

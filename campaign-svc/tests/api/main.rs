@@ -6,6 +6,7 @@ mod bad_input;
 mod birthday;
 mod campaigns;
 mod content;
+mod cost;
 mod conventions;
 mod conversions;
 mod customers;

@@ -15,6 +15,7 @@ mod attempts;
 mod claim;
 mod deliver;
 mod parked;
+mod spend;
 
 pub use claim::OUTCOME_UNKNOWN;
 pub use parked::JobChannel;
@@ -38,7 +39,9 @@ use uuid::Uuid;
 
 use crate::config::DeliveryModes;
 use crate::control::Control;
-use crate::store::{self, Claimed, Outcome};
+use crate::store::{self, Claimed, Outcome, Written};
+use marketing_core::cost::{Amount, Currency};
+use marketing_core::vocabulary::Channel;
 
 /// Retry policy for transient provider errors.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +67,32 @@ struct Delivered {
     verdict: Verdict,
     /// The channel, for metrics.
     channel: &'static str,
+    /// What it reserved against its campaign's spend cap (settled when its outcome is written).
+    reserved: Amount,
+}
+
+impl Delivered {
+    /// A record failed without calling any provider.
+    fn not_sent(id: Uuid, channel: Channel, reason: String) -> Self {
+        Delivered {
+            id,
+            outcome: Outcome::Failed {
+                reason,
+                provider: None,
+            },
+            verdict: Verdict::Ack,
+            channel: channel.as_str(),
+            reserved: Amount::ZERO,
+        }
+    }
+
+    fn written(&self) -> Written {
+        Written {
+            id: self.id,
+            outcome: self.outcome.clone(),
+            reserved: self.reserved,
+        }
+    }
 }
 
 type PooledConnection = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
@@ -103,6 +132,8 @@ struct Sent {
     conn: Held,
     jobs: Vec<(u64, SendJob, bool)>,
     results: Vec<Delivered>,
+    /// Campaigns whose spend cap stopped messages of this batch.
+    capped_out: Vec<Uuid>,
 }
 
 type CompiledContents = Result<HashMap<Option<String>, Arc<Content>>, String>;
@@ -126,6 +157,11 @@ pub struct Dispatcher {
     signer: Signer,
     /// Whether a channel's messages a dead worker may have sent are sent again or failed.
     modes: DeliveryModes,
+    /// Connections for spend cap reservations, which commit on their own while the batch's
+    /// transaction is open (the gates' pool: short statements, never waiting for a batch).
+    spend_pool: PgPool,
+    /// The currency of MESSAGE_COSTS, for logs.
+    currency: Currency,
 }
 
 impl Dispatcher {
@@ -137,6 +173,8 @@ impl Dispatcher {
         frequency_cap: Option<FrequencyCap>,
         signer: Signer,
         modes: DeliveryModes,
+        spend_pool: PgPool,
+        currency: Currency,
     ) -> Self {
         Dispatcher {
             pool,
@@ -147,6 +185,8 @@ impl Dispatcher {
             contents: Mutex::new(HashMap::new()),
             signer,
             modes,
+            spend_pool,
+            currency,
         }
     }
 
@@ -202,17 +242,34 @@ impl Dispatcher {
             to_send,
             unknown,
         } = self.claim(&jobs).await?;
-        let mut results: Vec<Delivered> = futures::stream::iter(to_send)
-            .map(|c| {
-                let span = tracing::info_span!("deliver", record_id = %c.id, channel = %c.channel);
-                if let Some(tp) = traces.get(&c.id) {
+        let mut results: Vec<Delivered> = Vec::new();
+        let mut ready = Vec::with_capacity(to_send.len());
+        for c in to_send {
+            match self.prepare(c) {
+                Ok(r) => ready.push(r),
+                Err(not_sent) => results.push(not_sent),
+            }
+        }
+        let spend::Reserved {
+            ready,
+            refused,
+            capped_out,
+        } = self.reserve_spend(ready).await?;
+        results.extend(refused);
+        let delivered: Vec<Delivered> = futures::stream::iter(ready)
+            .map(|(r, reserved)| {
+                let id = r.message.record_id;
+                let span =
+                    tracing::info_span!("deliver", record_id = %id, channel = %r.message.channel);
+                if let Some(tp) = traces.get(&id) {
                     marketing_core::telemetry::set_parent_traceparent(&span, tp);
                 }
-                self.deliver(c).instrument(span)
+                self.deliver(r, reserved).instrument(span)
             })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
+        results.extend(delivered);
         results.extend(unknown.iter().map(claim::outcome_unknown));
         self.control.flush().await?;
         Ok(Sent {
@@ -220,6 +277,7 @@ impl Dispatcher {
             conn: held,
             jobs,
             results,
+            capped_out,
         })
     }
 
@@ -232,9 +290,9 @@ impl Dispatcher {
             mut conn,
             jobs,
             results,
+            capped_out,
         } = sent;
-        let outcomes: Vec<(Uuid, Outcome)> =
-            results.iter().map(|d| (d.id, d.outcome.clone())).collect();
+        let outcomes: Vec<Written> = results.iter().map(Delivered::written).collect();
         let committed = async {
             let conn = conn.conn()?;
             store::write(conn, &outcomes).await?;
@@ -301,6 +359,7 @@ impl Dispatcher {
             amqp.basic_ack(tag, BasicAckOptions { multiple: true })
                 .await?;
         }
+        self.fail_capped_out(&capped_out).await;
         Ok(())
     }
 
@@ -309,7 +368,7 @@ impl Dispatcher {
     /// a restart, a deadlock victim) are retried for up to [`WRITE_RETRY_FOR`], each attempt on
     /// its own connection (the batch's transaction and its locks are gone). Retrying is safe: the
     /// write only moves records not yet final, and counts only what it moved.
-    async fn write_outcomes(&self, outcomes: &[(Uuid, Outcome)]) -> anyhow::Result<()> {
+    async fn write_outcomes(&self, outcomes: &[Written]) -> anyhow::Result<()> {
         let give_up = std::time::Instant::now() + WRITE_RETRY_FOR;
         let mut backoff = std::time::Duration::from_millis(50);
         loop {
