@@ -259,6 +259,38 @@ async fn each_record_is_charged_the_price_of_the_provider_that_sent_it() {
     assert_eq!(sms.cost, expected.to_string());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_not_sent_give_their_reservation_back() {
+    let app = app_with_costs("sms:http=0.05").await;
+    let vendor = HttpVendor::start(VendorMode::Reject).await;
+    customers(&app, 50).await;
+    // Room for 20 messages: had the 50 refused ones kept their reservations, the last 30 would
+    // have failed for the cap instead of reaching the vendor.
+    let campaign = capped_campaign(&app, "1").await;
+    let extra: Vec<String> = vec![
+        "--sms-provider=http".to_owned(),
+        format!("--sms-http-url={}", vendor.url()),
+        format!("--sms-http-token={}", vendor.token),
+        "--message-costs=sms:http=0.05".to_owned(),
+        "--batch-size=10".to_owned(),
+    ];
+    let _workers = workers(&app, &extra, 1);
+    trigger(&app, &campaign).await;
+    wait_final(&app, &campaign, Duration::from_secs(30)).await;
+    assert_eq!(vendor.requests(), 50, "every message reached the vendor");
+    let capped = app
+        .count(&format!(
+            "SELECT count(*) AS n FROM marketing_record WHERE campaign_id = '{campaign}' \
+             AND error_message LIKE '%spend_cap_reached%'"
+        ))
+        .await;
+    assert_eq!(capped, 0);
+    let s = stats(&app, &campaign).await;
+    assert_eq!(s["totals"]["failed"], 50, "{s}");
+    assert_eq!(s["totals"]["cost"], "0", "{s}");
+    assert_eq!(s["spend_cap_left"], "1", "all given back: {s}");
+}
+
 #[test]
 fn a_worker_refuses_prices_for_providers_it_cannot_have() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dispatch-worker"))
