@@ -59,8 +59,6 @@ pub async fn run(
         config.tracking.frequency_cap(),
         config.tracking.signer(),
         config.delivery_modes(),
-        gate_pool.clone(),
-        config.cost.cost_currency.clone(),
     ));
     let settings = ConsumerSettings {
         amqp_url: config.amqp_url.clone(),

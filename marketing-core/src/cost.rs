@@ -131,9 +131,9 @@ impl MessageCosts {
             let channel: Channel = channel.trim().parse().map_err(|e| bad(format!("{e}")))?;
             let provider = provider.trim();
             let valid_name = !provider.is_empty()
-                && provider
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                && provider.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
             if !valid_name {
                 return Err(bad(format!(
                     "`{provider}` is not a provider name (lowercase letters, digits, `-`, `_`)"

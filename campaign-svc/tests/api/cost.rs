@@ -28,7 +28,10 @@ async fn spend_caps_are_exact_decimals_set_changed_and_cleared_over_rest() {
     let (_, c) = app.get(&format!("/api/marketing/campaigns/{id}")).await;
     assert_eq!(c["spend_cap"], "0.1", "stored exactly");
     let (status, c) = app
-        .put(&format!("/api/marketing/campaigns/{id}"), json!({"name": "renamed"}))
+        .put(
+            &format!("/api/marketing/campaigns/{id}"),
+            json!({"name": "renamed"}),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(c["spend_cap"], "0.1", "an update without it keeps it");
@@ -127,15 +130,17 @@ async fn spend_caps_over_grpc() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(cleared.spend_cap, None, "listed in the mask and absent: cleared");
+    assert_eq!(
+        cleared.spend_cap, None,
+        "listed in the mask and absent: cleared"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dry_run_estimates_the_cost_at_the_primary_price() {
     let app = spawn_app_with(TestDb::new(), TestQueues::new(), |c| {
         c.cost.message_costs =
-            marketing_core::cost::MessageCosts::parse("sms:aliyun=0.045,sms:tencent=0.05")
-                .unwrap();
+            marketing_core::cost::MessageCosts::parse("sms:aliyun=0.045,sms:tencent=0.05").unwrap();
         c.cost.cost_currency = marketing_core::cost::Currency::parse("USD").unwrap();
         c.primaries.sms_provider = "aliyun".into();
     })
@@ -144,7 +149,10 @@ async fn the_dry_run_estimates_the_cost_at_the_primary_price() {
         .map(|i| json!({"external_id": format!("c{i}"), "name": "客户", "phone": format!("+86138001380{i:02}"), "tags": ["VIP"]}))
         .collect();
     let (status, out) = app
-        .post("/api/marketing/customers/bulk", json!({"customers": customers}))
+        .post(
+            "/api/marketing/customers/bulk",
+            json!({"customers": customers}),
+        )
         .await;
     assert_eq!(status, 200, "{out}");
     let mut body = campaign_body("estimated");
@@ -189,13 +197,18 @@ async fn the_dry_run_estimates_the_cost_at_the_primary_price() {
     });
     let execution = app.simulate(plain.await["id"].as_str().unwrap()).await;
     assert_eq!(execution["cost_estimate"]["cost"], "0.315");
-    assert_eq!(execution["cost_estimate"]["spend_cap_left"], serde_json::Value::Null);
+    assert_eq!(
+        execution["cost_estimate"]["spend_cap_left"],
+        serde_json::Value::Null
+    );
 }
 
 /// Runs the campaign-svc binary with `env` and returns what it printed, once it exited.
 fn refused(env: &[(&str, &str)]) -> String {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_campaign-svc"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         command.env(k, v);
     }
@@ -207,9 +220,15 @@ fn refused(env: &[(&str, &str)]) -> String {
 #[test]
 fn bad_cost_settings_stop_the_service_naming_the_setting() {
     let err = refused(&[("MESSAGE_COSTS", "sms:aliyun=0.04.5")]);
-    assert!(err.contains("MESSAGE_COSTS entry `sms:aliyun=0.04.5`"), "{err}");
+    assert!(
+        err.contains("MESSAGE_COSTS entry `sms:aliyun=0.04.5`"),
+        "{err}"
+    );
     let err = refused(&[("MESSAGE_COSTS", "fax:aliyun=0.1")]);
-    assert!(err.contains("MESSAGE_COSTS entry `fax:aliyun=0.1`"), "{err}");
+    assert!(
+        err.contains("MESSAGE_COSTS entry `fax:aliyun=0.1`"),
+        "{err}"
+    );
     let err = refused(&[("COST_CURRENCY", "yuan")]);
     assert!(err.contains("COST_CURRENCY"), "{err}");
 }

@@ -87,7 +87,10 @@ impl Lanes {
     /// What a message of the channel reserves against a spend cap before it is sent: the price
     /// of the dearer provider, since which one takes it is only known once it is sent.
     pub fn reservation_price(&self) -> Amount {
-        let secondary = self.secondary.as_ref().map_or(Amount::ZERO, |(l, _)| l.price);
+        let secondary = self
+            .secondary
+            .as_ref()
+            .map_or(Amount::ZERO, |(l, _)| l.price);
         self.primary.price.max(secondary)
     }
 
@@ -132,6 +135,10 @@ pub struct Control {
     push: Lanes,
     /// Throttling answers a message may get without counting as failed attempts.
     pub throttle_retries: u32,
+    /// The control's own connections (the gates', and spend cap reservations, which commit on
+    /// their own while a batch's transaction is open: short statements that never wait for a
+    /// batch).
+    pool: PgPool,
 }
 
 impl Control {
@@ -159,7 +166,13 @@ impl Control {
             email: lanes(Channel::Email, email),
             push: lanes(Channel::PushNotification, push),
             throttle_retries: s.throttle_retries,
+            pool: pool.clone(),
         }
+    }
+
+    /// The control's own database connections (see the field).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     pub fn lanes(&self, channel: Channel) -> &Lanes {

@@ -3,9 +3,13 @@
 //! ([`Dispatcher::prepare`]), then, once its spend is reserved ([`super::spend`]), the providers
 //! ([`super::attempts`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use marketing_core::render::{CampaignVars, Content, Recipient};
+use anyhow::Context as _;
+use diesel_async::AsyncPgConnection;
+
+use marketing_core::render::{CampaignVars, Content, Recipient, VariantContent};
 use marketing_core::vocabulary::Channel;
 
 use marketing_core::cost::Amount;
@@ -15,7 +19,7 @@ use super::attempts::{Attempt, Tries};
 use super::parked::Parked;
 use super::{Delivered, Dispatcher, Verdict};
 use crate::providers::OutboundMessage;
-use crate::store::{Claimed, Outcome};
+use crate::store::{self, Claimed, Outcome};
 
 /// A rendered message allowed to go out, once its spend is reserved.
 pub(super) struct Ready {
@@ -29,6 +33,58 @@ pub(super) struct Ready {
 }
 
 impl Dispatcher {
+    /// Compiles the frozen content of every execution in `claimed` not yet in the cache (what
+    /// [`Dispatcher::prepare`] renders).
+    pub(super) async fn load_contents(
+        &self,
+        conn: &mut AsyncPgConnection,
+        claimed: &[Claimed],
+    ) -> anyhow::Result<()> {
+        let missing: Vec<Uuid> = {
+            let cache = self
+                .contents
+                .lock()
+                .map_err(|_| anyhow::anyhow!("content cache poisoned"))?;
+            let mut ids: Vec<Uuid> = claimed
+                .iter()
+                .map(|c| c.execution_id)
+                .filter(|id| !cache.contains_key(id))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows = store::contents(conn, &missing)
+            .await
+            .context("loading execution contents")?;
+        let mut cache = self
+            .contents
+            .lock()
+            .map_err(|_| anyhow::anyhow!("content cache poisoned"))?;
+        if cache.len() > 1000 {
+            cache.clear();
+        }
+        for row in rows {
+            let compiled = serde_json::from_value::<Vec<VariantContent>>(row.contents)
+                .map_err(|e| e.to_string())
+                .and_then(|variants| {
+                    variants
+                        .into_iter()
+                        .map(|v| {
+                            Content::compile(&v.source)
+                                .map(|c| (v.variant, Arc::new(c)))
+                                .map_err(|e| e.to_string())
+                        })
+                        .collect::<Result<HashMap<_, _>, String>>()
+                });
+            cache.insert(row.id, Arc::new(compiled));
+        }
+        Ok(())
+    }
+
     /// The compiled content for a claimed record's execution and variant.
     fn content(&self, c: &Claimed) -> Result<Arc<Content>, String> {
         let cache = self

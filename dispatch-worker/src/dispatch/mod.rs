@@ -32,15 +32,15 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
-use marketing_core::render::{Content, VariantContent};
+use marketing_core::render::Content;
 use marketing_core::tracking::{FrequencyCap, Signer};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::config::DeliveryModes;
 use crate::control::Control;
-use crate::store::{self, Claimed, Outcome, Written};
-use marketing_core::cost::{Amount, Currency};
+use crate::store::{self, Outcome, Written};
+use marketing_core::cost::Amount;
 use marketing_core::vocabulary::Channel;
 
 /// Retry policy for transient provider errors.
@@ -157,11 +157,6 @@ pub struct Dispatcher {
     signer: Signer,
     /// Whether a channel's messages a dead worker may have sent are sent again or failed.
     modes: DeliveryModes,
-    /// Connections for spend cap reservations, which commit on their own while the batch's
-    /// transaction is open (the gates' pool: short statements, never waiting for a batch).
-    spend_pool: PgPool,
-    /// The currency of MESSAGE_COSTS, for logs.
-    currency: Currency,
 }
 
 impl Dispatcher {
@@ -173,8 +168,6 @@ impl Dispatcher {
         frequency_cap: Option<FrequencyCap>,
         signer: Signer,
         modes: DeliveryModes,
-        spend_pool: PgPool,
-        currency: Currency,
     ) -> Self {
         Dispatcher {
             pool,
@@ -185,8 +178,6 @@ impl Dispatcher {
             contents: Mutex::new(HashMap::new()),
             signer,
             modes,
-            spend_pool,
-            currency,
         }
     }
 
@@ -388,57 +379,6 @@ impl Dispatcher {
                 Err(e) => return Err(e),
             }
         }
-    }
-
-    /// Compiles the frozen content of every execution in `claimed` not yet in the cache.
-    async fn load_contents(
-        &self,
-        conn: &mut AsyncPgConnection,
-        claimed: &[Claimed],
-    ) -> anyhow::Result<()> {
-        let missing: Vec<Uuid> = {
-            let cache = self
-                .contents
-                .lock()
-                .map_err(|_| anyhow::anyhow!("content cache poisoned"))?;
-            let mut ids: Vec<Uuid> = claimed
-                .iter()
-                .map(|c| c.execution_id)
-                .filter(|id| !cache.contains_key(id))
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        };
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let rows = store::contents(conn, &missing)
-            .await
-            .context("loading execution contents")?;
-        let mut cache = self
-            .contents
-            .lock()
-            .map_err(|_| anyhow::anyhow!("content cache poisoned"))?;
-        if cache.len() > 1000 {
-            cache.clear();
-        }
-        for row in rows {
-            let compiled = serde_json::from_value::<Vec<VariantContent>>(row.contents)
-                .map_err(|e| e.to_string())
-                .and_then(|variants| {
-                    variants
-                        .into_iter()
-                        .map(|v| {
-                            Content::compile(&v.source)
-                                .map(|c| (v.variant, Arc::new(c)))
-                                .map_err(|e| e.to_string())
-                        })
-                        .collect::<Result<HashMap<_, _>, String>>()
-                });
-            cache.insert(row.id, Arc::new(compiled));
-        }
-        Ok(())
     }
 }
 

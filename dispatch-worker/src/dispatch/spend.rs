@@ -38,9 +38,7 @@ impl Dispatcher {
     pub(super) async fn reserve_spend(&self, ready: Vec<Ready>) -> anyhow::Result<Reserved> {
         let price = |r: &Ready| {
             if r.spend_capped {
-                self.control
-                    .lanes(r.message.channel)
-                    .reservation_price()
+                self.control.lanes(r.message.channel).reservation_price()
             } else {
                 Amount::ZERO
             }
@@ -68,7 +66,7 @@ impl Dispatcher {
             });
         }
         let granted = {
-            let mut conn = self.spend_pool.get().await.context("database pool")?;
+            let mut conn = self.control.pool().get().await.context("database pool")?;
             store::spend::reserve(&mut conn, &asks)
                 .await
                 .context("reserving spend")?
@@ -96,7 +94,7 @@ impl Dispatcher {
                 }
                 _ => {
                     if !out.capped_out.contains(&r.campaign_id) {
-                        tracing::info!(campaign_id = %r.campaign_id, price = %p, currency = %self.currency,
+                        tracing::info!(campaign_id = %r.campaign_id, price = %p,
                             "the campaign's spend cap is reached: its unsent messages are not sent");
                         out.capped_out.push(r.campaign_id);
                     }
@@ -125,7 +123,11 @@ impl Dispatcher {
         };
         match failed.await {
             Ok(n) => {
-                tracing::info!(campaigns = campaigns.len(), records = n, "unsent records of campaigns at their spend cap failed");
+                tracing::info!(
+                    campaigns = campaigns.len(),
+                    records = n,
+                    "unsent records of campaigns at their spend cap failed"
+                );
                 if n > 0 {
                     metrics::counter!("worker_spend_capped_records_total").increment(n);
                 }

@@ -89,12 +89,16 @@ async fn three_workers_stop_at_exactly_the_spend_cap() {
     let _workers: Vec<Process> = workers(&app, &extra, 3);
     let started = Instant::now();
     trigger(&app, &campaign).await;
-    wait_until(Duration::from_secs(60), "the campaign completed", || async {
-        let (_, c) = app
-            .get(&format!("/api/marketing/campaigns/{campaign}"))
-            .await;
-        c["status"] == "completed"
-    })
+    wait_until(
+        Duration::from_secs(60),
+        "the campaign completed",
+        || async {
+            let (_, c) = app
+                .get(&format!("/api/marketing/campaigns/{campaign}"))
+                .await;
+            c["status"] == "completed"
+        },
+    )
     .await;
     let took = started.elapsed();
 
@@ -240,11 +244,7 @@ async fn each_record_is_charged_the_price_of_the_provider_that_sent_it() {
         .await
         .expect("stats over gRPC")
         .into_inner();
-    assert_eq!(
-        s.totals.expect("totals").cost,
-        expected.to_string(),
-        "gRPC"
-    );
+    assert_eq!(s.totals.expect("totals").cost, expected.to_string(), "gRPC");
     assert_eq!(s.currency, "CNY");
     let channels = client
         .get_channel_stats(authed(pb::GetChannelStatsRequest { since: None }))
