@@ -117,6 +117,12 @@ pub struct Config {
     #[command(flatten)]
     pub tracking: marketing_core::tracking::TrackingArgs,
 
+    #[command(flatten)]
+    pub cost: marketing_core::cost::CostArgs,
+
+    #[command(flatten)]
+    pub primaries: PrimaryProviders,
+
     /// Secret of the provider webhooks' HMAC signatures (`X-Signature: t=<unix>,v1=<hex>`).
     /// Unset: webhooks are refused (401).
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
@@ -157,7 +163,8 @@ impl Config {
              queue_prefix={} api_tokens={} max_body_bytes={} max_connections={} \
              http_header_timeout_secs={} http_body_timeout_secs={} public_base_url={} \
              tracking_secret={} webhook_secret={} frequency_cap={}/{}h conversion_window_hours={} \
-             default_phone_region={:?} event_retention_days={} event_retention_interval_secs={} {}",
+             default_phone_region={:?} event_retention_days={} event_retention_interval_secs={} \
+             message_costs={} cost_currency={} primary_providers=sms:{},email:{},push_notification:{},wechat:{} {}",
             self.http_addr,
             self.grpc_addr,
             marketing_core::telemetry::mask_url_password(&self.database_url),
@@ -190,9 +197,33 @@ impl Config {
             self.default_phone_region,
             self.event_retention_days,
             self.event_retention_interval_secs,
+            self.cost.message_costs,
+            self.cost.cost_currency,
+            self.primaries.sms_provider,
+            self.primaries.email_provider,
+            self.primaries.push_provider,
+            self.primaries.wechat_provider,
             crate::callbacks::VendorCallbacks::redacted(&self.callbacks),
         )
     }
+}
+
+/// Each channel's primary provider, as the workers are configured: the dry run estimates a
+/// campaign's cost at that provider's price (MESSAGE_COSTS).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PrimaryProviders {
+    /// The workers' SMS provider (same value as theirs), for cost estimates.
+    #[arg(long, env = "SMS_PROVIDER", default_value = "log")]
+    pub sms_provider: String,
+    /// The workers' e-mail provider (same value as theirs), for cost estimates.
+    #[arg(long, env = "EMAIL_PROVIDER", default_value = "log")]
+    pub email_provider: String,
+    /// The workers' push provider (same value as theirs), for cost estimates.
+    #[arg(long, env = "PUSH_PROVIDER", default_value = "log")]
+    pub push_provider: String,
+    /// The workers' WeChat provider (same value as theirs), for cost estimates.
+    #[arg(long, env = "WECHAT_PROVIDER", default_value = "log")]
+    pub wechat_provider: String,
 }
 
 fn parse_region(s: &str) -> Result<phonenumber::country::Id, String> {

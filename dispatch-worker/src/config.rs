@@ -339,6 +339,9 @@ pub struct Config {
     pub control: crate::control::ControlSettings,
 
     #[command(flatten)]
+    pub cost: marketing_core::cost::CostArgs,
+
+    #[command(flatten)]
     pub aliyun: AliyunSettings,
     #[command(flatten)]
     pub tencent: TencentSettings,
@@ -355,6 +358,27 @@ pub struct Config {
 }
 
 impl Config {
+    /// Checks what the parsers alone cannot: every provider MESSAGE_COSTS prices is one a worker
+    /// can have (`<kind>` or `<kind>-secondary`), so a misspelt name is an error at start-up
+    /// rather than messages silently costing 0.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for (channel, provider) in self.cost.message_costs.providers() {
+            let kind = provider.strip_suffix("-secondary").unwrap_or(provider);
+            if ProviderKind::from_str(kind, false).is_err() {
+                let kinds: Vec<&str> = ProviderKind::value_variants()
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect();
+                anyhow::bail!(
+                    "MESSAGE_COSTS entry `{channel}:{provider}`: `{provider}` is not a provider \
+                     (one of {}, or <kind>-secondary for a secondary of its primary's kind)",
+                    kinds.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub fn delivery_modes(&self) -> DeliveryModes {
         DeliveryModes {
             sms: self.sms_delivery,
@@ -413,7 +437,8 @@ impl Config {
              wechat_http_url={} wechat_http_token={} wechat_secondary_http_url={} \
              wechat_secondary_http_token={} {} \
              smtp={}:{} smtp_tls={:?} smtp_username={} smtp_password={} log_sink_path={} \
-             metrics_addr={} public_base_url={} tracking_secret={} frequency_cap={}/{}h{}",
+             metrics_addr={} public_base_url={} tracking_secret={} frequency_cap={}/{}h \
+             message_costs={} cost_currency={}{}",
             marketing_core::telemetry::mask_url_password(&self.database_url),
             self.database_pool_size,
             marketing_core::telemetry::mask_url_password(&self.amqp_url),
@@ -493,6 +518,8 @@ impl Config {
             },
             self.tracking.frequency_cap,
             self.tracking.frequency_cap_window_hours,
+            self.cost.message_costs,
+            self.cost.cost_currency,
             vendors,
         )
     }
@@ -537,6 +564,29 @@ mod tests {
             "{}",
             c.redacted()
         );
+    }
+
+    #[test]
+    fn message_costs_name_real_providers() {
+        let c = Config::try_parse_from([
+            "dispatch-worker",
+            "--message-costs",
+            "sms:aliyun=0.045,sms:http-secondary=0.05,email:ses=0.0001",
+        ])
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(
+            c.cost.message_costs.price(Channel::Sms, "aliyun").micros(),
+            45_000
+        );
+        let c = Config::try_parse_from(["dispatch-worker", "--message-costs", "sms:aliyn=0.045"])
+            .unwrap();
+        let err = c.check().unwrap_err().to_string();
+        assert!(err.contains("MESSAGE_COSTS entry `sms:aliyn`"), "{err}");
+        let err = Config::try_parse_from(["dispatch-worker", "--message-costs", "sms:aliyun=x"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MESSAGE_COSTS"), "{err}");
     }
 
     #[test]

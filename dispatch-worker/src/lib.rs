@@ -32,6 +32,7 @@ pub async fn run(
     // Install the metrics recorder before anything records.
     marketing_core::telemetry::prometheus();
     tracing::info!(config = %config.redacted(), "starting dispatch-worker");
+    config.check()?;
     let pool = marketing_core::db::pool(&config.database_url, config.database_pool_size)?;
     let links = health::BrokerLinks::default();
     let listener = tokio::net::TcpListener::bind(config.metrics_addr)
@@ -41,7 +42,12 @@ pub async fn run(
     // The gates' own connections: batches hold pooled connections while their messages wait at
     // a gate, so a gate drawing from the same pool could wait for itself.
     let gate_pool = marketing_core::db::pool(&config.database_url, GATE_CONNECTIONS)?;
-    let control = Control::new(providers, &gate_pool, &config.control);
+    let control = Control::new(
+        providers,
+        &gate_pool,
+        &config.control,
+        &config.cost.message_costs,
+    );
     let dispatcher = Arc::new(Dispatcher::new(
         pool.clone(),
         control,

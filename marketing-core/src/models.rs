@@ -43,6 +43,8 @@ pub struct CampaignRow {
     pub time_zone: Option<String>,
     /// `{"start", "end"}`: messages due inside wait for the end (the service default when none).
     pub quiet_hours: Option<serde_json::Value>,
+    /// The most its messages may cost in all, in micro-units (see [`crate::cost`]).
+    pub spend_cap_micros: Option<i64>,
 }
 
 impl CampaignRow {
@@ -129,6 +131,8 @@ pub struct RecordRow {
     pub event_id: Option<String>,
     /// The provider that took (or refused) the message, as the worker names it.
     pub provider: Option<String>,
+    /// What sending it cost (its provider's price), in micro-units; none while not sent.
+    pub cost_micros: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -66,6 +66,7 @@ diesel::table! {
         send_at_local -> Nullable<Text>,
         time_zone -> Nullable<Text>,
         quiet_hours -> Nullable<Jsonb>,
+        spend_cap_micros -> Nullable<Int8>,
     }
 }
 
@@ -96,6 +97,7 @@ diesel::table! {
         occurrence -> Nullable<Timestamptz>,
         timing -> Nullable<Jsonb>,
         listening -> Bool,
+        cost_estimate -> Nullable<Jsonb>,
     }
 }
 
@@ -126,6 +128,7 @@ diesel::table! {
         published_at -> Nullable<Timestamptz>,
         event_id -> Nullable<Text>,
         provider -> Nullable<Text>,
+        cost_micros -> Nullable<Int8>,
     }
 }
 
@@ -144,6 +147,15 @@ diesel::table! {
         clicked -> Int8,
         converted -> Int8,
         unsubscribed -> Int8,
+        cost_micros -> Int8,
+    }
+}
+
+diesel::table! {
+    campaign_spend (campaign_id) {
+        campaign_id -> Uuid,
+        spent_micros -> Int8,
+        granted -> Int4,
     }
 }
 
@@ -257,6 +269,7 @@ diesel::joinable!(customer_opt_outs -> customers (customer_id));
 diesel::joinable!(campaign_executions -> marketing_campaign (campaign_id));
 diesel::joinable!(marketing_record -> marketing_campaign (campaign_id));
 diesel::joinable!(marketing_record -> customers (customer_id));
+diesel::joinable!(campaign_spend -> marketing_campaign (campaign_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     customers,
@@ -268,6 +281,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     content_templates,
     segments,
     campaign_stats,
+    campaign_spend,
     conversions,
     webhook_events,
     sms_replies,

@@ -1,6 +1,7 @@
 //! Campaign requests as validated domain values, and the campaign as callers see it.
 
 use chrono::{DateTime, Utc};
+use marketing_core::cost::Amount;
 use marketing_core::models::CampaignRow;
 use marketing_core::vocabulary::{CampaignStatus, Channel};
 use serde::Serialize;
@@ -83,6 +84,25 @@ pub struct CampaignFields {
     pub time_zone: Option<Option<String>>,
     /// `{"start", "end"}` as sent.
     pub quiet_hours: Option<Option<serde_json::Value>>,
+    /// The spend cap as decimal text (`"500.00"`).
+    pub spend_cap: Option<Option<String>>,
+}
+
+/// A spend cap: a decimal amount of the service's currency, greater than 0, at most 6 decimals.
+pub fn parse_spend_cap(text: &str) -> Result<Amount> {
+    let cap = Amount::parse(text).map_err(|e| Error::invalid("spend_cap", e.to_string()))?;
+    if cap.is_zero() {
+        return Err(Error::invalid(
+            "spend_cap",
+            "must be greater than 0 (null: no cap)",
+        ));
+    }
+    Ok(cap)
+}
+
+fn parse_optional_spend_cap(v: Option<Option<String>>) -> Result<Option<Option<Amount>>> {
+    v.map(|o| o.map(|t| parse_spend_cap(&t)).transpose())
+        .transpose()
 }
 
 /// Checks inline content: size, syntax and variables.
@@ -122,6 +142,7 @@ pub struct NewCampaign {
     pub end_time: Option<DateTime<Utc>>,
     pub trigger: CampaignTrigger,
     pub timing: TimingPatch,
+    pub spend_cap: Option<Amount>,
 }
 
 impl NewCampaign {
@@ -152,6 +173,7 @@ impl NewCampaign {
                 .transpose()?
                 .unwrap_or(CampaignTrigger::Once),
             timing,
+            spend_cap: parse_optional_spend_cap(f.spend_cap)?.flatten(),
         })
     }
 }
@@ -170,6 +192,7 @@ pub struct CampaignPatch {
     pub end_time: Option<Option<DateTime<Utc>>>,
     pub trigger: Option<CampaignTrigger>,
     pub timing: TimingPatch,
+    pub spend_cap: Option<Option<Amount>>,
 }
 
 impl CampaignPatch {
@@ -177,6 +200,7 @@ impl CampaignPatch {
         let timing = TimingPatch::parse(&f)?;
         Ok(CampaignPatch {
             timing,
+            spend_cap: parse_optional_spend_cap(f.spend_cap)?,
             name: f.name.as_deref().map(CampaignName::parse).transpose()?,
             channel: f
                 .channel
@@ -234,6 +258,9 @@ impl CampaignPatch {
         }
         if let Some(v) = self.trigger {
             row.trigger = v.to_json();
+        }
+        if let Some(v) = self.spend_cap {
+            row.spend_cap_micros = v.map(Amount::micros);
         }
         self.timing.apply(row);
         check_window(row.start_time, row.end_time)
@@ -297,6 +324,8 @@ pub struct Campaign {
     pub time_zone: Option<String>,
     /// `{"start", "end"}` on the customer's clock (the service default applies when none).
     pub quiet_hours: Option<serde_json::Value>,
+    /// The most its messages may cost in all (decimal text in `COST_CURRENCY`); `null`: no cap.
+    pub spend_cap: Option<Amount>,
 }
 
 impl From<CampaignRow> for Campaign {
@@ -325,6 +354,7 @@ impl From<CampaignRow> for Campaign {
             send_at_local: r.send_at_local,
             time_zone: r.time_zone,
             quiet_hours: r.quiet_hours,
+            spend_cap: r.spend_cap_micros.map(Amount::from_micros),
         }
     }
 }
@@ -371,6 +401,27 @@ mod tests {
             NewCampaign::parse(f, 60).unwrap_err().field(),
             Some("end_time")
         );
+    }
+
+    #[test]
+    fn spend_cap_rules() {
+        let mut f = fields();
+        f.spend_cap = Some(Some("12.5".into()));
+        let new = NewCampaign::parse(f, 60).unwrap();
+        assert_eq!(new.spend_cap.map(Amount::micros), Some(12_500_000));
+        for bad in ["0", "-1", "abc", "0.0000001", ""] {
+            let mut f = fields();
+            f.spend_cap = Some(Some(bad.into()));
+            assert_eq!(
+                NewCampaign::parse(f, 60).unwrap_err().field(),
+                Some("spend_cap"),
+                "{bad}"
+            );
+        }
+        let mut f = fields();
+        f.spend_cap = Some(None);
+        let patch = CampaignPatch::parse(f, 60).unwrap();
+        assert_eq!(patch.spend_cap, Some(None));
     }
 
     #[test]

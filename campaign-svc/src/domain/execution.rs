@@ -98,6 +98,9 @@ pub struct Execution {
     /// The occurrence of a recurring campaign this execution ran for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub occurrence: Option<DateTime<Utc>>,
+    /// A dry run's cost estimate (`crate::service::cost::CostEstimate`); absent on real runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_estimate: Option<serde_json::Value>,
     /// Every recipient's record is written (the audience is frozen); `planned` is final.
     #[diesel(column_name = materialize_done)]
     pub frozen: bool,

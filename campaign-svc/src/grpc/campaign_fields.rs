@@ -34,6 +34,7 @@ pub(super) fn to_pb(c: Campaign) -> pb::Campaign {
         send_at_local: c.send_at_local,
         time_zone: c.time_zone,
         quiet_hours: c.quiet_hours.as_ref().map(quiet_pb),
+        spend_cap: c.spend_cap.map(|a| a.to_string()),
         variants: c
             .variants
             .into_iter()
@@ -103,6 +104,7 @@ const UPDATABLE: &[&str] = &[
     "send_at_local",
     "time_zone",
     "quiet_hours",
+    "spend_cap",
 ];
 
 /// Follows AIP-134: with a mask, exactly the listed paths change (absent = cleared); without
@@ -146,6 +148,9 @@ pub(super) fn update_fields(mut r: pb::UpdateCampaignRequest) -> Result<Campaign
     }
     if wants("quiet_hours", r.quiet_hours.is_some()) {
         f.quiet_hours = Some(r.quiet_hours.take().map(quiet_json));
+    }
+    if wants("spend_cap", r.spend_cap.is_some()) {
+        f.spend_cap = Some(r.spend_cap.take().filter(|s| !s.is_empty()));
     }
     if wants("trigger", r.trigger.is_some()) {
         // A listed but absent trigger goes back to the default, `once`.

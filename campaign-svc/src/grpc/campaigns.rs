@@ -62,6 +62,7 @@ impl CampaignService for GrpcApi {
                 send_at_local: Some(r.send_at_local),
                 time_zone: Some(r.time_zone),
                 quiet_hours: Some(r.quiet_hours.map(quiet_json)),
+                spend_cap: Some(r.spend_cap.filter(|s| !s.is_empty())),
             },
             self.service.settings().min_recurrence_secs,
         )?;
@@ -202,6 +203,9 @@ impl CampaignService for GrpcApi {
         Ok(Response::new(pb::CampaignStats {
             campaign_id: s.campaign_id.to_string(),
             channel: s.channel.as_str().to_owned(),
+            currency: s.currency,
+            spend_cap: s.spend_cap.map(|a| a.to_string()),
+            spend_cap_left: s.spend_cap_left.map(|a| a.to_string()),
             totals: Some(figures_to_pb(s.totals)),
             by_variant: s.by_variant.into_iter().map(figures_to_pb).collect(),
             by_execution: s.by_execution.into_iter().map(figures_to_pb).collect(),
@@ -216,6 +220,7 @@ impl CampaignService for GrpcApi {
         let by_channel = self.service.channel_stats(since).await?;
         Ok(Response::new(pb::ChannelStats {
             by_channel: by_channel.into_iter().map(figures_to_pb).collect(),
+            currency: self.service.settings().pricing.currency.to_string(),
         }))
     }
 
@@ -245,6 +250,7 @@ fn figures_to_pb(f: Figures) -> pb::StatsFigures {
         delivered: f.delivered,
         opened: f.opened,
         clicked: f.clicked,
+        cost: f.cost.to_string(),
         rates: Some(pb::Rates {
             send_success: f.rates.send_success,
             delivery: f.rates.delivery,

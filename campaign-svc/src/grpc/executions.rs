@@ -3,6 +3,8 @@
 
 use crm_proto::v1 as pb;
 
+use crate::service::cost::CostEstimate;
+
 use super::campaign_fields::sample_to_pb;
 use super::convert::{opt_timestamp, page_request, pagination, timestamp};
 use crate::domain::execution::{Execution, Progress, Sample};
@@ -57,6 +59,19 @@ pub(super) fn to_pb(e: Execution) -> pb::Execution {
         percent: p.percent,
         rate_per_second: p.rate_per_second,
         eta_seconds: p.eta_seconds,
+        cost_estimate: e
+            .cost_estimate
+            .and_then(|v| serde_json::from_value::<CostEstimate>(v).ok())
+            .map(|c| pb::CostEstimate {
+                currency: c.currency,
+                provider: c.provider,
+                price: c.price,
+                messages: c.messages,
+                cost: c.cost,
+                spend_cap: c.spend_cap,
+                spend_cap_left: c.spend_cap_left,
+                messages_within_cap: c.messages_within_cap,
+            }),
     }
 }
 

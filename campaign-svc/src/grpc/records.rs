@@ -30,6 +30,7 @@ fn to_pb(r: Record) -> pb::Record {
         provider: r.provider,
         journey_id: r.journey_id.map(|j| j.to_string()),
         journey_step: r.journey_step,
+        cost: r.cost.map(|c| c.to_string()),
     }
 }
 

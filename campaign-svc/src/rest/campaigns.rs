@@ -49,6 +49,9 @@ pub struct CampaignBody {
     time_zone: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     quiet_hours: Option<Option<serde_json::Value>>,
+    /// Decimal text (`"500.00"`) or a JSON number; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    spend_cap: Option<Option<serde_json::Value>>,
 }
 
 /// One A/B variant: `{"key": "A", "weight": 50, "content": "…"}` or `{"weight": 50,
@@ -105,7 +108,24 @@ impl CampaignBody {
             send_at_local: self.send_at_local,
             time_zone: self.time_zone,
             quiet_hours: self.quiet_hours,
+            spend_cap: self
+                .spend_cap
+                .map(|v| v.map(spend_cap_text).transpose())
+                .transpose()?,
         })
+    }
+}
+
+/// A spend cap as sent: decimal text, or a JSON number taken as the decimal it was written as
+/// (`12.5`, not a float's binary expansion).
+fn spend_cap_text(v: serde_json::Value) -> Result<String> {
+    match v {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        _ => Err(crate::error::Error::invalid(
+            "spend_cap",
+            "must be a decimal amount such as \"500.00\" (or null)",
+        )),
     }
 }
 
@@ -292,6 +312,8 @@ pub async fn stats(
 #[derive(Serialize)]
 pub struct ChannelStatsReply {
     by_channel: Vec<crate::service::stats::Figures>,
+    /// The currency of every cost.
+    currency: String,
 }
 
 /// Every campaign's figures by channel; `?since=<RFC 3339>` limits them to executions triggered
@@ -305,5 +327,6 @@ pub async fn channel_stats(
         .transpose()?;
     Ok(Json(ChannelStatsReply {
         by_channel: state.service.channel_stats(since).await?,
+        currency: state.service.settings().pricing.currency.to_string(),
     }))
 }

@@ -47,6 +47,7 @@ impl MarketingService {
             send_at_local: None,
             time_zone: None,
             quiet_hours: None,
+            spend_cap_micros: new.spend_cap.map(|c| c.micros()),
         };
         new.timing.apply(&mut row);
         place(&mut row, now)?;
@@ -148,6 +149,7 @@ impl MarketingService {
                         mc::send_at_local.eq(&row.send_at_local),
                         mc::time_zone.eq(&row.time_zone),
                         mc::quiet_hours.eq(&row.quiet_hours),
+                        mc::spend_cap_micros.eq(row.spend_cap_micros),
                         mc::updated_by.eq(row.updated_by),
                         mc::updated_at.eq(row.updated_at),
                     ))

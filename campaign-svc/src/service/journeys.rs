@@ -748,6 +748,7 @@ async fn prepare_version(
             send_at_local: None,
             time_zone: None,
             quiet_hours: None,
+            spend_cap_micros: None,
         };
         diesel::insert_into(mc::marketing_campaign)
             .values(&row)

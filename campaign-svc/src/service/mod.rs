@@ -3,6 +3,7 @@
 
 pub mod campaigns;
 pub mod conversions;
+pub mod cost;
 pub mod customers;
 pub mod events;
 pub mod journeys;
@@ -48,6 +49,8 @@ pub struct Settings {
     pub event_retention_days: u32,
     /// How vendor callbacks authenticate, and the SMS opt-out keywords.
     pub callbacks: crate::callbacks::VendorCallbacks,
+    /// Message prices, the currency, and each channel's primary provider.
+    pub pricing: cost::Pricing,
 }
 
 impl Settings {
@@ -64,6 +67,7 @@ impl Settings {
                 &config.callbacks,
                 &config.tracking.public_base_url,
             )?,
+            pricing: cost::Pricing::from_config(config),
         })
     }
 }

@@ -103,6 +103,7 @@ impl MarketingService {
             send_at_local: None,
             time_zone: None,
             quiet_hours: None,
+            spend_cap_micros: None,
         };
         customer_sample(
             &mut conn,

@@ -60,6 +60,10 @@ pub struct Record {
     pub journey_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journey_step: Option<String>,
+    /// What sending it cost: the price of the provider that sent it, in `COST_CURRENCY`
+    /// (decimal text); absent while not sent and for messages never sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<marketing_core::cost::Amount>,
 }
 
 impl From<RecordRow> for Record {
@@ -83,6 +87,7 @@ impl From<RecordRow> for Record {
             provider: r.provider,
             journey_id: None,
             journey_step: None,
+            cost: r.cost_micros.map(marketing_core::cost::Amount::from_micros),
         }
     }
 }

@@ -9,6 +9,7 @@
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
+use marketing_core::cost::Amount;
 use marketing_core::vocabulary::Channel;
 use serde::Serialize;
 use uuid::Uuid;
@@ -18,7 +19,7 @@ use crate::error::Result;
 
 const STATS_SQL: &str = "
 SELECT execution_id, variant, planned, sent, send_failed, delivered, delivery_failed, opened,
-       clicked, converted, unsubscribed
+       clicked, converted, unsubscribed, cost_micros
 FROM campaign_stats
 WHERE campaign_id = $1
 ORDER BY execution_id, variant";
@@ -44,6 +45,8 @@ struct CounterColumns {
     converted: i64,
     #[diesel(sql_type = BigInt)]
     unsubscribed: i64,
+    #[diesel(sql_type = BigInt)]
+    cost_micros: i64,
 }
 
 #[derive(QueryableByName)]
@@ -68,6 +71,8 @@ pub struct Counts {
     pub clicked: u64,
     pub converted: u64,
     pub unsubscribed: u64,
+    /// What the messages sent cost, in micro-units.
+    pub cost_micros: i64,
 }
 
 impl std::ops::AddAssign for Counts {
@@ -81,6 +86,7 @@ impl std::ops::AddAssign for Counts {
         self.clicked += o.clicked;
         self.converted += o.converted;
         self.unsubscribed += o.unsubscribed;
+        self.cost_micros = self.cost_micros.saturating_add(o.cost_micros);
     }
 }
 
@@ -97,6 +103,7 @@ impl From<&CounterColumns> for Counts {
             clicked: n(r.clicked),
             converted: n(r.converted),
             unsubscribed: n(r.unsubscribed),
+            cost_micros: r.cost_micros.max(0),
         }
     }
 }
@@ -123,6 +130,8 @@ pub struct Figures {
     pub clicked: u64,
     pub converted: u64,
     pub unsubscribed: u64,
+    /// What the messages sent cost (each its provider's price), in `COST_CURRENCY`.
+    pub cost: Amount,
     pub rates: Rates,
 }
 
@@ -167,6 +176,7 @@ impl Figures {
             clicked: c.clicked,
             converted: c.converted,
             unsubscribed: c.unsubscribed,
+            cost: Amount::from_micros(c.cost_micros),
             rates: Rates {
                 send_success: ratio(c.sent, attempted),
                 delivery: ratio(delivered, c.sent),
@@ -184,6 +194,12 @@ impl Figures {
 pub struct CampaignStats {
     pub campaign_id: Uuid,
     pub channel: Channel,
+    /// The currency of every cost.
+    pub currency: String,
+    /// The campaign's spend cap, and what is left of it (the cost of the messages sent and
+    /// being sent deducted); `null` without a cap.
+    pub spend_cap: Option<Amount>,
+    pub spend_cap_left: Option<Amount>,
     pub totals: Figures,
     pub by_execution: Vec<Figures>,
     pub by_variant: Vec<Figures>,
@@ -195,7 +211,7 @@ SELECT s.channel, sum(s.planned)::bigint AS planned, sum(s.sent)::bigint AS sent
        sum(s.send_failed)::bigint AS send_failed, sum(s.delivered)::bigint AS delivered,
        sum(s.delivery_failed)::bigint AS delivery_failed, sum(s.opened)::bigint AS opened,
        sum(s.clicked)::bigint AS clicked, sum(s.converted)::bigint AS converted,
-       sum(s.unsubscribed)::bigint AS unsubscribed
+       sum(s.unsubscribed)::bigint AS unsubscribed, sum(s.cost_micros)::bigint AS cost_micros
 FROM campaign_stats s
 JOIN campaign_executions e ON e.id = s.execution_id
 WHERE $1::timestamptz IS NULL OR e.created_at >= $1
@@ -258,9 +274,20 @@ impl MarketingService {
             }
         }
         variants.sort_by(|a, b| a.0.cmp(&b.0));
+        let spend_cap = campaign.spend_cap_micros.map(Amount::from_micros);
+        let spend_cap_left = match spend_cap {
+            Some(cap) => {
+                let spent = super::cost::spent(&mut conn, id).await?;
+                Some(Amount::from_micros(cap.micros() - spent.micros()))
+            }
+            None => None,
+        };
         Ok(CampaignStats {
             campaign_id: id,
             channel: campaign.type_,
+            currency: self.settings.pricing.currency.to_string(),
+            spend_cap,
+            spend_cap_left,
             totals: Figures::new(None, None, total),
             by_execution: executions
                 .into_iter()
@@ -293,6 +320,7 @@ mod tests {
                 clicked: 15,
                 converted: 6,
                 unsubscribed: 1,
+                cost_micros: 4_500_000,
             },
         );
         assert_eq!(f.attempted, 100);
@@ -303,6 +331,7 @@ mod tests {
         assert_eq!(f.rates.click, Some(0.25));
         assert_eq!(f.rates.click_to_open, Some(0.5));
         assert_eq!(f.rates.conversion, Some(0.1));
+        assert_eq!(f.cost.to_string(), "4.5");
         let empty = Figures::new(
             None,
             None,

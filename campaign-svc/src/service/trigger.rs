@@ -6,11 +6,12 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marketing_core::schema::campaign_executions::dsl as ce;
 use marketing_core::segment::{self};
-use marketing_core::tracking::{FrequencyCap, Signer};
+use marketing_core::tracking::FrequencyCap;
 use marketing_core::vocabulary::{CampaignStatus, ExecutionStatus, ExecutionType};
 use uuid::Uuid;
 
 use super::MarketingService;
+use super::cost::CostEstimate;
 use crate::domain::execution::{Execution, Progress, TriggerOutcome};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
@@ -38,7 +39,7 @@ impl MarketingService {
             ExecutionType::Simulation => {
                 let mut conn = self.pool.get().await?;
                 let cap = self.settings.frequency_cap;
-                simulate(&mut conn, id, caller, cap, &self.settings.signer).await
+                simulate(&mut conn, id, caller, cap, &self.settings).await
             }
         }
     }
@@ -155,8 +156,9 @@ async fn simulate(
     id: Uuid,
     caller: Option<Uuid>,
     cap: Option<FrequencyCap>,
-    signer: &Signer,
+    settings: &super::Settings,
 ) -> Result<TriggerOutcome> {
+    let signer = &settings.signer;
     let campaign = super::campaigns::find(conn, id).await?;
     if campaign.status == CampaignStatus::Archived {
         return Err(Error::Conflict(format!("campaign {id} is archived")));
@@ -170,6 +172,13 @@ async fn simulate(
         .await?;
     let samples = audience_samples(conn, &campaign, &plan, signer, SAMPLES, cap).await?;
     let skipped = counts.skipped();
+    let spent = super::cost::spent(conn, id).await?;
+    let estimate = CostEstimate::new(
+        &settings.pricing,
+        &campaign,
+        counts.planned.max(0) as u64,
+        spent,
+    );
     let execution_id = Uuid::now_v7();
     let now = Utc::now();
     diesel::insert_into(ce::campaign_executions)
@@ -186,6 +195,7 @@ async fn simulate(
             ce::created_at.eq(now),
             ce::finished_at.eq(Some(now)),
             ce::publish_done.eq(true),
+            ce::cost_estimate.eq(Some(crate::fanout::to_json(&estimate)?)),
         ))
         .execute(conn)
         .await?;

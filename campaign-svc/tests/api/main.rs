@@ -8,6 +8,7 @@ mod campaigns;
 mod content;
 mod conventions;
 mod conversions;
+mod cost;
 mod customers;
 mod event_campaigns;
 mod events;

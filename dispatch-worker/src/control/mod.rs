@@ -14,6 +14,7 @@ mod settings;
 
 use std::sync::Arc;
 
+use marketing_core::cost::{Amount, MessageCosts};
 use marketing_core::db::PgPool;
 use marketing_core::vocabulary::Channel;
 
@@ -27,13 +28,22 @@ use crate::providers::{Configured, OutboundMessage, Providers, SendError};
 pub struct Lane {
     pub provider: Configured,
     pub gate: Gate,
+    /// What one message through it costs (`MESSAGE_COSTS`; 0 when unpriced).
+    pub price: Amount,
 }
 
 impl Lane {
-    fn new(channel: Channel, provider: Configured, pool: &PgPool, s: &ControlSettings) -> Self {
+    fn new(
+        channel: Channel,
+        provider: Configured,
+        pool: &PgPool,
+        s: &ControlSettings,
+        costs: &MessageCosts,
+    ) -> Self {
         let key = format!("{}:{}", channel.as_str(), provider.label);
         Lane {
             gate: Gate::new(key, provider.rate_limit, pool.clone(), s.pauses()),
+            price: costs.price(channel, &provider.label),
             provider,
         }
     }
@@ -72,6 +82,16 @@ impl Lanes {
 
     pub fn has_secondary(&self) -> bool {
         self.secondary.is_some()
+    }
+
+    /// What a message of the channel reserves against a spend cap before it is sent: the price
+    /// of the dearer provider, since which one takes it is only known once it is sent.
+    pub fn reservation_price(&self) -> Amount {
+        let secondary = self
+            .secondary
+            .as_ref()
+            .map_or(Amount::ZERO, |(l, _)| l.price);
+        self.primary.price.max(secondary)
     }
 
     /// Whether the channel has the provider `route` names.
@@ -116,19 +136,28 @@ pub struct Control {
     wechat: Lanes,
     /// Throttling answers a message may get without counting as failed attempts.
     pub throttle_retries: u32,
+    /// The control's own connections (the gates', and spend cap reservations, which commit on
+    /// their own while a batch's transaction is open: short statements that never wait for a
+    /// batch).
+    pool: PgPool,
 }
 
 impl Control {
     /// Puts the configured providers behind their gates (the task of each gate starts here) and
     /// breakers. `pool` should not be the one batches hold connections of while they send: a
     /// gate that waited for one of those would wait for itself.
-    pub fn new(providers: Providers, pool: &PgPool, s: &ControlSettings) -> Self {
+    pub fn new(
+        providers: Providers,
+        pool: &PgPool,
+        s: &ControlSettings,
+        costs: &MessageCosts,
+    ) -> Self {
         let (sms, email, push, wechat) = providers.into_channels();
         let lanes = |channel: Channel, c: crate::providers::ChannelProviders| Lanes {
-            primary: Lane::new(channel, c.primary, pool, s),
+            primary: Lane::new(channel, c.primary, pool, s, costs),
             secondary: c.secondary.map(|p| {
                 (
-                    Lane::new(channel, p, pool, s),
+                    Lane::new(channel, p, pool, s, costs),
                     Breaker::new(channel.as_str(), s.breaker_threshold, s.breaker_cooldown()),
                 )
             }),
@@ -139,7 +168,13 @@ impl Control {
             push: lanes(Channel::PushNotification, push),
             wechat: lanes(Channel::Wechat, wechat),
             throttle_retries: s.throttle_retries,
+            pool: pool.clone(),
         }
+    }
+
+    /// The control's own database connections (see the field).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     pub fn lanes(&self, channel: Channel) -> &Lanes {

@@ -108,6 +108,7 @@ impl Dispatcher {
                         at: chrono::Utc::now(),
                         provider_message_id,
                         provider: lane.label().clone(),
+                        cost: lane.price,
                     };
                     return Attempt::Done(outcome, Verdict::Ack);
                 }

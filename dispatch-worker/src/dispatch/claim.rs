@@ -18,9 +18,9 @@ use diesel_async::{AnsiTransactionManager, TransactionManager as _};
 use marketing_core::jobs::SendJob;
 use uuid::Uuid;
 
-use super::{Delivered, Dispatcher, Held, Verdict};
+use super::{Delivered, Dispatcher, Held};
 use crate::config::{DeliveryMode, DeliveryModes};
-use crate::store::{self, Claimed, Outcome};
+use crate::store::{self, Claimed};
 
 /// How the error message of a record failed because a worker died while sending it starts
 /// (also how the metrics tell these failures apart).
@@ -132,13 +132,5 @@ pub(super) fn outcome_unknown(c: &Claimed) -> Delivered {
          the provider took it; not sent again ({}=at_most_once)",
         DeliveryModes::setting(c.channel)
     );
-    Delivered {
-        id: c.id,
-        outcome: Outcome::Failed {
-            reason,
-            provider: None,
-        },
-        verdict: Verdict::Ack,
-        channel: c.channel.as_str(),
-    }
+    Delivered::not_sent(c.id, c.channel, reason)
 }

@@ -1,19 +1,90 @@
 //! One claimed record: the checks made again at send time (campaign still open, opt-outs, the
-//! frequency cap, an address), rendering with the customer's variables and tracked links, then
-//! the providers ([`super::attempts`]).
+//! frequency cap, an address), rendering with the customer's variables and tracked links
+//! ([`Dispatcher::prepare`]), then, once its spend is reserved ([`super::spend`]), the providers
+//! ([`super::attempts`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use marketing_core::render::{CampaignVars, Content, Recipient};
+use anyhow::Context as _;
+use diesel_async::AsyncPgConnection;
+
+use marketing_core::render::{CampaignVars, Content, Recipient, VariantContent};
 use marketing_core::vocabulary::Channel;
+
+use marketing_core::cost::Amount;
+use uuid::Uuid;
 
 use super::attempts::{Attempt, Tries};
 use super::parked::Parked;
 use super::{Delivered, Dispatcher, Verdict};
 use crate::providers::OutboundMessage;
-use crate::store::{Claimed, Outcome};
+use crate::store::{self, Claimed, Outcome};
+
+/// A rendered message allowed to go out, once its spend is reserved.
+pub(super) struct Ready {
+    pub message: OutboundMessage,
+    /// The provider a worker left the record with, its outcome unknown (the only one it may go
+    /// to).
+    pub marker: Option<String>,
+    pub campaign_id: Uuid,
+    /// Whether its campaign has a spend cap.
+    pub spend_capped: bool,
+}
 
 impl Dispatcher {
+    /// Compiles the frozen content of every execution in `claimed` not yet in the cache (what
+    /// [`Dispatcher::prepare`] renders).
+    pub(super) async fn load_contents(
+        &self,
+        conn: &mut AsyncPgConnection,
+        claimed: &[Claimed],
+    ) -> anyhow::Result<()> {
+        let missing: Vec<Uuid> = {
+            let cache = self
+                .contents
+                .lock()
+                .map_err(|_| anyhow::anyhow!("content cache poisoned"))?;
+            let mut ids: Vec<Uuid> = claimed
+                .iter()
+                .map(|c| c.execution_id)
+                .filter(|id| !cache.contains_key(id))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows = store::contents(conn, &missing)
+            .await
+            .context("loading execution contents")?;
+        let mut cache = self
+            .contents
+            .lock()
+            .map_err(|_| anyhow::anyhow!("content cache poisoned"))?;
+        if cache.len() > 1000 {
+            cache.clear();
+        }
+        for row in rows {
+            let compiled = serde_json::from_value::<Vec<VariantContent>>(row.contents)
+                .map_err(|e| e.to_string())
+                .and_then(|variants| {
+                    variants
+                        .into_iter()
+                        .map(|v| {
+                            Content::compile(&v.source)
+                                .map(|c| (v.variant, Arc::new(c)))
+                                .map_err(|e| e.to_string())
+                        })
+                        .collect::<Result<HashMap<_, _>, String>>()
+                });
+            cache.insert(row.id, Arc::new(compiled));
+        }
+        Ok(())
+    }
+
     /// The compiled content for a claimed record's execution and variant.
     fn content(&self, c: &Claimed) -> Result<Arc<Content>, String> {
         let cache = self
@@ -32,19 +103,12 @@ impl Dispatcher {
         })
     }
 
-    /// Decides and, when allowed, sends one claimed record.
-    pub(super) async fn deliver(&self, mut c: Claimed) -> Delivered {
+    /// Decides whether one claimed record may be sent and renders its message; `Err` is the
+    /// record's outcome when it may not.
+    pub(super) fn prepare(&self, mut c: Claimed) -> Result<Ready, Delivered> {
         let channel = c.channel;
         let id = c.id;
-        let failed = move |reason: String| Delivered {
-            id,
-            outcome: Outcome::Failed {
-                reason,
-                provider: None,
-            },
-            verdict: Verdict::Ack,
-            channel: channel.as_str(),
-        };
+        let failed = move |reason: String| Err(Delivered::not_sent(id, channel, reason));
         if !c.campaign_open {
             return failed("not sent: the campaign ended before this message was sent".into());
         }
@@ -107,13 +171,32 @@ impl Dispatcher {
             html_body: finished.message.html_body,
             unsubscribe_url: Some(finished.unsubscribe_url),
         };
+        Ok(Ready {
+            message,
+            marker: c.provider.take(),
+            campaign_id: c.campaign_id,
+            spend_capped: c.spend_capped,
+        })
+    }
+
+    /// Sends a prepared message, which `reserved` this much of its campaign's spend cap.
+    pub(super) async fn deliver(&self, ready: Ready, reserved: Amount) -> Delivered {
+        let Ready {
+            message, marker, ..
+        } = ready;
+        let channel = message.channel;
+        let id = message.record_id;
         // A record a worker left with a provider, its outcome unknown, goes to that one only.
-        let tries = Tries::resume(self.control.lanes(channel), c.provider.as_deref());
+        let tries = Tries::resume(self.control.lanes(channel), marker.as_deref());
         let (outcome, verdict) = match self.attempt(&message, tries, true).await {
             Attempt::Done(outcome, verdict) => (outcome, verdict),
             Attempt::Parked { provider, tries } => (
                 Outcome::Unsettled { provider },
-                Verdict::Park(Box::new(Parked { message, tries })),
+                Verdict::Park(Box::new(Parked {
+                    message,
+                    tries,
+                    reserved,
+                })),
             ),
         };
         Delivered {
@@ -121,6 +204,7 @@ impl Dispatcher {
             outcome,
             verdict,
             channel: channel.as_str(),
+            reserved,
         }
     }
 }

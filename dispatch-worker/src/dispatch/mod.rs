@@ -15,6 +15,7 @@ mod attempts;
 mod claim;
 mod deliver;
 mod parked;
+mod spend;
 
 pub use claim::OUTCOME_UNKNOWN;
 pub use parked::JobChannel;
@@ -31,14 +32,16 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use marketing_core::db::PgPool;
 use marketing_core::jobs::SendJob;
-use marketing_core::render::{Content, VariantContent};
+use marketing_core::render::Content;
 use marketing_core::tracking::{FrequencyCap, Signer};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::config::DeliveryModes;
 use crate::control::Control;
-use crate::store::{self, Claimed, Outcome};
+use crate::store::{self, Outcome, Written};
+use marketing_core::cost::Amount;
+use marketing_core::vocabulary::Channel;
 
 /// Retry policy for transient provider errors.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +67,32 @@ struct Delivered {
     verdict: Verdict,
     /// The channel, for metrics.
     channel: &'static str,
+    /// What it reserved against its campaign's spend cap (settled when its outcome is written).
+    reserved: Amount,
+}
+
+impl Delivered {
+    /// A record failed without calling any provider.
+    fn not_sent(id: Uuid, channel: Channel, reason: String) -> Self {
+        Delivered {
+            id,
+            outcome: Outcome::Failed {
+                reason,
+                provider: None,
+            },
+            verdict: Verdict::Ack,
+            channel: channel.as_str(),
+            reserved: Amount::ZERO,
+        }
+    }
+
+    fn written(&self) -> Written {
+        Written {
+            id: self.id,
+            outcome: self.outcome.clone(),
+            reserved: self.reserved,
+        }
+    }
 }
 
 type PooledConnection = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
@@ -103,6 +132,8 @@ struct Sent {
     conn: Held,
     jobs: Vec<(u64, SendJob, bool)>,
     results: Vec<Delivered>,
+    /// Campaigns whose spend cap stopped messages of this batch.
+    capped_out: Vec<Uuid>,
 }
 
 type CompiledContents = Result<HashMap<Option<String>, Arc<Content>>, String>;
@@ -202,17 +233,34 @@ impl Dispatcher {
             to_send,
             unknown,
         } = self.claim(&jobs).await?;
-        let mut results: Vec<Delivered> = futures::stream::iter(to_send)
-            .map(|c| {
-                let span = tracing::info_span!("deliver", record_id = %c.id, channel = %c.channel);
-                if let Some(tp) = traces.get(&c.id) {
+        let mut results: Vec<Delivered> = Vec::new();
+        let mut ready = Vec::with_capacity(to_send.len());
+        for c in to_send {
+            match self.prepare(c) {
+                Ok(r) => ready.push(r),
+                Err(not_sent) => results.push(not_sent),
+            }
+        }
+        let spend::Reserved {
+            ready,
+            refused,
+            capped_out,
+        } = self.reserve_spend(ready).await?;
+        results.extend(refused);
+        let delivered: Vec<Delivered> = futures::stream::iter(ready)
+            .map(|(r, reserved)| {
+                let id = r.message.record_id;
+                let span =
+                    tracing::info_span!("deliver", record_id = %id, channel = %r.message.channel);
+                if let Some(tp) = traces.get(&id) {
                     marketing_core::telemetry::set_parent_traceparent(&span, tp);
                 }
-                self.deliver(c).instrument(span)
+                self.deliver(r, reserved).instrument(span)
             })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
+        results.extend(delivered);
         results.extend(unknown.iter().map(claim::outcome_unknown));
         self.control.flush().await?;
         Ok(Sent {
@@ -220,6 +268,7 @@ impl Dispatcher {
             conn: held,
             jobs,
             results,
+            capped_out,
         })
     }
 
@@ -232,9 +281,9 @@ impl Dispatcher {
             mut conn,
             jobs,
             results,
+            capped_out,
         } = sent;
-        let outcomes: Vec<(Uuid, Outcome)> =
-            results.iter().map(|d| (d.id, d.outcome.clone())).collect();
+        let outcomes: Vec<Written> = results.iter().map(Delivered::written).collect();
         let committed = async {
             let conn = conn.conn()?;
             store::write(conn, &outcomes).await?;
@@ -301,6 +350,7 @@ impl Dispatcher {
             amqp.basic_ack(tag, BasicAckOptions { multiple: true })
                 .await?;
         }
+        self.fail_capped_out(&capped_out).await;
         Ok(())
     }
 
@@ -309,7 +359,7 @@ impl Dispatcher {
     /// a restart, a deadlock victim) are retried for up to [`WRITE_RETRY_FOR`], each attempt on
     /// its own connection (the batch's transaction and its locks are gone). Retrying is safe: the
     /// write only moves records not yet final, and counts only what it moved.
-    async fn write_outcomes(&self, outcomes: &[(Uuid, Outcome)]) -> anyhow::Result<()> {
+    async fn write_outcomes(&self, outcomes: &[Written]) -> anyhow::Result<()> {
         let give_up = std::time::Instant::now() + WRITE_RETRY_FOR;
         let mut backoff = std::time::Duration::from_millis(50);
         loop {
@@ -329,57 +379,6 @@ impl Dispatcher {
                 Err(e) => return Err(e),
             }
         }
-    }
-
-    /// Compiles the frozen content of every execution in `claimed` not yet in the cache.
-    async fn load_contents(
-        &self,
-        conn: &mut AsyncPgConnection,
-        claimed: &[Claimed],
-    ) -> anyhow::Result<()> {
-        let missing: Vec<Uuid> = {
-            let cache = self
-                .contents
-                .lock()
-                .map_err(|_| anyhow::anyhow!("content cache poisoned"))?;
-            let mut ids: Vec<Uuid> = claimed
-                .iter()
-                .map(|c| c.execution_id)
-                .filter(|id| !cache.contains_key(id))
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        };
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let rows = store::contents(conn, &missing)
-            .await
-            .context("loading execution contents")?;
-        let mut cache = self
-            .contents
-            .lock()
-            .map_err(|_| anyhow::anyhow!("content cache poisoned"))?;
-        if cache.len() > 1000 {
-            cache.clear();
-        }
-        for row in rows {
-            let compiled = serde_json::from_value::<Vec<VariantContent>>(row.contents)
-                .map_err(|e| e.to_string())
-                .and_then(|variants| {
-                    variants
-                        .into_iter()
-                        .map(|v| {
-                            Content::compile(&v.source)
-                                .map(|c| (v.variant, Arc::new(c)))
-                                .map_err(|e| e.to_string())
-                        })
-                        .collect::<Result<HashMap<_, _>, String>>()
-                });
-            cache.insert(row.id, Arc::new(compiled));
-        }
-        Ok(())
     }
 }
 

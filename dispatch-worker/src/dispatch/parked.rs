@@ -22,11 +22,14 @@ use tracing::Instrument as _;
 use super::attempts::{Attempt, Tries};
 use super::{Dispatcher, Verdict};
 use crate::providers::OutboundMessage;
+use crate::store::Written;
 
 /// A message waiting, outside its batch, for the provider that may have it.
 pub(super) struct Parked {
     pub message: OutboundMessage,
     pub tries: Tries,
+    /// What it reserved against its campaign's spend cap, settled with its outcome.
+    pub reserved: marketing_core::cost::Amount,
 }
 
 /// The AMQP channel a consumer's jobs arrive on, with the count of its jobs parked.
@@ -60,13 +63,17 @@ impl Dispatcher {
         channel.parked.fetch_add(1, Ordering::SeqCst);
         let this = self.clone();
         let channel = channel.clone();
-        let Parked { message, tries } = parked;
+        let Parked {
+            message,
+            tries,
+            reserved,
+        } = parked;
         let span = tracing::info_span!("parked", record_id = %message.record_id, channel = %message.channel);
         tracing::info!(parent: &span, "the provider may have this message and fails: it waits for the provider, outside its batch");
         tokio::spawn(
             async move {
                 tokio::select! {
-                    _ = this.settle_parked(&channel.amqp, tag, &message, tries) => {}
+                    _ = this.settle_parked(&channel.amqp, tag, &message, tries, reserved) => {}
                     _ = closed(&channel.amqp) => {
                         tracing::info!("the job's channel closed: it comes back, pinned to the provider");
                     }
@@ -83,6 +90,7 @@ impl Dispatcher {
         tag: u64,
         message: &OutboundMessage,
         mut tries: Tries,
+        reserved: marketing_core::cost::Amount,
     ) {
         let (outcome, verdict) = loop {
             match self.attempt(message, tries, false).await {
@@ -91,7 +99,11 @@ impl Dispatcher {
             }
         };
         let settled = match self
-            .write_outcomes(&[(message.record_id, outcome.clone())])
+            .write_outcomes(&[Written {
+                id: message.record_id,
+                outcome: outcome.clone(),
+                reserved,
+            }])
             .await
         {
             Ok(()) => {

@@ -5,6 +5,7 @@
 
 pub mod gates;
 mod prepared;
+pub mod spend;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use marketing_core::cost::Amount;
 use marketing_core::tracking::FrequencyCap;
 use marketing_core::vocabulary::Channel;
 use uuid::Uuid;
@@ -29,7 +31,7 @@ macro_rules! claimed_details {
     () => {
         "
 SELECT cl.id, cl.campaign_id, cl.execution_id, cl.channel, cl.variant, cl.provider,
-       c.name AS campaign_name, c.start_time, c.end_time, c.status = 'active' AND (c.end_time IS NULL OR c.end_time > now()) AS campaign_open,
+       c.spend_cap_micros IS NOT NULL AS spend_capped, c.name AS campaign_name, c.start_time, c.end_time, c.status = 'active' AND (c.end_time IS NULL OR c.end_time > now()) AS campaign_open,
        cu.name, cu.email, cu.phone, cu.push_token, cu.wechat_openid, cu.external_id, cu.locale, cu.time_zone, cu.birthday, cu.attributes,
        EXISTS (SELECT 1 FROM customer_opt_outs o
                WHERE o.customer_id = cl.customer_id AND o.channel IN (cl.channel, 'all')) AS opted_out,
@@ -117,24 +119,34 @@ WITH claimed AS (
 /// statistics, in one statement. A record is written only while not final, so a write retried
 /// after a lost connection, or racing a duplicate, counts each record once. A record left
 /// `sending` ([`Outcome::Unsettled`]) counts nothing yet; its `provider` notes who may have it.
+///
+/// Cost: a sent record stores what it cost (`$7`, its provider's price), added to its statistics
+/// row; a record that reserved `$8` against its campaign's spend cap turns the reservation into
+/// that cost (sent) or gives it back (failed): the spend counter moves by cost − reserved, never
+/// up. Only records this statement moved do so, like the counters.
 const WRITE_SQL: &str = "
-WITH written AS (
+WITH v AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                         $6::text[], $7::bigint[], $8::bigint[])
+         AS v(id, status, sent_at, provider_message_id, error_message, provider, cost, reserved)
+), written AS (
     UPDATE marketing_record r
     SET status = v.status, sent_at = v.sent_at, provider_message_id = v.provider_message_id,
         error_message = v.error_message, provider = COALESCE(v.provider, r.provider),
-        updated_at = now(),
+        cost_micros = v.cost, updated_at = now(),
         attempts = r.attempts + (r.status = 'pending')::int,
         claimed_at = CASE WHEN r.status = 'pending' THEN now() ELSE r.claimed_at END
-    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
-         AS v(id, status, sent_at, provider_message_id, error_message, provider)
+    FROM v
     WHERE r.id = v.id AND r.status IN ('pending', 'sending')
-    RETURNING r.execution_id, r.status, r.variant
+    RETURNING r.execution_id, r.campaign_id, r.status, r.variant, v.cost, v.reserved
 ), stats AS (
     UPDATE campaign_stats s
-    SET sent = s.sent + t.sent, send_failed = s.send_failed + t.failed
+    SET sent = s.sent + t.sent, send_failed = s.send_failed + t.failed,
+        cost_micros = s.cost_micros + t.cost
     FROM (SELECT execution_id, COALESCE(variant, '') AS variant,
                  count(*) FILTER (WHERE status = 'sent') AS sent,
-                 count(*) FILTER (WHERE status = 'failed') AS failed
+                 count(*) FILTER (WHERE status = 'failed') AS failed,
+                 COALESCE(sum(cost) FILTER (WHERE status = 'sent'), 0) AS cost
           FROM written GROUP BY 1, 2) t
     WHERE s.execution_id = t.execution_id AND s.variant = t.variant
     RETURNING 1
@@ -146,6 +158,15 @@ WITH written AS (
           FROM written GROUP BY execution_id) t
     WHERE e.id = t.execution_id
     RETURNING 1
+), spend AS (
+    UPDATE campaign_spend p
+    SET spent_micros = p.spent_micros + t.delta
+    FROM (SELECT campaign_id,
+                 sum(CASE WHEN status = 'sent' THEN COALESCE(cost, 0) ELSE 0 END - reserved) AS delta
+          FROM written WHERE reserved > 0 AND status IN ('sent', 'failed')
+          GROUP BY campaign_id) t
+    WHERE p.campaign_id = t.campaign_id
+    RETURNING 1
 )
 SELECT count(*) AS n FROM written";
 
@@ -156,7 +177,7 @@ struct RecordId {
 }
 
 #[derive(QueryableByName)]
-struct Written {
+struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
 }
@@ -178,6 +199,10 @@ pub struct Claimed {
     /// [`Outcome::Unsettled`]): the only one its message may go to.
     #[diesel(sql_type = Nullable<Text>)]
     pub provider: Option<String>,
+    /// Whether its campaign has a spend cap (its message must reserve its price first, see
+    /// [`spend`]).
+    #[diesel(sql_type = Bool)]
+    pub spend_capped: bool,
     #[diesel(sql_type = Text)]
     pub campaign_name: String,
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -220,6 +245,8 @@ pub enum Outcome {
         provider_message_id: Option<String>,
         /// The provider that took it (its label: `aliyun`, `http-secondary`, …).
         provider: Arc<str>,
+        /// That provider's price.
+        cost: Amount,
     },
     Failed {
         reason: String,
@@ -330,9 +357,29 @@ async fn record_ids(
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
+/// A record's outcome to write, with what it reserved against its campaign's spend cap (0: no
+/// reservation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub id: Uuid,
+    pub outcome: Outcome,
+    pub reserved: Amount,
+}
+
+impl From<(Uuid, Outcome)> for Written {
+    /// An outcome without a spend reservation.
+    fn from((id, outcome): (Uuid, Outcome)) -> Self {
+        Written {
+            id,
+            outcome,
+            reserved: Amount::ZERO,
+        }
+    }
+}
+
 pub async fn write(
     conn: &mut AsyncPgConnection,
-    outcomes: &[(Uuid, Outcome)],
+    outcomes: &[Written],
 ) -> diesel::QueryResult<usize> {
     if outcomes.is_empty() {
         return Ok(0);
@@ -343,13 +390,23 @@ pub async fn write(
     let mut provider_ids: Vec<Option<String>> = Vec::with_capacity(outcomes.len());
     let mut errors: Vec<Option<String>> = Vec::with_capacity(outcomes.len());
     let mut providers: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
-    for (id, outcome) in outcomes {
-        ids.push(*id);
-        match outcome {
+    let mut costs: Vec<Option<i64>> = Vec::with_capacity(outcomes.len());
+    let mut reserved: Vec<i64> = Vec::with_capacity(outcomes.len());
+    for w in outcomes {
+        ids.push(w.id);
+        // A record left `sending` keeps its reservation until its outcome is known.
+        let settled = !matches!(w.outcome, Outcome::Unsettled { .. });
+        reserved.push(if settled { w.reserved.micros() } else { 0 });
+        costs.push(match &w.outcome {
+            Outcome::Sent { cost, .. } => Some(cost.micros()),
+            _ => None,
+        });
+        match &w.outcome {
             Outcome::Sent {
                 at,
                 provider_message_id,
                 provider,
+                ..
             } => {
                 statuses.push("sent");
                 sent_at.push(Some(*at));
@@ -373,7 +430,7 @@ pub async fn write(
             }
         }
     }
-    let written: Written = Prepared {
+    let written: Count = Prepared {
         sql: WRITE_SQL,
         binds: vec![
             Bind::Uuids(&ids),
@@ -382,6 +439,8 @@ pub async fn write(
             Bind::OptionalTexts(&provider_ids),
             Bind::OptionalTexts(&errors),
             Bind::OptionalStrs(&providers),
+            Bind::OptionalBigInts(&costs),
+            Bind::BigInts(&reserved),
         ],
     }
     .get_result(conn)

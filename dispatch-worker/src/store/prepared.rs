@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{
-    Array, Double, Integer, Nullable, Text, Timestamptz, Untyped, Uuid as SqlUuid,
+    Array, BigInt, Double, Integer, Nullable, Text, Timestamptz, Untyped, Uuid as SqlUuid,
 };
 use uuid::Uuid;
 
@@ -25,6 +25,9 @@ pub(super) enum Bind<'q> {
     OptionalStrs(&'q [Option<&'q str>]),
     Text(&'q str),
     Double(f64),
+    BigInts(&'q [i64]),
+    OptionalBigInts(&'q [Option<i64>]),
+    Ints(&'q [i32]),
 }
 
 impl Bind<'_> {
@@ -38,6 +41,9 @@ impl Bind<'_> {
             Bind::OptionalStrs(v) => out.push_bind_param::<Array<Nullable<Text>>, _>(*v),
             Bind::Text(v) => out.push_bind_param::<Text, _>(*v),
             Bind::Double(v) => out.push_bind_param::<Double, _>(v),
+            Bind::BigInts(v) => out.push_bind_param::<Array<BigInt>, _>(*v),
+            Bind::OptionalBigInts(v) => out.push_bind_param::<Array<Nullable<BigInt>>, _>(*v),
+            Bind::Ints(v) => out.push_bind_param::<Array<Integer>, _>(*v),
         }
     }
 }

@@ -10,7 +10,8 @@ use diesel::sql_types::{Bool, Integer, Nullable, Text};
 use diesel_async::{
     AnsiTransactionManager, AsyncPgConnection, RunQueryDsl as _, TransactionManager as _,
 };
-use dispatch_worker::store::{self, Outcome};
+use dispatch_worker::store::{self, Outcome, Written};
+use marketing_core::cost::Amount;
 use testkit::{TestApp, spawn_app};
 use uuid::Uuid;
 
@@ -104,6 +105,7 @@ async fn a_duplicate_job_waits_for_the_batch_holding_its_record_and_finds_it_sen
                 at: sent_at,
                 provider_message_id: Some("v-1".into()),
                 provider: "http".into(),
+                cost: Amount::ZERO,
             },
         ),
         (
@@ -114,7 +116,12 @@ async fn a_duplicate_job_waits_for_the_batch_holding_its_record_and_finds_it_sen
             },
         ),
     ];
-    assert_eq!(store::write(&mut worker, &outcomes).await.unwrap(), 2);
+    assert_eq!(
+        store::write(&mut worker, &outcomes.clone().map(Written::from))
+            .await
+            .unwrap(),
+        2
+    );
     AnsiTransactionManager::commit_transaction(&mut worker)
         .await
         .unwrap();
@@ -143,7 +150,12 @@ async fn a_duplicate_job_waits_for_the_batch_holding_its_record_and_finds_it_sen
         "the provider that refused it"
     );
     // Written again (a retry after a lost connection): nothing moves, nothing counts twice.
-    assert_eq!(store::write(&mut worker, &outcomes).await.unwrap(), 0);
+    assert_eq!(
+        store::write(&mut worker, &outcomes.clone().map(Written::from))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(record(&app, ids[0]).await.attempts, 1);
 }
 
@@ -212,9 +224,15 @@ async fn a_redelivered_job_claims_its_record_durably_before_sending() {
             at: chrono::Utc::now(),
             provider_message_id: None,
             provider: "log".into(),
+            cost: Amount::ZERO,
         },
     )];
-    assert_eq!(store::write(&mut worker, &outcome).await.unwrap(), 1);
+    assert_eq!(
+        store::write(&mut worker, &outcome.clone().map(Written::from))
+            .await
+            .unwrap(),
+        1
+    );
     let r = record(&app, ids[0]).await;
     assert_eq!(r.status, "sent");
     assert_eq!(
@@ -272,9 +290,15 @@ async fn at_most_once_reserves_once_and_tells_a_live_holder_from_a_dead_one() {
             at: chrono::Utc::now(),
             provider_message_id: None,
             provider: "log".into(),
+            cost: Amount::ZERO,
         },
     )];
-    assert_eq!(store::write(&mut worker, &outcome).await.unwrap(), 1);
+    assert_eq!(
+        store::write(&mut worker, &outcome.clone().map(Written::from))
+            .await
+            .unwrap(),
+        1
+    );
     // ids[1] is held while "sent" when its worker dies: the lock goes with the connection and
     // a job coming back finds the record still `sending`, with no one holding it.
     let comeback = hold_in_background(app.db().await, vec![ids[1]]);

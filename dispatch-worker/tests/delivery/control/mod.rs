@@ -3,6 +3,7 @@
 //! over to its secondary provider and back. Figures are measured from the stand-ins' request
 //! timestamps and printed (`--nocapture`).
 
+mod cost;
 mod failover;
 mod gates;
 mod rate;
