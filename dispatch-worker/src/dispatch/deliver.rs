@@ -8,11 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use diesel_async::AsyncPgConnection;
-
+use marketing_core::cost::Amount;
 use marketing_core::render::{CampaignVars, Content, Recipient, VariantContent};
 use marketing_core::vocabulary::Channel;
-
-use marketing_core::cost::Amount;
 use uuid::Uuid;
 
 use super::attempts::{Attempt, Tries};
