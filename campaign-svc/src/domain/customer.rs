@@ -187,7 +187,7 @@ fn parse_locale(field: &str, s: &str) -> Result<String> {
 }
 
 /// Where a customer can opt out, and when they did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OptOut {
     pub customer_id: Uuid,
     pub channel: String,
@@ -195,7 +195,7 @@ pub struct OptOut {
 }
 
 /// A customer as both APIs return it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Customer {
     pub id: Uuid,
     pub external_id: Option<String>,
@@ -235,7 +235,7 @@ impl Customer {
 }
 
 /// What a bulk upsert did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BulkOutcome {
     pub created: u64,
     pub updated: u64,
