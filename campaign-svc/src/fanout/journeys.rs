@@ -130,6 +130,12 @@ struct DueRow {
 }
 
 #[derive(QueryableByName)]
+struct DbNow {
+    #[diesel(sql_type = Timestamptz)]
+    now: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
 struct Hit {
     #[diesel(sql_type = SqlUuid)]
     id: Uuid,
@@ -535,7 +541,7 @@ impl JourneyRunner {
                             e.step_entered_at, e.wait_until, e.waiting_for, e.goal_event_id, e.seq,
                             e.sends, c.time_zone, c.erased_at IS NOT NULL AS erased
                      FROM journey_enrollments e JOIN customers c ON c.id = e.customer_id
-                     WHERE e.due_at <= now()
+                     WHERE e.due_at <= marketing_now()
                        AND e.journey_id IN (SELECT id FROM journeys WHERE status = 'active')
                      ORDER BY e.due_at LIMIT $1
                      FOR UPDATE OF e SKIP LOCKED",
@@ -546,7 +552,12 @@ impl JourneyRunner {
                 if rows.is_empty() {
                     return Ok((0, 0));
                 }
-                let now = Utc::now();
+                // The database's clock (`marketing_now()`, which tests can move), so a walk's
+                // times and the due check agree.
+                let now: DbNow = diesel::sql_query("SELECT marketing_now() AS now")
+                    .get_result(conn)
+                    .await?;
+                let now = now.now;
                 let mut walks = Vec::with_capacity(rows.len());
                 for row in rows {
                     let version = self.version(conn, row.journey_id, row.version).await?;

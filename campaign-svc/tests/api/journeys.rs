@@ -986,3 +986,59 @@ async fn branches_test_segments_fields_and_events() {
     let not_vip = wait_state(&app, &journey, &plain, "exited", 10).await;
     assert_eq!(actions(&not_vip), ["vip:else", "other:exited"], "{not_vip}");
 }
+
+/// Over a clock the test controls: a day-long wait does not end early, and ends once the
+/// clock (`marketing.clock_offset`, set through the connection URL of a second replica) has moved
+/// a day on; the next step then runs once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_day_long_wait_ends_when_the_clock_moves_a_day() {
+    let app = spawn_app().await;
+    let ids = customers(&app, 1, &[]).await;
+    let journey = create(
+        &app,
+        json!({
+            "name": "隔日提醒",
+            "entry": {"kind": "manual"},
+            "start": "hello",
+            "steps": {
+                "hello": {"type": "send", "channel": "sms", "content": "今天", "next": "day"},
+                "day": {"type": "wait", "duration_seconds": 86400, "next": "tomorrow"},
+                "tomorrow": {"type": "send", "channel": "sms", "content": "明天"}
+            }
+        }),
+    )
+    .await;
+    activate(&app, &journey).await;
+    enroll(&app, &journey, &[&ids[0]]).await;
+    wait_until(Duration::from_secs(10), "the customer waiting", || async {
+        step_counts(&app, &journey, 1).await["day"][1] == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(walk(&app, &journey, &ids[0]).await["state"], "active");
+
+    // A replica whose database clock is a day and a minute ahead.
+    let mut config = testkit::test_config(&app.db, &app.queues);
+    config.database_url = format!(
+        "{}?options=-c%20marketing.clock_offset%3D{}s",
+        config.database_url,
+        86_400 + 60
+    );
+    let later = campaign_svc::startup::Application::build(config)
+        .await
+        .expect("the replica builds");
+    let (_running, stopped) = testkit::stop_signal();
+    tokio::spawn(later.run(stopped));
+    let done = wait_state(&app, &journey, &ids[0], "completed", 15).await;
+    assert_eq!(
+        actions(&done),
+        [
+            "hello:sent",
+            "day:waiting",
+            "tomorrow:sent",
+            "tomorrow:completed"
+        ],
+        "{done}"
+    );
+    assert_eq!(step_counts(&app, &journey, 1).await["day"], [1, 0, 1, 0, 0]);
+}
