@@ -15,7 +15,6 @@
 //! a second record.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -154,28 +153,15 @@ impl EventDispatcher {
     /// Dispatches due events until `stop` turns true: at once when events were stored by this
     /// process, else every [`super::FanoutSettings::event_poll`] (events stored by another
     /// replica, delays falling due); at once again after a full page.
-    pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(200);
-        let poll = self.fanout.settings().event_poll;
-        loop {
-            let wait = match self.pass().await {
-                Ok(true) => continue,
-                Ok(false) => {
-                    backoff = Duration::from_millis(200);
-                    poll
-                }
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "event dispatch failed; retrying");
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    backoff
-                }
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.fanout.inner.events.notified() => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-        }
+    pub(super) async fn run(self, stop: watch::Receiver<bool>) {
+        super::repeat(
+            "event dispatch",
+            self.fanout.settings().event_poll,
+            || self.pass(),
+            || self.fanout.inner.events.notified(),
+            stop,
+        )
+        .await;
     }
 
     /// One round over the campaigns with due events; `true` when one had a full page.

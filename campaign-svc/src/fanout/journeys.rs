@@ -192,29 +192,21 @@ impl JourneyRunner {
 
     /// Runs until `stop` turns true: at once when woken (events stored, customers entered,
     /// a journey activated), else every `event_poll`; at once again after a full page.
-    pub(super) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(200);
-        let poll = self.fanout.settings().event_poll;
-        loop {
-            let wait = match self.pass().await {
-                Ok(true) => continue,
-                Ok(false) => {
-                    backoff = Duration::from_millis(200);
-                    poll
+    pub(super) async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let inner = &self.fanout.inner;
+        super::repeat(
+            "journey pass",
+            self.fanout.settings().event_poll,
+            || self.pass(),
+            || async {
+                tokio::select! {
+                    _ = inner.journeys.notified() => {}
+                    _ = inner.events.notified() => {}
                 }
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "journey pass failed; retrying");
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    backoff
-                }
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.fanout.inner.journeys.notified() => {}
-                _ = self.fanout.inner.events.notified() => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-        }
+            },
+            stop,
+        )
+        .await;
     }
 
     /// One pass; `true` when a page was full (more work is waiting).

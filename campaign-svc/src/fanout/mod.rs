@@ -94,6 +94,43 @@ impl FanoutSettings {
     }
 }
 
+/// Runs `pass` until `stop` turns true: again at once when it says more is waiting (a full
+/// page), else after `poll` or as soon as `wake` fires; a failed pass is logged as `what` and
+/// retried after a back-off of 200 ms doubling up to 5 s.
+async fn repeat<P, PF, W, WF>(
+    what: &str,
+    poll: Duration,
+    mut pass: P,
+    mut wake: W,
+    mut stop: watch::Receiver<bool>,
+) where
+    P: FnMut() -> PF,
+    PF: std::future::Future<Output = crate::error::Result<bool>>,
+    W: FnMut() -> WF,
+    WF: std::future::Future<Output = ()>,
+{
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let wait = match pass().await {
+            Ok(true) => continue,
+            Ok(false) => {
+                backoff = Duration::from_millis(200);
+                poll
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "{what} failed; retrying");
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 /// The fan-out's handle: cheap to clone, shared by the service layer and the loops.
 #[derive(Clone)]
 pub struct Fanout {
