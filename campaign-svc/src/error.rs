@@ -38,6 +38,41 @@ pub enum Error {
     Internal(#[source] anyhow::Error),
 }
 
+/// The body of every 4xx/5xx answer of the REST API and the webhooks (the pages behind links in
+/// messages excepted): the OpenAPI document's `ErrorBody`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid_argument", "message": "is required", "field": "name"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `invalid_argument`, `unauthenticated`, `not_found`,
+    /// `method_not_allowed`, `request_timeout`, `failed_precondition` (409),
+    /// `precondition_failed` (412), `payload_too_large`, `unsupported_media_type`,
+    /// `unprocessable`, `resource_exhausted` (429), `internal` (5xx).
+    #[schema(example = "invalid_argument")]
+    pub code: String,
+    /// For people; never internals.
+    pub message: String,
+    /// The field at fault (`customers[3].email`, `Idempotency-Key`), `null` when no one field is.
+    pub field: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(code: &str, message: String, field: Option<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+                field,
+            },
+        }
+    }
+}
+
 /// The service layer's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -149,13 +184,11 @@ impl axum::response::IntoResponse for Error {
             Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let body = serde_json::json!({
-            "error": {
-                "code": self.code(),
-                "message": self.public_message(),
-                "field": self.field(),
-            }
-        });
+        let body = ErrorBody::new(
+            self.code(),
+            self.public_message(),
+            self.field().map(str::to_owned),
+        );
         let mut response = (status, axum::Json(body)).into_response();
         if matches!(self, Error::Unauthenticated) {
             response.headers_mut().insert(

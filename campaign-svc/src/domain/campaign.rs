@@ -292,7 +292,7 @@ pub struct CampaignFilter {
 }
 
 /// A campaign as both APIs return it (the seed's field names).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Campaign {
     pub id: Uuid,
     pub name: String,

@@ -210,7 +210,7 @@ fn parse_locale(field: &str, s: &str) -> Result<String> {
 }
 
 /// Where a customer can opt out, and when they did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OptOut {
     pub customer_id: Uuid,
     pub channel: String,
@@ -218,7 +218,7 @@ pub struct OptOut {
 }
 
 /// A customer as both APIs return it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Customer {
     pub id: Uuid,
     pub external_id: Option<String>,
@@ -260,7 +260,7 @@ impl Customer {
 }
 
 /// What a bulk upsert did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BulkOutcome {
     pub created: u64,
     pub updated: u64,

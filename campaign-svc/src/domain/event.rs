@@ -57,7 +57,7 @@ pub struct NewEvent {
 }
 
 /// One item of a batch that was not stored, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     pub index: usize,
     /// `invalid_argument` or `unknown_customer`.
@@ -90,7 +90,7 @@ impl Rejection {
 }
 
 /// What a call did: `accepted + duplicates + rejected.len()` is the batch's size.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TrackOutcome {
     /// Stored now.
     pub accepted: u64,

@@ -19,7 +19,7 @@ pub struct Skipped {
 }
 
 /// A message as it would be sent (simulation, preview).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sample {
     pub customer_id: Uuid,
     /// The A/B variant the customer gets, when the campaign has variants.
@@ -80,7 +80,7 @@ impl TriggerOutcome {
 }
 
 /// An execution as both APIs return it.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
 #[diesel(table_name = campaign_executions)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct Execution {

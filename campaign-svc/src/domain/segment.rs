@@ -64,7 +64,7 @@ impl SegmentFields {
 }
 
 /// A segment as both APIs return it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Segment {
     pub id: Uuid,
     pub name: String,

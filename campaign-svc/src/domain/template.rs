@@ -125,7 +125,7 @@ impl TemplateFields {
 }
 
 /// A template as both APIs return it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Template {
     pub id: Uuid,
     pub name: String,

@@ -15,7 +15,7 @@ pub const MAX_VARIANTS: usize = 5;
 const MAX_KEY_CHARS: usize = 20;
 
 /// One variant as stored (JSON in `marketing_campaign.variants`) and returned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Variant {
     pub key: String,
     /// Percentage of the audience, 1–99.

@@ -129,7 +129,7 @@ pub struct DeliveryEvent {
 
 /// One event of a signed batch that could not be read: reported back, the rest is applied (a
 /// vendor retries a refused batch forever, so one bad event must not hold up the others).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RejectedEvent {
     /// Its position in `events`.
     pub index: usize,

@@ -36,6 +36,14 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>> {
 }
 
 /// `POST /webhooks/sms/aliyun?token=…`: `SmsReport` delivery receipts.
+#[utoipa::path(
+    post,
+    path = "/webhooks/sms/aliyun",
+    tag = "webhooks",
+    params(("token" = String, Query, description = "The callback token configured for the vendor")),
+    request_body(content = Vec<Object>, description = "Aliyun `SmsReport` messages"),
+    responses((status = 200, description = "Accepted, in the vendor's words", body = Object))
+)]
 pub async fn aliyun_receipts(
     State(state): State<RestState>,
     QueryParams(query): QueryParams,
@@ -57,6 +65,14 @@ pub async fn aliyun_receipts(
 }
 
 /// `POST /webhooks/sms/aliyun/replies?token=…`: `SmsUp` inbound messages.
+#[utoipa::path(
+    post,
+    path = "/webhooks/sms/aliyun/replies",
+    tag = "webhooks",
+    params(("token" = String, Query, description = "The callback token configured for the vendor")),
+    request_body(content = Vec<Object>, description = "Aliyun `SmsUp` messages"),
+    responses((status = 200, description = "Accepted, in the vendor's words", body = Object))
+)]
 pub async fn aliyun_replies(
     State(state): State<RestState>,
     QueryParams(query): QueryParams,
@@ -72,6 +88,14 @@ pub async fn aliyun_replies(
 }
 
 /// `POST /webhooks/sms/tencent?token=…`: status reports.
+#[utoipa::path(
+    post,
+    path = "/webhooks/sms/tencent",
+    tag = "webhooks",
+    params(("token" = String, Query, description = "The callback token configured for the vendor")),
+    request_body(content = Vec<Object>, description = "Tencent Cloud status reports"),
+    responses((status = 200, description = "Accepted, in the vendor's words", body = Object))
+)]
 pub async fn tencent_receipts(
     State(state): State<RestState>,
     QueryParams(query): QueryParams,
@@ -93,6 +117,14 @@ pub async fn tencent_receipts(
 }
 
 /// `POST /webhooks/sms/tencent/replies?token=…`: reply callbacks.
+#[utoipa::path(
+    post,
+    path = "/webhooks/sms/tencent/replies",
+    tag = "webhooks",
+    params(("token" = String, Query, description = "The callback token configured for the vendor")),
+    request_body(content = Object, description = "A Tencent Cloud reply callback"),
+    responses((status = 200, description = "Accepted, in the vendor's words", body = Object))
+)]
 pub async fn tencent_replies(
     State(state): State<RestState>,
     QueryParams(query): QueryParams,
@@ -129,6 +161,14 @@ async fn twilio_form(
 }
 
 /// `POST /webhooks/sms/twilio`: status callbacks.
+#[utoipa::path(
+    post,
+    path = "/webhooks/sms/twilio",
+    tag = "webhooks",
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form")),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "Twilio's status callback form"),
+    responses((status = 200, description = "What the receipts did", body = WebhookOutcome))
+)]
 pub async fn twilio_receipts(
     State(state): State<RestState>,
     OriginalUri(uri): OriginalUri,
@@ -146,6 +186,14 @@ pub async fn twilio_receipts(
 }
 
 /// `POST /webhooks/sms/twilio/replies`: incoming messages, answered with empty TwiML.
+#[utoipa::path(
+    post,
+    path = "/webhooks/sms/twilio/replies",
+    tag = "webhooks",
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form")),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "Twilio's incoming message form"),
+    responses((status = 200, description = "Empty TwiML", content_type = "text/xml", body = String))
+)]
 pub async fn twilio_replies(
     State(state): State<RestState>,
     OriginalUri(uri): OriginalUri,
@@ -163,6 +211,13 @@ pub async fn twilio_replies(
 }
 
 /// `POST /webhooks/email/ses`: SES events delivered by SNS (and its subscription messages).
+#[utoipa::path(
+    post,
+    path = "/webhooks/email/ses",
+    tag = "webhooks",
+    request_body(content = Object, description = "An SNS message (`Notification`, `SubscriptionConfirmation`, …)"),
+    responses((status = 200, description = "What the message did", body = SnsOutcome))
+)]
 pub async fn ses(State(state): State<RestState>, request: Request) -> Result<Json<SnsOutcome>> {
     let body = read_body(request, &state).await?;
     let message = sns::SnsMessage::parse(&body)?;
@@ -172,6 +227,14 @@ pub async fn ses(State(state): State<RestState>, request: Request) -> Result<Jso
 
 /// `POST /webhooks/sms/replies`: inbound SMS in the generic form, signed like the generic
 /// webhook (`X-Signature`, `WEBHOOK_SECRET`).
+#[utoipa::path(
+    post,
+    path = "/webhooks/sms/replies",
+    tag = "webhooks",
+    params(("X-Signature" = String, Header, description = "As `/webhooks/{provider}`'s")),
+    request_body(content = Object, description = "`{\"messages\": [{\"message_id\", \"from\", \"text\", …}]}`"),
+    responses((status = 200, description = "What the messages did", body = ReplyOutcome))
+)]
 pub async fn generic_replies(
     State(state): State<RestState>,
     headers: HeaderMap,

@@ -4,9 +4,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{
-    JsonBody, OptionalJsonBody, QueryParams, double_option, query_int, query_str,
+    JsonBody, OptionalJsonBody, QueryParams, double_option, query_int, query_str, query_typed,
 };
 use super::{Located, Pagination, RestState, Tagged, if_match, location, tagged};
 use crate::auth::Caller;
@@ -16,38 +17,64 @@ use crate::domain::campaign::{
 use crate::domain::execution::Sample;
 use crate::domain::variant::VariantFields;
 use crate::domain::{PageRequest, parse_time, parse_uuid, parse_word};
-use crate::error::Result;
+use crate::error::{ErrorBody, Result};
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
 use crate::service::preview::PreviewTarget;
-use marketing_core::vocabulary::ExecutionType;
+use marketing_core::vocabulary::{CampaignStatus, Channel, ExecutionType};
 
 /// The create/update body: the seed's fields. Every field optional here so that the domain
 /// parser, shared with gRPC, names what is missing.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "六月会员关怀短信", "type": "sms", "target_tags": ["VIP", "新用户"],
+    "content": "亲爱的[客户姓名]，您有一份6月专属好礼待领取！",
+    "start_time": "2030-06-10T09:00:00Z", "end_time": "2030-06-15T23:59:59Z"
+}))]
 pub struct CampaignBody {
+    /// Required on create; 1–200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
+    /// The channel; required on create.
     #[serde(rename = "type")]
+    #[schema(value_type = Option<Channel>)]
     channel: Option<String>,
     #[serde(default)]
     target_tags: Option<Vec<String>>,
+    /// A saved segment as the audience (instead of `target_tags`); `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     target_segment_id: Option<Option<String>>,
+    /// A template as the content (instead of `content`); `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     content_template_id: Option<Option<String>>,
+    /// The message (a template: `{{ name }}`, `{{ attributes.city }}`, …), up to 100,000
+    /// characters.
     content: Option<String>,
+    /// An A/B test: 2–5 variants whose weights add up to 100.
     variants: Option<Vec<VariantBody>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     start_time: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     end_time: Option<Option<String>>,
-    /// `{"kind": "once"}` or `{"kind": "recurring", "cron", "time_zone"}`.
+    /// `{"kind": "once"}` (the default), `{"kind": "recurring", "cron": "0 9 * * MON",
+    /// "time_zone": "Asia/Shanghai"}` or `{"kind": "event", "event": "signed_up", …}`.
+    #[schema(value_type = Option<Object>)]
     trigger: Option<serde_json::Value>,
+    /// Each message leaves at this local time of day (`HH:MM`) on the customer's clock.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = "09:00")]
     send_at_local: Option<Option<String>>,
+    /// The IANA zone of customers without one.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = "Asia/Shanghai")]
     time_zone: Option<Option<String>>,
+    /// `{"start": "21:00", "end": "08:00"}` on the customer's clock.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
     quiet_hours: Option<Option<serde_json::Value>>,
     /// Decimal text (`"500.00"`) or a JSON number; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
@@ -56,12 +83,17 @@ pub struct CampaignBody {
 
 /// One A/B variant: `{"key": "A", "weight": 50, "content": "…"}` or `{"weight": 50,
 /// "template_id": "…"}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariantBody {
+    /// `A`, `B`, … when not given.
     key: Option<String>,
+    /// Percentage of the audience, 1–99.
+    #[schema(minimum = 1, maximum = 99)]
     weight: Option<i64>,
+    /// Either `content` or `template_id`.
     content: Option<String>,
+    #[schema(value_type = Option<uuid::Uuid>)]
     template_id: Option<String>,
 }
 
@@ -129,6 +161,16 @@ fn spend_cap_text(v: serde_json::Value) -> Result<String> {
     }
 }
 
+/// Creates a campaign (`draft`, or `scheduled` with a `start_time`).
+#[utoipa::path(
+    post,
+    path = "/campaigns",
+    tag = "campaigns",
+    request_body = CampaignBody,
+    responses((status = 201, description = "Created", body = Campaign, headers(
+        ("Location" = String, description = "The campaign's address")
+    )))
+)]
 pub async fn create(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -144,21 +186,45 @@ pub async fn create(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CampaignList {
     campaigns: Vec<Campaign>,
     pagination: Pagination,
 }
 
+/// The query of `GET /campaigns` (read by [`QueryParams`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; the handler reads it by name
+pub struct CampaignQuery {
+    status: Option<CampaignStatus>,
+    #[param(rename = "type")]
+    channel: Option<Channel>,
+    /// Case-insensitive part of the name.
+    name: Option<String>,
+    #[param(minimum = 1, maximum = 2147483647)]
+    page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
+    page_size: Option<i64>,
+}
+
+/// Campaigns, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/campaigns",
+    tag = "campaigns",
+    params(CampaignQuery),
+    responses((status = 200, description = "A page of campaigns", body = CampaignList))
+)]
 pub async fn list(
     State(state): State<RestState>,
     QueryParams(params): QueryParams,
 ) -> Result<Json<CampaignList>> {
     let filter = CampaignFilter {
-        status: query_str(&params, "status")
+        status: query_typed(&params, "status")
             .map(|s| parse_word("status", s))
             .transpose()?,
-        channel: query_str(&params, "type")
+        channel: query_typed(&params, "type")
             .map(|s| parse_word("type", s))
             .transpose()?,
         name: query_str(&params, "name").map(str::to_owned),
@@ -175,6 +241,16 @@ pub async fn list(
     }))
 }
 
+/// A campaign, with its `ETag`.
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}",
+    tag = "campaigns",
+    params(("id" = uuid::Uuid, Path, description = "The campaign's id")),
+    responses((status = 200, description = "The campaign", body = Campaign, headers(
+        ("ETag" = String, description = "Its version, for `If-Match`")
+    )))
+)]
 pub async fn get(
     State(state): State<RestState>,
     Path(id): Path<String>,
@@ -183,6 +259,24 @@ pub async fn get(
     Ok(tagged(state.service.get_campaign(id).await?))
 }
 
+/// Changes the given fields of a draft or scheduled campaign (`null` clears a nullable field).
+#[utoipa::path(
+    put,
+    path = "/campaigns/{id}",
+    tag = "campaigns",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The campaign's id"),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` read: 412 when it changed since"),
+    ),
+    request_body = CampaignBody,
+    responses(
+        (status = 200, description = "The campaign as changed", body = Campaign, headers(
+            ("ETag" = String, description = "Its new version")
+        )),
+        (status = 409, description = "Not editable any more (started)", body = ErrorBody),
+        (status = 412, description = "Changed since the `If-Match` tag", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -201,6 +295,14 @@ pub async fn update(
     ))
 }
 
+/// Archives a campaign: it sends nothing more.
+#[utoipa::path(
+    post,
+    path = "/campaigns/{id}/archive",
+    tag = "campaigns",
+    params(("id" = uuid::Uuid, Path, description = "The campaign's id")),
+    responses((status = 200, description = "The archived campaign", body = Campaign))
+)]
 pub async fn archive(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -211,6 +313,16 @@ pub async fn archive(
 }
 
 /// Pauses a recurring campaign: no occurrence runs until it is resumed.
+#[utoipa::path(
+    post,
+    path = "/campaigns/{id}/pause",
+    tag = "campaigns",
+    params(("id" = uuid::Uuid, Path, description = "The campaign's id")),
+    responses(
+        (status = 200, description = "The paused campaign", body = Campaign),
+        (status = 409, description = "Not a recurring campaign that runs", body = ErrorBody),
+    )
+)]
 pub async fn pause(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -221,6 +333,16 @@ pub async fn pause(
 }
 
 /// Resumes a paused recurring campaign at its next occurrence from now.
+#[utoipa::path(
+    post,
+    path = "/campaigns/{id}/resume",
+    tag = "campaigns",
+    params(("id" = uuid::Uuid, Path, description = "The campaign's id")),
+    responses(
+        (status = 200, description = "The resumed campaign", body = Campaign),
+        (status = 409, description = "Not a paused recurring campaign", body = ErrorBody),
+    )
+)]
 pub async fn resume(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -230,20 +352,38 @@ pub async fn resume(
     Ok(Json(state.service.resume_campaign(caller, id).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"execution_type": "simulation"}))]
 pub struct TriggerBody {
+    /// `actual` (the default) or `simulation`.
+    #[schema(value_type = Option<ExecutionType>)]
     execution_type: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TriggerReply {
+    /// `triggered` or `simulation_started`.
+    #[schema(value_type = String, example = "triggered")]
     status: &'static str,
     message: String,
     execution_id: uuid::Uuid,
 }
 
 /// Sends now (`actual`, the default) or dry-runs (`simulation`); the body is optional.
+#[utoipa::path(
+    post,
+    path = "/campaigns/{id}/trigger",
+    tag = "campaigns",
+    params(("id" = uuid::Uuid, Path, description = "The campaign's id")),
+    request_body(content = Option<TriggerBody>, description = "Optional"),
+    responses(
+        (status = 202, description = "The execution started", body = TriggerReply, headers(
+            ("Location" = String, description = "The execution's address")
+        )),
+        (status = 409, description = "The campaign cannot be triggered now", body = ErrorBody),
+    )
+)]
 pub async fn trigger(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -270,20 +410,32 @@ pub async fn trigger(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewBody {
+    /// One customer, in the audience or not (not with `limit`).
+    #[schema(value_type = Option<uuid::Uuid>)]
     customer_id: Option<String>,
+    /// The first `limit` recipients of the audience (default 5).
+    #[schema(minimum = 1, maximum = 50)]
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PreviewReply {
     previews: Vec<Sample>,
 }
 
 /// Renders the campaign for one customer (`customer_id`) or the first `limit` recipients of its
 /// audience (default 5); sends nothing.
+#[utoipa::path(
+    post,
+    path = "/campaigns/{id}/preview",
+    tag = "campaigns",
+    params(("id" = uuid::Uuid, Path, description = "The campaign's id")),
+    request_body(content = Option<PreviewBody>, description = "Optional"),
+    responses((status = 200, description = "The rendered messages", body = PreviewReply))
+)]
 pub async fn preview(
     State(state): State<RestState>,
     Path(id): Path<String>,
@@ -301,6 +453,13 @@ pub async fn preview(
 }
 
 /// Counts and rates, in total and per A/B variant.
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}/stats",
+    tag = "campaigns",
+    params(("id" = uuid::Uuid, Path, description = "The campaign's id")),
+    responses((status = 200, description = "Its figures", body = crate::service::stats::CampaignStats))
+)]
 pub async fn stats(
     State(state): State<RestState>,
     Path(id): Path<String>,
@@ -309,7 +468,7 @@ pub async fn stats(
     Ok(Json(state.service.campaign_stats(id).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ChannelStatsReply {
     by_channel: Vec<crate::service::stats::Figures>,
     /// The currency of every cost.
@@ -318,11 +477,18 @@ pub struct ChannelStatsReply {
 
 /// Every campaign's figures by channel; `?since=<RFC 3339>` limits them to executions triggered
 /// since then.
+#[utoipa::path(
+    get,
+    path = "/stats",
+    tag = "campaigns",
+    params(("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Only executions triggered since then")),
+    responses((status = 200, description = "Figures by channel", body = ChannelStatsReply))
+)]
 pub async fn channel_stats(
     State(state): State<RestState>,
     QueryParams(params): QueryParams,
 ) -> Result<Json<ChannelStatsReply>> {
-    let since = query_str(&params, "since")
+    let since = query_typed(&params, "since")
         .map(|s| parse_time("since", s))
         .transpose()?;
     Ok(Json(ChannelStatsReply {

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::RestState;
 use super::extract::{from_value, read_body};
@@ -15,15 +16,40 @@ use crate::domain::event::{EventFields, EventLimits, MAX_BATCH, NewEvent, TrackO
 use crate::domain::text::{NUL_MESSAGE, nul_in_json};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Deserialize)]
+/// One event of a batch.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EventBody {
+pub struct EventBody {
+    /// Required: the caller's key, 1–200 characters; a repeat is a duplicate.
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
     event_id: Option<String>,
+    /// The customer: `customer_id` or `external_id`, not both.
+    #[schema(value_type = Option<uuid::Uuid>)]
     customer_id: Option<String>,
     external_id: Option<String>,
+    /// Required: 1–100 characters.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     name: Option<String>,
+    /// A JSON object of at most 16 KiB.
+    #[schema(value_type = Option<Object>)]
     properties: Option<serde_json::Value>,
+    /// Default now.
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     occurred_at: Option<String>,
+}
+
+/// The body of `POST /events`. Read item by item (see the module's comment), so documented
+/// here rather than deserialised whole.
+#[derive(ToSchema)]
+#[schema(example = json!({"events": [
+    {"event_id": "shop-8812", "customer_id": "0196f3a8-1c2d-7e4f-8a9b-0c1d2e3f4a5b", "name": "order_paid",
+     "properties": {"amount": 129, "items": ["茶叶"]}, "occurred_at": "2026-11-30T20:15:00+08:00"},
+    {"event_id": "app-77", "external_id": "nobody", "name": "app_open"}
+]}))]
+#[allow(dead_code)] // documents the body; the handler reads it item by item
+pub struct EventBatch {
+    #[schema(min_items = 1, max_items = 1000)]
+    events: Vec<EventBody>,
 }
 
 /// Item `index` of the batch, read and checked; errors name `events[index].…`.
@@ -52,6 +78,14 @@ fn parse_item(item: serde_json::Value, index: usize, limits: EventLimits) -> Res
     NewEvent::parse(fields, index, limits)
 }
 
+/// Stores a batch of events; a bad item is rejected alone (in `rejected`), the rest stored.
+#[utoipa::path(
+    post,
+    path = "/events",
+    tag = "events",
+    request_body = EventBatch,
+    responses((status = 202, description = "What was stored", body = TrackOutcome))
+)]
 pub async fn track(
     State(state): State<RestState>,
     request: Request,

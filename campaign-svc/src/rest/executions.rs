@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt as _};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::extract::{QueryParams, query_int};
 use super::{Pagination, RestState};
@@ -16,6 +17,13 @@ use crate::error::Result;
 use crate::service::trigger::MAX_EXECUTION_PAGE;
 
 /// An execution with its audience counts and (simulations) rendered samples.
+#[utoipa::path(
+    get,
+    path = "/executions/{id}",
+    tag = "executions",
+    params(("id" = uuid::Uuid, Path, description = "The execution's id")),
+    responses((status = 200, description = "The execution", body = Execution))
+)]
 pub async fn get(
     State(state): State<RestState>,
     Path(id): Path<String>,
@@ -45,13 +53,24 @@ pub async fn events(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ExecutionList {
     executions: Vec<ExecutionView>,
     pagination: Pagination,
 }
 
 /// A campaign's executions, newest first (`page`, `page_size` up to 100).
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}/executions",
+    tag = "executions",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The campaign's id"),
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 2147483647),
+        ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100),
+    ),
+    responses((status = 200, description = "A page of executions", body = ExecutionList))
+)]
 pub async fn list(
     State(state): State<RestState>,
     Path(id): Path<String>,

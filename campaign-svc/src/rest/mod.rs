@@ -5,11 +5,13 @@ mod callbacks;
 mod campaigns;
 mod conversions;
 mod customers;
+mod docs;
 mod events;
 mod executions;
 pub mod extract;
 mod idempotency;
 mod journeys;
+mod openapi;
 mod records;
 mod replies;
 mod segments;
@@ -22,8 +24,10 @@ use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use serde::Serialize;
 
 use crate::auth::{ACTOR_HEADER, Authenticator};
@@ -38,108 +42,104 @@ pub struct RestState {
     pub auth: Authenticator,
 }
 
+/// Every route of the service, each with its OpenAPI operation: the one place listing them.
+/// A handler joins with `.routes(routes!(module::handler))` (the handlers of one path in one
+/// `routes!`), its `#[utoipa::path]` saying its method, path, parameters and answers; a route
+/// added with a plain `.route(…)` is missing from the document and fails the test comparing the
+/// two. `layer_api` wraps `/api/marketing/*` (the bearer token and `Idempotency-Key`).
+fn all_routes(
+    layer_api: impl FnOnce(OpenApiRouter<RestState>) -> OpenApiRouter<RestState>,
+) -> OpenApiRouter<RestState> {
+    let api = OpenApiRouter::new()
+        .routes(routes!(campaigns::create, campaigns::list))
+        .routes(routes!(campaigns::get, campaigns::update))
+        .routes(routes!(campaigns::archive))
+        .routes(routes!(campaigns::pause))
+        .routes(routes!(campaigns::resume))
+        .routes(routes!(executions::list))
+        .routes(routes!(campaigns::trigger))
+        .routes(routes!(campaigns::preview))
+        .routes(routes!(campaigns::stats))
+        .routes(routes!(campaigns::channel_stats))
+        .routes(routes!(templates::create, templates::list))
+        .routes(routes!(templates::get, templates::update, templates::delete))
+        .routes(routes!(templates::preview))
+        .routes(routes!(segments::create, segments::list))
+        .routes(routes!(segments::count_rule))
+        .routes(routes!(segments::get, segments::update, segments::delete))
+        .routes(routes!(segments::count))
+        .routes(routes!(executions::get))
+        .routes(routes!(executions::events))
+        .routes(routes!(records::list))
+        .routes(routes!(replies::list))
+        .routes(routes!(customers::upsert, customers::list))
+        .routes(routes!(customers::bulk_upsert))
+        .routes(routes!(customers::get, customers::erase))
+        .routes(routes!(customers::add_opt_out))
+        .routes(routes!(conversions::report))
+        .routes(routes!(events::track))
+        .routes(routes!(journeys::create, journeys::list))
+        .routes(routes!(journeys::get, journeys::update))
+        .routes(routes!(journeys::activate))
+        .routes(routes!(journeys::pause))
+        .routes(routes!(journeys::archive))
+        .routes(routes!(journeys::enroll))
+        .routes(routes!(journeys::stats))
+        .routes(routes!(journeys::customer));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .nest("/api/marketing", layer_api(openapi::behind_bearer(api)))
+        // The document and its interactive reference: open.
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::page))
+        .routes(routes!(docs::asset))
+        // Links in messages: the signed token in the path is the authority.
+        .routes(routes!(tracking::click))
+        .routes(routes!(tracking::open))
+        .routes(routes!(tracking::unsubscribe_page, tracking::unsubscribe))
+        // Signed by the provider instead of bearer auth.
+        .routes(routes!(webhooks::receive))
+        // Vendors' own formats, each authenticated as its vendor does (see `callbacks`).
+        .routes(routes!(callbacks::generic_replies))
+        .routes(routes!(callbacks::aliyun_receipts))
+        .routes(routes!(callbacks::aliyun_replies))
+        .routes(routes!(callbacks::tencent_receipts))
+        .routes(routes!(callbacks::tencent_replies))
+        .routes(routes!(callbacks::twilio_receipts))
+        .routes(routes!(callbacks::twilio_replies))
+        .routes(routes!(callbacks::ses))
+        .routes(routes!(callbacks::wechat_handshake, callbacks::wechat_push))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+}
+
+/// The OpenAPI document of [`router`], and the router it was generated with (without its
+/// layers), for comparing the two.
+pub fn openapi() -> (Router<RestState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = all_routes(|api| api).split_for_parts();
+    openapi::finish(&mut doc);
+    (router, doc)
+}
+
 /// Builds the REST router: `/api/marketing/*` behind bearer auth, provider webhooks behind their
-/// signature, tracking links behind their signed tokens, health endpoints open.
+/// signature, tracking links behind their signed tokens, health endpoints, the OpenAPI document
+/// and its reference open.
 pub fn router(state: RestState, max_body_bytes: usize) -> Router {
-    let api = Router::new()
-        .route("/campaigns", post(campaigns::create).get(campaigns::list))
-        .route(
-            "/campaigns/{id}",
-            get(campaigns::get).put(campaigns::update),
-        )
-        .route("/campaigns/{id}/archive", post(campaigns::archive))
-        .route("/campaigns/{id}/pause", post(campaigns::pause))
-        .route("/campaigns/{id}/resume", post(campaigns::resume))
-        .route("/campaigns/{id}/executions", get(executions::list))
-        .route("/campaigns/{id}/trigger", post(campaigns::trigger))
-        .route("/campaigns/{id}/preview", post(campaigns::preview))
-        .route("/campaigns/{id}/stats", get(campaigns::stats))
-        .route("/stats", get(campaigns::channel_stats))
-        .route("/templates", post(templates::create).get(templates::list))
-        .route(
-            "/templates/{id}",
-            get(templates::get)
-                .put(templates::update)
-                .delete(templates::delete),
-        )
-        .route("/templates/{id}/preview", post(templates::preview))
-        .route("/segments", post(segments::create).get(segments::list))
-        .route("/segments/count", post(segments::count_rule))
-        .route(
-            "/segments/{id}",
-            get(segments::get)
-                .put(segments::update)
-                .delete(segments::delete),
-        )
-        .route("/segments/{id}/count", get(segments::count))
-        .route("/executions/{id}", get(executions::get))
-        .route("/executions/{id}/events", get(executions::events))
-        .route("/records", get(records::list))
-        .route("/replies", get(replies::list))
-        .route("/customers", post(customers::upsert).get(customers::list))
-        .route("/customers/bulk", post(customers::bulk_upsert))
-        .route(
-            "/customers/{id}",
-            get(customers::get).delete(customers::erase),
-        )
-        .route("/customers/{id}/opt-outs", post(customers::add_opt_out))
-        .route("/conversions", post(conversions::report))
-        .route("/events", post(events::track))
-        .route("/journeys", post(journeys::create).get(journeys::list))
-        .route("/journeys/{id}", get(journeys::get).put(journeys::update))
-        .route("/journeys/{id}/activate", post(journeys::activate))
-        .route("/journeys/{id}/pause", post(journeys::pause))
-        .route("/journeys/{id}/archive", post(journeys::archive))
-        .route("/journeys/{id}/enroll", post(journeys::enroll))
-        .route("/journeys/{id}/stats", get(journeys::stats))
-        .route(
-            "/journeys/{id}/customers/{customer_id}",
-            get(journeys::customer),
-        )
+    let layered = state.clone();
+    let (router, mut doc) = all_routes(move |api| {
         // Inside authentication: a key belongs to its caller.
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+        api.route_layer(middleware::from_fn_with_state(
+            layered.clone(),
             idempotency::idempotent,
         ))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .route_layer(middleware::from_fn(crate::metrics::track_http));
-    Router::new()
-        .nest("/api/marketing", api)
-        // Links in messages: the signed token in the path is the authority.
-        .route("/t/c/{token}", get(tracking::click))
-        .route("/t/o/{token}", get(tracking::open))
-        .route(
-            "/u/{token}",
-            get(tracking::unsubscribe_page).post(tracking::unsubscribe),
-        )
-        // Signed by the provider instead of bearer auth.
-        .route("/webhooks/{provider}", post(webhooks::receive))
-        // Vendors' own formats, each authenticated as its vendor does (see `callbacks`).
-        .route("/webhooks/sms/replies", post(callbacks::generic_replies))
-        .route("/webhooks/sms/aliyun", post(callbacks::aliyun_receipts))
-        .route(
-            "/webhooks/sms/aliyun/replies",
-            post(callbacks::aliyun_replies),
-        )
-        .route("/webhooks/sms/tencent", post(callbacks::tencent_receipts))
-        .route(
-            "/webhooks/sms/tencent/replies",
-            post(callbacks::tencent_replies),
-        )
-        .route("/webhooks/sms/twilio", post(callbacks::twilio_receipts))
-        .route(
-            "/webhooks/sms/twilio/replies",
-            post(callbacks::twilio_replies),
-        )
-        .route("/webhooks/email/ses", post(callbacks::ses))
-        .route(
-            "/webhooks/wechat/official-account",
-            get(callbacks::wechat_handshake).post(callbacks::wechat_push),
-        )
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(layered, authenticate))
         .route_layer(middleware::from_fn(crate::metrics::track_http))
+    })
+    .split_for_parts();
+    openapi::finish(&mut doc);
+    router
+        .route_layer(middleware::from_fn(crate::metrics::track_http))
+        .layer(Extension(docs::Document::new(&doc)))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn(json_errors))
@@ -189,8 +189,9 @@ async fn json_errors(req: Request, next: Next) -> Response {
     parts
         .headers
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let body = serde_json::json!({"error": {"code": code, "message": message, "field": null}});
-    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
+    let body = serde_json::to_vec(&crate::error::ErrorBody::new(code, message, None))
+        .unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 async fn authenticate(State(state): State<RestState>, mut req: Request, next: Next) -> Response {
@@ -209,16 +210,39 @@ async fn authenticate(State(state): State<RestState>, mut req: Request, next: Ne
 }
 
 /// `GET /metrics` in the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    responses((status = 200, description = "The Prometheus text format", content_type = "text/plain", body = String))
+)]
 async fn metrics(State(state): State<RestState>) -> String {
     marketing_core::telemetry::render_metrics(|| {
         marketing_core::telemetry::record_pool(state.service.pool());
     })
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object))
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Readiness: the database answers and every background loop runs.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "service",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = Object),
+        (status = 503, description = "`{\"status\": \"unavailable\", …}` naming what is not", body = Object),
+    )
+)]
 async fn readyz(State(state): State<RestState>) -> Response {
     if let Some(failure) = state.service.loop_failure() {
         return (
@@ -275,7 +299,7 @@ async fn not_found() -> Error {
 }
 
 /// The seed's pagination object.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Pagination {
     pub total: u64,
     pub page: u32,

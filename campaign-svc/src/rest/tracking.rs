@@ -34,6 +34,18 @@ fn token(state: &RestState, raw: &str) -> Option<Token> {
 }
 
 /// `GET /t/c/{token}`: records the click and redirects (302) to the link's original URL.
+#[utoipa::path(
+    get,
+    path = "/t/c/{token}",
+    tag = "tracking",
+    params(("token" = String, Path, description = "The signed token of the link")),
+    responses(
+        (status = 302, description = "To the link's original URL", headers(
+            ("Location" = String, description = "The original URL")
+        )),
+        (status = 404, description = "A token that does not verify", content_type = "text/plain", body = String),
+    )
+)]
 pub async fn click(State(state): State<RestState>, Path(raw): Path<String>) -> Response {
     let Some(Token::Click { record, link, url }) = token(&state, &raw) else {
         return not_found();
@@ -59,6 +71,16 @@ pub async fn click(State(state): State<RestState>, Path(raw): Path<String>) -> R
 }
 
 /// `GET /t/o/{token}`: records the open and answers the pixel.
+#[utoipa::path(
+    get,
+    path = "/t/o/{token}",
+    tag = "tracking",
+    params(("token" = String, Path, description = "The signed token of the link")),
+    responses(
+        (status = 200, description = "A transparent 1×1 GIF", content_type = "image/gif", body = Vec<u8>),
+        (status = 404, description = "A token that does not verify", content_type = "text/plain", body = String),
+    )
+)]
 pub async fn open(State(state): State<RestState>, Path(raw): Path<String>) -> Response {
     let Some(Token::Open { record }) = token(&state, &raw) else {
         return not_found();
@@ -113,6 +135,17 @@ fn preview_page() -> Response {
 
 /// `GET /u/{token}`: a confirmation page. Only the POST unsubscribes, so link scanners that
 /// fetch every URL in a message cannot unsubscribe anyone.
+#[utoipa::path(
+    get,
+    path = "/u/{token}",
+    tag = "tracking",
+    params(("token" = String, Path, description = "The signed token of the link")),
+    responses(
+        (status = 200, description = "The confirmation page", content_type = "text/html", body = String),
+        (status = 404, description = "A token that does not verify", content_type = "text/plain", body = String),
+        (status = 503, description = "The database is unreachable", content_type = "text/plain", body = String),
+    )
+)]
 pub async fn unsubscribe_page(State(state): State<RestState>, Path(raw): Path<String>) -> Response {
     let Some(Token::Unsubscribe { record }) = token(&state, &raw) else {
         return not_found();
@@ -142,6 +175,17 @@ pub async fn unsubscribe_page(State(state): State<RestState>, Path(raw): Path<St
 /// `POST /u/{token}`: opts the customer out of the message's channel. Also the RFC 8058
 /// one-click target of `List-Unsubscribe-Post` (body `List-Unsubscribe=One-Click`); repeating it
 /// is harmless.
+#[utoipa::path(
+    post,
+    path = "/u/{token}",
+    tag = "tracking",
+    params(("token" = String, Path, description = "The signed token of the link")),
+    responses(
+        (status = 200, description = "Unsubscribed", content_type = "text/html", body = String),
+        (status = 404, description = "A token that does not verify", content_type = "text/plain", body = String),
+        (status = 503, description = "The database is unreachable", content_type = "text/plain", body = String),
+    )
+)]
 pub async fn unsubscribe(State(state): State<RestState>, Path(raw): Path<String>) -> Response {
     let Some(Token::Unsubscribe { record }) = token(&state, &raw) else {
         return not_found();

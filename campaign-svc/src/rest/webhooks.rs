@@ -13,6 +13,19 @@ use crate::domain::webhook::{SIGNATURE_HEADER, WebhookBatch};
 use crate::error::{Error, Result};
 use crate::service::webhooks::WebhookOutcome;
 
+/// Delivery receipts of one channel's provider, signed with `WEBHOOK_SECRET` over the raw body.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{provider}",
+    tag = "webhooks",
+    params(
+        ("provider" = Channel, Path, description = "The channel whose provider reports"),
+        ("X-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`"),
+    ),
+    request_body(content = Object, description = "`{\"events\": [{\"event_id\", \"record_id\", \"status\", …}]}`",
+        example = json!({"events": [{"event_id": "evt-1", "record_id": "0196f3a8-1c2d-7e4f-8a9b-0c1d2e3f4a5b", "status": "delivered"}]})),
+    responses((status = 200, description = "What the events did", body = WebhookOutcome))
+)]
 pub async fn receive(
     State(state): State<RestState>,
     Path(provider): Path<String>,

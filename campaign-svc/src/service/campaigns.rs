@@ -119,7 +119,7 @@ impl MarketingService {
             .transaction::<_, Error, _>(async |conn| {
                 let mut row = find_for_update(conn, id).await?;
                 CampaignTrigger::stored(&row.trigger)?.check_not_journey(id)?;
-                if_match.check("campaign", &Campaign::from(row.clone()))?;
+                let read = Campaign::from(row.clone());
                 let status = row.status;
                 if !editable(&row) {
                     return Err(Error::Conflict(format!(
@@ -127,6 +127,8 @@ impl MarketingService {
                     )));
                 }
                 patch.apply(&mut row)?;
+                // After the input's own checks: bad input is a 400 whatever the version.
+                if_match.check("campaign", &read)?;
                 check_references(conn, &row).await?;
                 let now = Utc::now();
                 place(&mut row, now)?;

@@ -57,7 +57,7 @@ struct Touch {
 }
 
 /// A stored conversion, as both APIs return it.
-#[derive(Debug, Clone, PartialEq, Serialize, QueryableByName)]
+#[derive(Debug, Clone, PartialEq, Serialize, QueryableByName, utoipa::ToSchema)]
 pub struct Conversion {
     #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,

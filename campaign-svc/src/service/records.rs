@@ -27,7 +27,7 @@ pub struct RecordFilter {
 }
 
 /// A record as both APIs return it (the seed's shape plus delivery details).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Record {
     pub id: Uuid,
     pub campaign_id: Uuid,

@@ -88,7 +88,7 @@ struct Count {
 }
 
 /// What became of a call's messages.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReplyOutcome {
     /// Opt-out keywords: the sender's customers no longer get SMS.
     pub opted_out: u64,
@@ -102,7 +102,7 @@ pub struct ReplyOutcome {
 }
 
 /// A stored reply as the API lists it.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
 #[diesel(table_name = marketing_core::schema::sms_replies)]
 pub struct Reply {
     pub id: Uuid,

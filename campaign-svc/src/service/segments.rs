@@ -106,8 +106,9 @@ impl MarketingService {
                     .await
                     .optional()?
                     .ok_or_else(|| Error::not_found("segment", id))?;
-                if_match.check("segment", &Segment::from(row.clone()))?;
+                // After the input's own checks: bad input is a 400 whatever the version.
                 let s = fields.apply(&row)?;
+                if_match.check("segment", &Segment::from(row.clone()))?;
                 Ok(diesel::update(sg::segments.find(id))
                     .set((
                         sg::name.eq(s.name),

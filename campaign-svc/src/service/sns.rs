@@ -77,7 +77,7 @@ impl SnsCertificates {
 }
 
 /// What an SNS message did.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum SnsOutcome {
     Receipts(WebhookOutcome),

@@ -109,7 +109,7 @@ impl From<&CounterColumns> for Counts {
 }
 
 /// Counts and rates of a campaign, an execution or a variant.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Figures {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<Channel>,
@@ -136,7 +136,7 @@ pub struct Figures {
 }
 
 /// The seed's rates; `null` while the denominator is 0.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Rates {
     /// sent / attempted
     pub send_success: Option<f64>,
@@ -190,7 +190,7 @@ impl Figures {
 }
 
 /// A campaign's statistics: totals, per execution and, for A/B tests, per variant.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignStats {
     pub campaign_id: Uuid,
     pub channel: Channel,

@@ -116,8 +116,9 @@ impl MarketingService {
                     .await
                     .optional()?
                     .ok_or_else(|| Error::not_found("template", id))?;
-                if_match.check("template", &Template::from(row.clone()))?;
+                // After the input's own checks: bad input is a 400 whatever the version.
                 let t = fields.apply(&row)?;
+                if_match.check("template", &Template::from(row.clone()))?;
                 if t.channel != row.channel
                     && let Some(user) = campaign_using(conn, id).await?
                 {

@@ -96,7 +96,7 @@ struct RecordState {
 }
 
 /// What became of a webhook call's events.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WebhookOutcome {
     /// Moved a record (and its counters).
     pub applied: u64,
