@@ -5,7 +5,8 @@
 # Any failure fails the script. Leaves nothing behind: the service is stopped, its database and
 # vhost dropped. Called by .ci/run after the tests.
 #
-# scripts/schemathesis.toml says where the API is right to answer what a check would not expect.
+# scripts/schemathesis.toml says where the API is right to answer what a check would not expect;
+# scripts/schemathesis_hooks.py makes each valid Idempotency-Key unique.
 # Environment: SCHEMATHESIS_MAX_EXAMPLES (test cases per operation and phase, default 25),
 # SCHEMATHESIS_MAX_TIME (seconds for the whole run, default 300), SCHEMATHESIS_VENV (where the
 # pinned schemathesis is installed from PyPI when missing; default under ~/.cache). Extra
@@ -73,18 +74,23 @@ curl -fsS "$base/api/marketing/openapi.json" -o "$workdir/openapi.json"
 "$venv/bin/openapi-spec-validator" --schema 3.1 "$workdir/openapi.json"
 
 status=0
-"$venv/bin/st" --config-file scripts/schemathesis.toml run "$base/api/marketing/openapi.json" \
+repo=$(pwd)
+# From the scratch directory: schemathesis keeps a cache of what it found where it runs.
+cd "$workdir"
+SCHEMATHESIS_HOOKS="$repo/scripts/schemathesis_hooks.py" \
+  "$venv/bin/st" --config-file "$repo/scripts/schemathesis.toml" run "$base/api/marketing/openapi.json" \
   --url "$base" \
   --header "Authorization: Bearer $token" \
   --checks all \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
   --max-time "${SCHEMATHESIS_MAX_TIME:-300}" \
-  --request-timeout 20 \
+  --request-timeout 60 \
   --workers 2 \
   --seed "${SCHEMATHESIS_SEED:-20261202}" \
   --generation-database none \
   --no-color \
   "$@" || status=$?
+cd "$repo"
 if [ "$status" -ne 0 ]; then
   echo "schemathesis found failures (exit $status); campaign-svc's log:" >&2
   grep -E "ERROR|panicked" "$workdir/campaign-svc.log" | tail -50 >&2 || true

@@ -25,7 +25,7 @@ pub struct CustomerBody {
     #[schema(value_type = String, min_length = 1, max_length = 200)]
     external_id: Option<String>,
     name: Option<String>,
-    #[schema(format = Email)]
+    /// An e-mail address; empty or `null`: none.
     email: Option<String>,
     /// E.164 (`+8613800138000`), or a national number of `DEFAULT_PHONE_REGION`.
     phone: Option<String>,

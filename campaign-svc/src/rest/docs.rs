@@ -95,7 +95,11 @@ pub async fn asset(Path(asset): Path<String>, headers: HeaderMap) -> Result<Resp
     let tag = HeaderValue::from_static(SWAGGER_UI_VERSION);
     let cache = HeaderValue::from_static("public, max-age=86400");
     if headers.get(IF_NONE_MATCH) == Some(&tag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(ETAG, tag), (CACHE_CONTROL, cache)]).into_response());
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(ETAG, tag), (CACHE_CONTROL, cache)],
+        )
+            .into_response());
     }
     Ok((
         [

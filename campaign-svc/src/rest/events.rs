@@ -38,8 +38,8 @@ pub struct EventBody {
     occurred_at: Option<String>,
 }
 
-/// The body of `POST /events`. Read item by item (see the module's comment), so documented
-/// here rather than deserialised whole.
+/// The body of `POST /events`. Read item by item (see the module's comment): an item that is not
+/// an [`EventBody`] is listed in `rejected` and the rest are stored, so the items may be anything.
 #[derive(ToSchema)]
 #[schema(example = json!({"events": [
     {"event_id": "shop-8812", "customer_id": "0196f3a8-1c2d-7e4f-8a9b-0c1d2e3f4a5b", "name": "order_paid",
@@ -48,8 +48,9 @@ pub struct EventBody {
 ]}))]
 #[allow(dead_code)] // documents the body; the handler reads it item by item
 pub struct EventBatch {
+    /// 1 to 1,000 events, each an `EventBody`.
     #[schema(min_items = 1, max_items = 1000)]
-    events: Vec<EventBody>,
+    events: Vec<serde_json::Value>,
 }
 
 /// Item `index` of the batch, read and checked; errors name `events[index].…`.

@@ -25,10 +25,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
+use serde::Serialize;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use serde::Serialize;
 
 use crate::auth::{ACTOR_HEADER, Authenticator};
 use crate::domain::Page;
@@ -62,7 +62,11 @@ fn all_routes(
         .routes(routes!(campaigns::stats))
         .routes(routes!(campaigns::channel_stats))
         .routes(routes!(templates::create, templates::list))
-        .routes(routes!(templates::get, templates::update, templates::delete))
+        .routes(routes!(
+            templates::get,
+            templates::update,
+            templates::delete
+        ))
         .routes(routes!(templates::preview))
         .routes(routes!(segments::create, segments::list))
         .routes(routes!(segments::count_rule))
@@ -189,8 +193,8 @@ async fn json_errors(req: Request, next: Next) -> Response {
     parts
         .headers
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let body = serde_json::to_vec(&crate::error::ErrorBody::new(code, message, None))
-        .unwrap_or_default();
+    let body =
+        serde_json::to_vec(&crate::error::ErrorBody::new(code, message, None)).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(body))
 }
 

@@ -6,9 +6,10 @@
 //! under `/api/marketing`, and the JSON error body of every 4xx/5xx.
 
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{Schema, SchemaType};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ContentBuilder, ObjectBuilder, OpenApi, Ref, Required, ResponseBuilder, Type,
+    ContentBuilder, ObjectBuilder, OpenApi, Ref, RefOr, Required, ResponseBuilder, Type,
 };
 use utoipa_axum::router::OpenApiRouter;
 
@@ -31,7 +32,7 @@ the webhooks carries the JSON `ErrorBody`. A `POST` under `/api/marketing` may c
 in `If-Match`; a creation answers with the `Location` of what it created.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(crate::error::ErrorBody)),
+    components(schemas(crate::error::ErrorBody, super::events::EventBody)),
     tags(
         (name = "campaigns", description = "Campaigns, their previews, triggers and statistics"),
         (name = "executions", description = "Each trigger of a campaign, real or simulated"),
@@ -101,10 +102,15 @@ pub fn finish(doc: &mut OpenApi) {
             ),
         );
     for (path, item) in doc.paths.paths.iter_mut() {
+        for op in operations(item) {
+            absent_not_null(op);
+        }
         let for_people = path.starts_with("/t/") || path.starts_with("/u/");
         for op in operations(item) {
             // Handlers' names repeat across modules (`list`, `get`): the tag makes them unique.
-            if let (Some(tag), Some(id)) = (op.tags.as_ref().and_then(|t| t.first()), &op.operation_id) {
+            if let (Some(tag), Some(id)) =
+                (op.tags.as_ref().and_then(|t| t.first()), &op.operation_id)
+            {
                 op.operation_id = Some(format!("{tag}.{id}"));
             }
             let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
@@ -135,6 +141,31 @@ pub fn finish(doc: &mut OpenApi) {
                 .or_insert_with(|| error("Any other error, with the error body").into());
         }
     }
+}
+
+/// An optional body (`Option<T>`, generated as "`null` or `T`") is one that may be absent: its
+/// schema is `T`'s. (The service reads a `null` body as an absent one too.)
+fn absent_not_null(op: &mut Operation) {
+    let Some(body) = op.request_body.as_mut() else {
+        return;
+    };
+    if matches!(body.required, Some(Required::True)) {
+        return;
+    }
+    for content in body.content.values_mut() {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+            continue;
+        };
+        let mut others = one_of.items.iter().filter(|s| !is_null(s));
+        if let (Some(only), None) = (others.next(), others.next()) {
+            content.schema = Some(only.clone());
+        }
+    }
+}
+
+fn is_null(schema: &RefOr<Schema>) -> bool {
+    matches!(schema, RefOr::T(Schema::Object(o))
+        if matches!(o.schema_type, SchemaType::Type(Type::Null)))
 }
 
 /// An answer with the JSON error body.

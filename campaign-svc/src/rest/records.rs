@@ -9,8 +9,8 @@ use super::extract::{QueryParams, query_int, query_str, query_typed};
 use super::{Pagination, RestState};
 use crate::domain::{PageRequest, parse_uuid, parse_word};
 use crate::error::{Error, Result};
-use marketing_core::vocabulary::{Channel, RecordStatus};
 use crate::service::records::{MAX_RECORD_PAGE, Record, RecordFilter};
+use marketing_core::vocabulary::{Channel, RecordStatus};
 
 #[derive(Serialize, ToSchema)]
 pub struct RecordList {

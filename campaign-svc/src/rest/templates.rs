@@ -13,8 +13,8 @@ use crate::domain::execution::Sample;
 use crate::domain::template::{Template, TemplateFields};
 use crate::domain::{PageRequest, parse_uuid, parse_word};
 use crate::error::{Error, ErrorBody, Result};
-use marketing_core::vocabulary::Channel;
 use crate::service::templates::{MAX_TEMPLATE_PAGE, TemplateFilter};
+use marketing_core::vocabulary::Channel;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

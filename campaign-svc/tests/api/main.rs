@@ -20,6 +20,7 @@ mod limits;
 mod local_time;
 mod logs;
 mod nul;
+mod openapi;
 mod previews;
 mod reached;
 mod records;
