@@ -85,7 +85,7 @@ SCHEMATHESIS_HOOKS="$repo/scripts/schemathesis_hooks.py" \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
   --max-time "${SCHEMATHESIS_MAX_TIME:-300}" \
   --request-timeout 60 \
-  --workers 2 \
+  --workers 1 \
   --seed "${SCHEMATHESIS_SEED:-20261202}" \
   --generation-database none \
   --no-color \

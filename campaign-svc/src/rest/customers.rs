@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{JsonBody, QueryParams, query_int, query_str, query_typed};
+use super::extract::{JsonBody, QueryParams, query_int, query_str};
 use super::{Located, RestState, location};
 use crate::domain::customer::{BulkOutcome, Customer, CustomerFields, OptOut, ValidCustomer};
 use crate::domain::{parse_uuid, parse_word};
@@ -82,8 +82,12 @@ pub struct CustomerQuery {
     q: Option<String>,
     #[param(minimum = 1, maximum = 1000)]
     page_size: Option<i64>,
-    /// `next` of the previous page.
-    cursor: Option<uuid::Uuid>,
+    /// `next` of the previous page; empty or absent: the first page.
+    #[param(
+        value_type = Option<String>,
+        pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
+    cursor: Option<String>,
 }
 
 /// `GET /customers?tag=&external_id=&q=&page_size=&cursor=`: live customers in a stable order,
@@ -99,7 +103,8 @@ pub async fn list(
     State(state): State<RestState>,
     QueryParams(params): QueryParams,
 ) -> Result<Json<CustomerList>> {
-    let after = query_typed(&params, "cursor")
+    // Empty: the first page (a client's loop may start with `cursor=`).
+    let after = query_str(&params, "cursor")
         .map(|c| {
             uuid::Uuid::parse_str(c).map_err(|_| {
                 Error::invalid("cursor", "is not a cursor this API returned as `next`")

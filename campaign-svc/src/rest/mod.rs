@@ -2,6 +2,7 @@
 //! JSON exactly as the seed describes.
 
 mod callbacks;
+mod campaign_body;
 mod campaigns;
 mod conversions;
 mod customers;

@@ -197,6 +197,7 @@ pub async fn delete(State(state): State<RestState>, Path(id): Path<String>) -> R
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TemplatePreviewBody)]
 pub struct PreviewBody {
     /// Required.
     #[schema(value_type = uuid::Uuid)]
