@@ -3,7 +3,7 @@
 # /api/marketing/openapi.json (OpenAPI 3.1), then runs schemathesis with every check against a
 # campaign-svc of its own (a free port, a fresh database and RabbitMQ vhost) with a bearer token.
 # Any failure fails the script. Leaves nothing behind: the service is stopped, its database and
-# vhost dropped. Called by .ci/run after the tests.
+# vhost dropped.
 #
 # scripts/schemathesis.toml says where the API is right to answer what a check would not expect;
 # scripts/schemathesis_hooks.py makes each valid Idempotency-Key unique.
