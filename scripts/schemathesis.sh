@@ -93,6 +93,6 @@ SCHEMATHESIS_HOOKS="$repo/scripts/schemathesis_hooks.py" \
 cd "$repo"
 if [ "$status" -ne 0 ]; then
   echo "schemathesis found failures (exit $status); campaign-svc's log:" >&2
-  grep -E "ERROR|panicked" "$workdir/campaign-svc.log" | tail -50 >&2 || true
+  grep -E -A12 "internal error|panicked" "$workdir/campaign-svc.log" | tail -80 >&2 || true
 fi
 exit "$status"
