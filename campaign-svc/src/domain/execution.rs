@@ -114,7 +114,7 @@ pub struct Execution {
 
 /// How far an execution is, as `GET /executions/:id`, its event stream and gRPC
 /// `WatchExecution` show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     pub execution_id: Uuid,
     pub campaign_id: Uuid,
@@ -204,7 +204,7 @@ impl Execution {
 }
 
 /// An execution with its progress, as the REST API returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExecutionView {
     #[serde(flatten)]
     pub execution: Execution,

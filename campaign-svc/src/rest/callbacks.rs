@@ -250,6 +250,18 @@ pub async fn generic_replies(
 /// `GET /webhooks/wechat/official-account?signature=…&timestamp=…&nonce=…&echostr=…`: the
 /// handshake WeChat makes when the server URL is saved; answered with `echostr` once the
 /// signature checks out.
+#[utoipa::path(
+    get,
+    path = "/webhooks/wechat/official-account",
+    tag = "webhooks",
+    params(
+        ("signature" = String, Query, description = "SHA-1 of the sorted token, `timestamp` and `nonce`"),
+        ("timestamp" = String, Query),
+        ("nonce" = String, Query),
+        ("echostr" = String, Query, description = "Echoed back when the signature checks out"),
+    ),
+    responses((status = 200, description = "`echostr`", content_type = "text/plain", body = String))
+)]
 pub async fn wechat_handshake(
     State(state): State<RestState>,
     QueryParams(query): QueryParams,
@@ -265,6 +277,18 @@ pub async fn wechat_handshake(
 
 /// `POST /webhooks/wechat/official-account?signature=…&timestamp=…&nonce=…`: event pushes
 /// (`unsubscribe`, `TEMPLATESENDJOBFINISH`), answered `success` as WeChat expects.
+#[utoipa::path(
+    post,
+    path = "/webhooks/wechat/official-account",
+    tag = "webhooks",
+    params(
+        ("signature" = String, Query, description = "SHA-1 of the sorted token, `timestamp` and `nonce`"),
+        ("timestamp" = String, Query),
+        ("nonce" = String, Query),
+    ),
+    request_body(content = String, content_type = "text/xml", description = "A WeChat event push (XML)"),
+    responses((status = 200, description = "`success`", content_type = "text/plain", body = String))
+)]
 pub async fn wechat_push(
     State(state): State<RestState>,
     QueryParams(query): QueryParams,

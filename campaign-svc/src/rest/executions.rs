@@ -22,7 +22,7 @@ use crate::service::trigger::MAX_EXECUTION_PAGE;
     path = "/executions/{id}",
     tag = "executions",
     params(("id" = uuid::Uuid, Path, description = "The execution's id")),
-    responses((status = 200, description = "The execution", body = Execution))
+    responses((status = 200, description = "The execution", body = ExecutionView))
 )]
 pub async fn get(
     State(state): State<RestState>,
@@ -35,6 +35,18 @@ pub async fn get(
 /// The execution's progress as Server-Sent Events: a `progress` event at once and whenever it
 /// changes (at least every 10 s), the stream closing after the final one (completed or failed);
 /// an `error` event if reading it fails.
+#[utoipa::path(
+    get,
+    path = "/executions/{id}/events",
+    tag = "executions",
+    params(("id" = uuid::Uuid, Path, description = "The execution's id")),
+    responses((
+        status = 200,
+        description = "`event: progress` lines, each `data:` a `Progress` in JSON, until the final one",
+        content_type = "text/event-stream",
+        body = String
+    ))
+)]
 pub async fn events(
     State(state): State<RestState>,
     Path(id): Path<String>,

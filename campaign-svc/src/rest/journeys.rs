@@ -3,7 +3,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 use super::extract::{JsonBody, QueryParams, query_int, query_str};
 use super::{Located, Pagination, RestState, Tagged, if_match, location, tagged};
@@ -15,6 +18,81 @@ use crate::service::journeys::{
     Enrolled, JourneyCustomer, JourneyStats, MAX_JOURNEY_PAGE, parse_status_filter,
 };
 
+/// A journey's definition as sent: `name` plus the fields given (on create: `entry`, `start` and
+/// `steps` are required). Read by [`JourneyFields::from_json`], which names the field at fault.
+#[derive(ToSchema)]
+#[schema(as = JourneyBody, example = json!({
+    "name": "新客欢迎",
+    "entry": {"kind": "event", "event": "signup"},
+    "start": "welcome",
+    "steps": {
+        "welcome": {"type": "send", "channel": "email", "content": "{{ name }}，欢迎加入！", "next": "wait"},
+        "wait": {"type": "wait", "duration_seconds": 86400, "next": "opened"},
+        "opened": {"type": "branch", "rule": {"engagement": "opened", "step": "welcome"}, "then": "done", "else": "remind"},
+        "remind": {"type": "send", "channel": "sms", "content": "{{ name }}，新人礼包还没领"},
+        "done": {"type": "exit"}},
+    "re_entry": "never",
+    "goal": {"event": "order_paid"}
+}))]
+#[allow(dead_code)] // documents the body; the handler reads it as JSON
+pub struct JourneyBody {
+    /// 1–200 characters; required on create.
+    #[schema(min_length = 1, max_length = 200)]
+    name: Option<String>,
+    /// `{"kind": "event", "event", "where"?}`, `{"kind": "segment", "segment_id"}` or
+    /// `{"kind": "manual"}`.
+    #[schema(value_type = Option<Object>)]
+    entry: Option<serde_json::Value>,
+    /// The id of the first step.
+    start: Option<String>,
+    /// Steps by id: `send`, `wait`, `wait_for_event`, `branch`, `split`, `exit` (see the
+    /// README's "Journeys").
+    #[schema(value_type = Option<Object>)]
+    steps: Option<serde_json::Value>,
+    /// `"never"` (the default) or `{"cooldown_hours": N}`.
+    re_entry: Option<serde_json::Value>,
+    /// `{"event", "where"?}`: such an event ends the customer's walk as converted.
+    #[schema(value_type = Option<Object>)]
+    goal: Option<serde_json::Value>,
+}
+
+/// A journey as read: its state and its current version's definition.
+#[derive(ToSchema)]
+#[schema(as = Journey)]
+#[allow(dead_code)] // documents [`Journey`], whose definition is a flattened map
+pub struct JourneyDoc {
+    id: Uuid,
+    name: String,
+    /// `draft`, `active`, `paused` or `archived`.
+    status: String,
+    /// The current version (a new one when an active or paused journey is edited).
+    version: i32,
+    #[schema(value_type = Object)]
+    entry: serde_json::Value,
+    start: String,
+    #[schema(value_type = Object)]
+    steps: serde_json::Value,
+    re_entry: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    goal: Option<serde_json::Value>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    activated_at: Option<DateTime<Utc>>,
+    archived_at: Option<DateTime<Utc>>,
+}
+
+const JOURNEY_ID: &str = "The journey's id";
+
+/// Saves a journey (a `draft`), its definition checked as a graph.
+#[utoipa::path(
+    post,
+    path = "/journeys",
+    tag = "journeys",
+    request_body = JourneyBody,
+    responses((status = 201, description = "Created", body = JourneyDoc, headers(
+        ("Location" = String, description = "The journey's address")
+    )))
+)]
 pub async fn create(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -31,12 +109,34 @@ pub async fn create(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct JourneyList {
+    #[schema(value_type = Vec<JourneyDoc>)]
     journeys: Vec<Journey>,
     pagination: Pagination,
 }
 
+/// The query of `GET /journeys` (read by [`QueryParams`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; the handler reads it by name
+pub struct JourneyQuery {
+    /// `draft`, `active`, `paused` or `archived`.
+    status: Option<String>,
+    #[param(minimum = 1, maximum = 2147483647)]
+    page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
+    page_size: Option<i64>,
+}
+
+/// Journeys, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/journeys",
+    tag = "journeys",
+    params(JourneyQuery),
+    responses((status = 200, description = "A page of journeys", body = JourneyList))
+)]
 pub async fn list(
     State(state): State<RestState>,
     QueryParams(params): QueryParams,
@@ -54,6 +154,16 @@ pub async fn list(
     }))
 }
 
+/// A journey, with its `ETag`.
+#[utoipa::path(
+    get,
+    path = "/journeys/{id}",
+    tag = "journeys",
+    params(("id" = uuid::Uuid, Path, description = JOURNEY_ID)),
+    responses((status = 200, description = "The journey", body = JourneyDoc, headers(
+        ("ETag" = String, description = "Its version, for `If-Match`")
+    )))
+)]
 pub async fn get(
     State(state): State<RestState>,
     Path(id): Path<String>,
@@ -62,6 +172,18 @@ pub async fn get(
     Ok(tagged(state.service.get_journey(id).await?))
 }
 
+/// Changes the given fields: a draft in place; an active or paused journey gets a new version.
+#[utoipa::path(
+    put,
+    path = "/journeys/{id}",
+    tag = "journeys",
+    params(("id" = uuid::Uuid, Path, description = JOURNEY_ID),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` read: 412 when it changed since"),),
+    request_body = JourneyBody,
+    responses((status = 200, description = "The journey", body = JourneyDoc, headers(
+        ("ETag" = String, description = "Its new version")
+    )))
+)]
 pub async fn update(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -83,6 +205,14 @@ pub async fn update(
     ))
 }
 
+/// Starts (or resumes) the journey: customers enter it.
+#[utoipa::path(
+    post,
+    path = "/journeys/{id}/activate",
+    tag = "journeys",
+    params(("id" = uuid::Uuid, Path, description = JOURNEY_ID)),
+    responses((status = 200, description = "The journey", body = JourneyDoc))
+)]
 pub async fn activate(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -92,6 +222,14 @@ pub async fn activate(
     Ok(Json(state.service.activate_journey(caller, id).await?))
 }
 
+/// Pauses the journey: no new entries; everyone stays where they are.
+#[utoipa::path(
+    post,
+    path = "/journeys/{id}/pause",
+    tag = "journeys",
+    params(("id" = uuid::Uuid, Path, description = JOURNEY_ID)),
+    responses((status = 200, description = "The journey", body = JourneyDoc))
+)]
 pub async fn pause(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -101,6 +239,14 @@ pub async fn pause(
     Ok(Json(state.service.pause_journey(caller, id).await?))
 }
 
+/// Ends the journey: everyone inside leaves it.
+#[utoipa::path(
+    post,
+    path = "/journeys/{id}/archive",
+    tag = "journeys",
+    params(("id" = uuid::Uuid, Path, description = JOURNEY_ID)),
+    responses((status = 200, description = "The journey", body = JourneyDoc))
+)]
 pub async fn archive(
     State(state): State<RestState>,
     Extension(caller): Extension<Caller>,
@@ -110,13 +256,23 @@ pub async fn archive(
     Ok(Json(state.service.archive_journey(caller, id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollBody {
+    /// 1–10,000 customer ids.
+    #[schema(value_type = Vec<uuid::Uuid>, min_items = 1, max_items = 10000)]
     customer_ids: Option<Vec<String>>,
 }
 
-/// Enters customers by hand (any entry kind): 200 with how many entered and who did not.
+/// Enters customers by hand (any entry kind): how many entered and who did not.
+#[utoipa::path(
+    post,
+    path = "/journeys/{id}/enroll",
+    tag = "journeys",
+    params(("id" = uuid::Uuid, Path, description = JOURNEY_ID)),
+    request_body = EnrollBody,
+    responses((status = 200, description = "Who entered", body = Enrolled))
+)]
 pub async fn enroll(
     State(state): State<RestState>,
     Path(id): Path<String>,
@@ -133,6 +289,14 @@ pub async fn enroll(
     Ok(Json(state.service.enroll_in_journey(id, ids).await?))
 }
 
+/// Per step: entered, waiting, completed, exited, converted, and a send step's message figures.
+#[utoipa::path(
+    get,
+    path = "/journeys/{id}/stats",
+    tag = "journeys",
+    params(("id" = uuid::Uuid, Path, description = JOURNEY_ID)),
+    responses((status = 200, description = "The journey's counters", body = JourneyStats))
+)]
 pub async fn stats(
     State(state): State<RestState>,
     Path(id): Path<String>,
@@ -141,6 +305,15 @@ pub async fn stats(
     Ok(Json(state.service.journey_stats(id).await?))
 }
 
+/// Where one customer is in a journey and how they got there.
+#[utoipa::path(
+    get,
+    path = "/journeys/{id}/customers/{customer_id}",
+    tag = "journeys",
+    params(("id" = uuid::Uuid, Path, description = JOURNEY_ID),
+        ("customer_id" = uuid::Uuid, Path, description = "The customer's id"),),
+    responses((status = 200, description = "The customer's walks, newest first", body = JourneyCustomer))
+)]
 pub async fn customer(
     State(state): State<RestState>,
     Path((id, customer)): Path<(String, String)>,

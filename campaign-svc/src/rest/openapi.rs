@@ -24,7 +24,7 @@ pub const BEARER: &str = "bearer";
     info(
         title = "Marketing campaigns REST API",
         description = "Campaigns, customers, segments, templates, previews, triggers, executions, \
-records, statistics, conversions and events under `/api/marketing` (bearer token), the pages \
+records, statistics, conversions, events and journeys under `/api/marketing` (bearer token), the pages \
 behind links in messages (`/t/…`, `/u/…`: the signed token in the path is the authority) and \
 the providers' webhooks (each authenticated as its vendor does). Every 4xx/5xx of the API and \
 the webhooks carries the JSON `ErrorBody`. A `POST` under `/api/marketing` may carry an \
@@ -32,7 +32,11 @@ the webhooks carries the JSON `ErrorBody`. A `POST` under `/api/marketing` may c
 in `If-Match`; a creation answers with the `Location` of what it created.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(crate::error::ErrorBody, super::events::EventBody)),
+    components(schemas(
+        crate::error::ErrorBody,
+        super::events::EventBody,
+        crate::domain::execution::Progress
+    )),
     tags(
         (name = "campaigns", description = "Campaigns, their previews, triggers and statistics"),
         (name = "executions", description = "Each trigger of a campaign, real or simulated"),
@@ -43,6 +47,7 @@ in `If-Match`; a creation answers with the `Location` of what it created.",
         (name = "replies", description = "Inbound SMS"),
         (name = "conversions", description = "Outcomes credited to campaigns"),
         (name = "events", description = "Customer events that trigger campaigns"),
+        (name = "journeys", description = "Flows each customer walks: entry, steps, goal"),
         (name = "tracking", description = "The links in messages: no bearer token"),
         (name = "webhooks", description = "Providers' callbacks: no bearer token"),
         (name = "service", description = "Health, metrics and this document"),

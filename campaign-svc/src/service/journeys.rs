@@ -107,7 +107,7 @@ impl JourneyRow {
 }
 
 /// Customers entered by hand, and those who could not be.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Enrolled {
     pub entered: u64,
     /// Customers not entered: unknown or erased, already inside, or not allowed back yet.
@@ -117,7 +117,7 @@ pub struct Enrolled {
 /// One step's counters (SPEC §6): customers who reached it, are held by it now, moved on from it
 /// (or finished the journey there), left the journey at it (an exit step, or the journey was
 /// archived while they were there) and converted while there; for a send step, its messages.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StepStats {
     pub version: i32,
     pub step: String,
@@ -132,7 +132,7 @@ pub struct StepStats {
     pub messages: Option<Value>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JourneyStats {
     pub journey_id: Uuid,
     /// Customers who entered (every version).
@@ -143,7 +143,7 @@ pub struct JourneyStats {
 }
 
 /// Where one customer is in a journey and how they got there.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JourneyCustomer {
     pub journey_id: Uuid,
     pub customer_id: Uuid,
