@@ -107,6 +107,19 @@ impl serde::Serialize for Amount {
     }
 }
 
+/// In the OpenAPI document: the decimal text it is written as (`"0.045"`, at most 6 decimals).
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r"^[0-9]+(\.[0-9]{1,6})?$"))
+            .examples([serde_json::json!("0.045")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Amount {}
+
 /// The price of one message per channel and provider.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageCosts {

@@ -31,6 +31,24 @@ pub fn page_request(page: u32, page_size: u32, max: u32) -> Result<PageRequest> 
     PageRequest::parse(opt(page), opt(page_size), max)
 }
 
+/// A `page_token`: empty for the first page, else a `next_page_token` this API returned.
+pub fn page_token(token: &str) -> Result<Option<uuid::Uuid>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    uuid::Uuid::parse_str(token).map(Some).map_err(|_| {
+        crate::error::Error::invalid(
+            "page_token",
+            "is not a token this API returned as `next_page_token`",
+        )
+    })
+}
+
+/// The `next_page_token` of a page whose following page starts after `next` (empty: the last).
+pub fn next_page_token(next: Option<uuid::Uuid>) -> String {
+    next.map(|id| id.to_string()).unwrap_or_default()
+}
+
 pub fn pagination<T>(p: &Page<T>) -> crm_proto::v1::Pagination {
     crm_proto::v1::Pagination {
         total: p.total,

@@ -5,10 +5,11 @@ use crm_proto::v1::customer_service_server::CustomerService;
 use tonic::{Request, Response, Status};
 
 use super::GrpcApi;
-use super::convert::{json_to_struct, struct_to_json, timestamp};
+use super::convert::{json_to_struct, next_page_token, page_token, struct_to_json, timestamp};
 use crate::domain::customer::{Customer, CustomerFields, ValidCustomer};
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::{Error, Result};
+use crate::service::customers::{CustomerFilter, DEFAULT_CUSTOMER_PAGE};
 
 fn fields(c: pb::CustomerInput) -> CustomerFields {
     CustomerFields {
@@ -88,6 +89,30 @@ impl CustomerService for GrpcApi {
     ) -> Result<Response<pb::Customer>, Status> {
         let id = parse_uuid("id", &req.into_inner().id)?;
         Ok(Response::new(to_pb(self.service.get_customer(id).await?)))
+    }
+
+    async fn list_customers(
+        &self,
+        req: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let r = req.into_inner();
+        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        let filter = CustomerFilter {
+            after: page_token(&r.page_token)?,
+            tag: non_empty(r.tag),
+            external_id: non_empty(r.external_id),
+            text: non_empty(r.q),
+        };
+        let limit = match r.page_size {
+            0 => DEFAULT_CUSTOMER_PAGE,
+            n => i64::from(n),
+        };
+        let (customers, more) = self.service.list_customers(filter, limit).await?;
+        let next = more.then(|| customers.last().map(|c| c.id)).flatten();
+        Ok(Response::new(pb::ListCustomersResponse {
+            customers: customers.into_iter().map(to_pb).collect(),
+            next_page_token: next_page_token(next),
+        }))
     }
 
     async fn erase_customer(

@@ -5,10 +5,10 @@ use crm_proto::v1::record_service_server::RecordService;
 use tonic::{Request, Response, Status};
 
 use super::GrpcApi;
-use super::convert::{json_to_value, opt_timestamp, page_request, pagination};
+use super::convert::{json_to_value, next_page_token, opt_timestamp, page_request, page_token};
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::Error;
-use crate::service::records::{MAX_RECORD_PAGE, Record, RecordFilter};
+use crate::service::records::{MAX_RECORD_PAGE, Record, RecordFilter, RecordPaging};
 
 fn to_pb(r: Record) -> pb::Record {
     pb::Record {
@@ -58,10 +58,29 @@ impl RecordService for GrpcApi {
                 .transpose()?,
         };
         let page = page_request(r.page, r.page_size, MAX_RECORD_PAGE)?;
-        let page = self.service.list_records(filter, page).await?;
+        let paging = match r.page_token {
+            None => RecordPaging::Numbered(page),
+            Some(_) if r.page != 0 => {
+                return Err(Error::invalid(
+                    "page_token",
+                    "pages by token: it cannot be combined with `page`",
+                )
+                .into());
+            }
+            Some(token) => RecordPaging::After {
+                after: page_token(&token)?,
+                limit: page.page_size,
+            },
+        };
+        let slice = self.service.list_records(filter, paging).await?;
         Ok(Response::new(pb::ListRecordsResponse {
-            pagination: Some(pagination(&page)),
-            records: page.items.into_iter().map(to_pb).collect(),
+            pagination: slice.counted.map(|(total, page)| pb::Pagination {
+                total,
+                page: page.page,
+                page_size: page.page_size,
+            }),
+            records: slice.records.into_iter().map(to_pb).collect(),
+            next_page_token: next_page_token(slice.next),
         }))
     }
 }

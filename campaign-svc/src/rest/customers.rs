@@ -6,11 +6,12 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{JsonBody, QueryParams, query_int, query_str};
+use super::extract::{JsonBody, QueryParams, query_cursor, query_int, query_str};
 use super::{Located, RestState, location};
 use crate::domain::customer::{BulkOutcome, Customer, CustomerFields, OptOut, ValidCustomer};
 use crate::domain::{parse_uuid, parse_word};
 use crate::error::{Error, Result};
+use crate::service::customers::DEFAULT_CUSTOMER_PAGE;
 use marketing_core::vocabulary::OptOutScope;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -61,9 +62,6 @@ impl From<CustomerBody> for CustomerFields {
     }
 }
 
-/// Most customers one `GET /customers` returns.
-const MAX_CUSTOMER_PAGE: i64 = 1000;
-
 #[derive(serde::Serialize, ToSchema)]
 pub struct CustomerList {
     customers: Vec<Customer>,
@@ -83,10 +81,7 @@ pub struct CustomerQuery {
     #[param(minimum = 1, maximum = 1000)]
     page_size: Option<i64>,
     /// `next` of the previous page; empty or absent: the first page.
-    #[param(
-        value_type = Option<String>,
-        pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-    )]
+    #[param(value_type = Option<String>, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     cursor: Option<String>,
 }
 
@@ -103,21 +98,8 @@ pub async fn list(
     State(state): State<RestState>,
     QueryParams(params): QueryParams,
 ) -> Result<Json<CustomerList>> {
-    // Empty: the first page (a client's loop may start with `cursor=`).
-    let after = query_str(&params, "cursor")
-        .map(|c| {
-            uuid::Uuid::parse_str(c).map_err(|_| {
-                Error::invalid("cursor", "is not a cursor this API returned as `next`")
-            })
-        })
-        .transpose()?;
-    let limit = query_int(&params, "page_size")?.unwrap_or(50);
-    if !(1..=MAX_CUSTOMER_PAGE).contains(&limit) {
-        return Err(Error::invalid(
-            "page_size",
-            format!("must be 1 to {MAX_CUSTOMER_PAGE}"),
-        ));
-    }
+    let after = query_cursor(&params)?.flatten();
+    let limit = query_int(&params, "page_size")?.unwrap_or(DEFAULT_CUSTOMER_PAGE);
     let filter = crate::service::customers::CustomerFilter {
         after,
         tag: query_str(&params, "tag").map(str::to_owned),

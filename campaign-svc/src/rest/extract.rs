@@ -144,6 +144,25 @@ pub fn query_str<'a>(
         .filter(|v| !v.is_empty())
 }
 
+/// The `cursor` query parameter of a listing paged by cursor: `None` when absent,
+/// `Some(None)` when empty (the first page: a client's loop may start with `cursor=`), else the
+/// id after which the page starts (a `next` this API returned).
+pub fn query_cursor(
+    params: &std::collections::HashMap<String, String>,
+) -> Result<Option<Option<uuid::Uuid>>> {
+    params
+        .get("cursor")
+        .map(|c| {
+            if c.is_empty() {
+                return Ok(None);
+            }
+            uuid::Uuid::parse_str(c).map(Some).map_err(|_| {
+                Error::invalid("cursor", "is not a cursor this API returned as `next`")
+            })
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

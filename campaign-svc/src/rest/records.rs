@@ -5,17 +5,21 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{QueryParams, query_int, query_str, query_typed};
+use super::extract::{QueryParams, query_cursor, query_int, query_str, query_typed};
 use super::{Pagination, RestState};
 use crate::domain::{PageRequest, parse_uuid, parse_word};
 use crate::error::{Error, Result};
-use crate::service::records::{MAX_RECORD_PAGE, Record, RecordFilter};
+use crate::service::records::{MAX_RECORD_PAGE, Record, RecordFilter, RecordPaging};
 use marketing_core::vocabulary::{Channel, RecordStatus};
 
 #[derive(Serialize, ToSchema)]
 pub struct RecordList {
     records: Vec<Record>,
-    pagination: Pagination,
+    /// Numbered pages (`page`) only: the matching records and the page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pagination: Option<Pagination>,
+    /// The cursor of the following page (`?cursor=`), `null` on the last page.
+    next: Option<String>,
 }
 
 /// The query of `GET /records` (read by [`QueryParams`]).
@@ -31,9 +35,14 @@ pub struct RecordQuery {
     page: Option<i64>,
     #[param(minimum = 1, maximum = 500)]
     page_size: Option<i64>,
+    /// Paging by cursor instead of `page`: `next` of the previous page, empty for the first.
+    /// Not counted, and never repeats or skips a record while others are written or change.
+    #[param(value_type = Option<String>, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
+    cursor: Option<String>,
 }
 
-/// A campaign's records (one message to one customer each), a page at a time.
+/// A campaign's records (one message to one customer each), a page at a time: by number
+/// (`page`, counted) or by cursor (`cursor`, following `next`).
 #[utoipa::path(
     get,
     path = "/records",
@@ -64,9 +73,27 @@ pub async fn list(
         query_int(&params, "page_size")?,
         MAX_RECORD_PAGE,
     )?;
-    let page = state.service.list_records(filter, page).await?;
+    let paging = match query_cursor(&params)? {
+        None => RecordPaging::Numbered(page),
+        Some(_) if params.contains_key("page") => {
+            return Err(Error::invalid(
+                "cursor",
+                "pages by cursor: it cannot be combined with `page`",
+            ));
+        }
+        Some(after) => RecordPaging::After {
+            after,
+            limit: page.page_size,
+        },
+    };
+    let slice = state.service.list_records(filter, paging).await?;
     Ok(Json(RecordList {
-        pagination: Pagination::from(&page),
-        records: page.items,
+        pagination: slice.counted.map(|(total, page)| Pagination {
+            total,
+            page: page.page,
+            page_size: page.page_size,
+        }),
+        records: slice.records,
+        next: slice.next.map(|id| id.to_string()),
     }))
 }

@@ -72,6 +72,11 @@ struct UpsertInput<'a> {
     customer: &'a ValidCustomer,
 }
 
+/// Most customers one listing returns.
+pub const MAX_CUSTOMER_PAGE: i64 = 1000;
+/// Customers a listing returns when the caller gives no page size.
+pub const DEFAULT_CUSTOMER_PAGE: i64 = 50;
+
 impl MarketingService {
     /// Creates or updates one customer by `external_id`; `true` when it was created.
     pub async fn upsert_customer(&self, customer: ValidCustomer) -> Result<(Customer, bool)> {
@@ -172,6 +177,12 @@ impl MarketingService {
         filter: CustomerFilter,
         limit: i64,
     ) -> Result<(Vec<Customer>, bool)> {
+        if !(1..=MAX_CUSTOMER_PAGE).contains(&limit) {
+            return Err(Error::invalid(
+                "page_size",
+                format!("must be 1 to {MAX_CUSTOMER_PAGE}"),
+            ));
+        }
         let mut conn = self.pool.get().await?;
         let mut q = cu::customers.filter(cu::erased_at.is_null()).into_boxed();
         if let Some(after) = filter.after {

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::MarketingService;
 use super::campaigns::find;
+use crate::domain::PageRequest;
 use crate::domain::trigger::CampaignTrigger;
-use crate::domain::{Page, PageRequest};
 use crate::error::Result;
 
 /// Largest page of records.
@@ -92,13 +92,35 @@ impl From<RecordRow> for Record {
     }
 }
 
+/// Where a listing of records starts.
+#[derive(Debug, Clone, Copy)]
+pub enum RecordPaging {
+    /// A numbered page, counted (`total`).
+    Numbered(PageRequest),
+    /// The records after a cursor (the `next` of the page before; none: the first page), not
+    /// counted: the way through a large campaign while its records change.
+    After { after: Option<Uuid>, limit: u32 },
+}
+
+/// A page of records and where the next one starts.
+#[derive(Debug, Clone)]
+pub struct RecordSlice {
+    pub records: Vec<Record>,
+    /// Numbered pages only: the matching records and the page.
+    pub counted: Option<(u64, PageRequest)>,
+    /// The cursor of the following page (its records come after this id); none on the last.
+    pub next: Option<Uuid>,
+}
+
 impl MarketingService {
-    /// Records in creation order (ids are time-ordered UUIDv7), so paging is stable.
+    /// Records in creation order (ids are time-ordered UUIDv7), so paging is stable: by number,
+    /// or after a cursor, which never repeats or skips a record while others are written or
+    /// change status (a status filter follows the status, though).
     pub async fn list_records(
         &self,
         filter: RecordFilter,
-        page: PageRequest,
-    ) -> Result<Page<Record>> {
+        paging: RecordPaging,
+    ) -> Result<RecordSlice> {
         let mut conn = self.pool.get().await?;
         let campaign = find(&mut conn, filter.campaign_id).await?;
         let journey = match CampaignTrigger::stored(&campaign.trigger)? {
@@ -120,16 +142,42 @@ impl MarketingService {
             }
             q
         };
-        let total: i64 = query().count().get_result(&mut conn).await?;
-        let rows = query()
-            .order(mr::id.asc())
-            .limit(page.limit())
-            .offset(page.offset())
-            .select(RecordRow::as_select())
-            .load(&mut conn)
-            .await?;
-        Ok(Page {
-            items: rows
+        let (rows, counted, more) = match paging {
+            RecordPaging::Numbered(page) => {
+                let total: i64 = query().count().get_result(&mut conn).await?;
+                let rows: Vec<RecordRow> = query()
+                    .order(mr::id.asc())
+                    .limit(page.limit())
+                    .offset(page.offset())
+                    .select(RecordRow::as_select())
+                    .load(&mut conn)
+                    .await?;
+                let more = page.offset() + (rows.len() as i64) < total;
+                (rows, Some((total.max(0) as u64, page)), more)
+            }
+            RecordPaging::After { after, limit } => {
+                let mut q = query();
+                if let Some(after) = after {
+                    q = q.filter(mr::id.gt(after));
+                }
+                let mut rows: Vec<RecordRow> = q
+                    .order(mr::id.asc())
+                    .limit(i64::from(limit) + 1)
+                    .select(RecordRow::as_select())
+                    .load(&mut conn)
+                    .await?;
+                let more = rows.len() > limit as usize;
+                rows.truncate(limit as usize);
+                (rows, None, more)
+            }
+        };
+        let next = if more {
+            rows.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok(RecordSlice {
+            records: rows
                 .into_iter()
                 .map(|r| {
                     let mut r = Record::from(r);
@@ -140,8 +188,8 @@ impl MarketingService {
                     r
                 })
                 .collect(),
-            total: total as u64,
-            request: page,
+            counted,
+            next,
         })
     }
 }

@@ -383,3 +383,85 @@ async fn customers_are_listed_by_filter_and_paged_by_cursor_while_they_change() 
         assert_eq!(err["error"]["field"], field, "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_lists_customers_by_page_token() {
+    use crm_proto::v1 as pb;
+    use crm_proto::v1::customer_service_client::CustomerServiceClient;
+
+    let app = spawn_app().await;
+    let customers: Vec<_> = (0..25)
+        .map(|i| {
+            json!({"external_id": format!("g{i:02}"), "name": format!("客户{i}"),
+                        "tags": if i % 5 == 0 { json!(["VIP"]) } else { json!([]) }})
+        })
+        .collect();
+    let (status, _) = app
+        .post(
+            "/api/marketing/customers/bulk",
+            json!({"customers": customers}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut client = CustomerServiceClient::new(app.channel().await);
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = client
+            .list_customers(testkit::authed(pb::ListCustomersRequest {
+                page_size: 10,
+                page_token: token.clone(),
+                ..Default::default()
+            }))
+            .await
+            .expect("ListCustomers answers")
+            .into_inner();
+        pages += 1;
+        seen.extend(page.customers.into_iter().map(|c| c.external_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+        assert!(pages < 10, "paging ends");
+    }
+    assert_eq!(pages, 3);
+    seen.sort();
+    let expected: Vec<String> = (0..25).map(|i| format!("g{i:02}")).collect();
+    assert_eq!(seen, expected, "each customer once");
+
+    let vip = client
+        .list_customers(testkit::authed(pb::ListCustomersRequest {
+            tag: Some("VIP".into()),
+            ..Default::default()
+        }))
+        .await
+        .expect("ListCustomers answers")
+        .into_inner();
+    assert_eq!(vip.customers.len(), 5);
+    assert!(vip.next_page_token.is_empty());
+
+    for (request, field) in [
+        (
+            pb::ListCustomersRequest {
+                page_token: "nope".into(),
+                ..Default::default()
+            },
+            "page_token",
+        ),
+        (
+            pb::ListCustomersRequest {
+                page_size: 1001,
+                ..Default::default()
+            },
+            "page_size",
+        ),
+    ] {
+        let err = client
+            .list_customers(testkit::authed(request))
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(err.message().contains(field), "{}", err.message());
+    }
+}
