@@ -42,9 +42,9 @@ pub async fn get(
     params(("id" = uuid::Uuid, Path, description = "The execution's id")),
     responses((
         status = 200,
-        description = "`event: progress` lines, each `data:` a `Progress` in JSON, until the final one",
+        description = "`progress` events, each `data` a `Progress` in JSON, until the final one",
         content_type = "text/event-stream",
-        body = String
+        body = ProgressEvent
     ))
 )]
 pub async fn events(
@@ -63,6 +63,17 @@ pub async fn events(
         })
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// One Server-Sent Event of `GET /executions/{id}/events`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the events the handler writes
+pub struct ProgressEvent {
+    /// `progress`, or `error` when reading the execution failed (then `data` says why).
+    #[schema(pattern = "^(progress|error)$")]
+    event: String,
+    /// A `Progress` in JSON.
+    data: String,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -63,7 +63,7 @@ pub struct JourneyBody {
 pub struct JourneyDoc {
     id: Uuid,
     name: String,
-    /// `draft`, `active`, `paused` or `archived`.
+    #[schema(value_type = JourneyStatusDoc)]
     status: String,
     /// The current version (a new one when an active or paused journey is edited).
     version: i32,
@@ -82,6 +82,18 @@ pub struct JourneyDoc {
 }
 
 const JOURNEY_ID: &str = "The journey's id";
+
+/// A journey's state.
+#[derive(ToSchema)]
+#[schema(as = JourneyStatus)]
+#[allow(dead_code)] // documents the states [`parse_status_filter`] reads
+#[allow(non_camel_case_types)]
+pub enum JourneyStatusDoc {
+    draft,
+    active,
+    paused,
+    archived,
+}
 
 /// Saves a journey (a `draft`), its definition checked as a graph.
 #[utoipa::path(
@@ -121,8 +133,7 @@ pub struct JourneyList {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // documents the query; the handler reads it by name
 pub struct JourneyQuery {
-    /// `draft`, `active`, `paused` or `archived`.
-    status: Option<String>,
+    status: Option<JourneyStatusDoc>,
     #[param(minimum = 1, maximum = 2147483647)]
     page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]

@@ -293,7 +293,7 @@ impl MarketingService {
             .transaction::<_, Error, _>(async |conn| {
                 let row = find(conn, id, true).await?;
                 let old = definition(conn, id, row.version).await?;
-                if_match.check("journey", &row.clone().into_journey(old.clone()))?;
+                let read = row.clone().into_journey(old.clone());
                 let status = JourneyStatus::stored(&row.status)?;
                 if status == JourneyStatus::Archived {
                     return Err(Error::Conflict(format!(
@@ -302,6 +302,8 @@ impl MarketingService {
                 }
                 let valid: ValidJourney = fields.apply(&row.name, &old)?;
                 check_references(conn, &valid.definition).await?;
+                // After the input's own checks: bad input is a 400 whatever the version.
+                if_match.check("journey", &read)?;
                 let now = Utc::now();
                 let version = if status == JourneyStatus::Draft {
                     diesel::update(jv::journey_versions.find((id, row.version)))
