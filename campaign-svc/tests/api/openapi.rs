@@ -401,3 +401,28 @@ fn the_readme_documents_the_document_and_the_reference() {
         assert!(readme.contains(url), "README mentions {url}");
     }
 }
+
+/// The console's API client is generated from `console/openapi.json` (`npm run gen`), which must
+/// be the document the service serves, so the client cannot drift from the API. After an API
+/// change: `UPDATE_OPENAPI=1 cargo test -p campaign-svc --test api openapi::the_console` writes
+/// it anew.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_client_is_generated_from_the_served_document() {
+    let app = spawn_app().await;
+    let served = document(&app).await;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../console/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        let text = serde_json::to_string_pretty(&served).expect("the document serialises");
+        std::fs::write(path, text + "\n").expect("console/openapi.json is written");
+    }
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).expect("console/openapi.json is in the repository"),
+    )
+    .expect("console/openapi.json is JSON");
+    assert!(
+        committed == served,
+        "console/openapi.json differs from the served document: run \
+         `UPDATE_OPENAPI=1 cargo test -p campaign-svc --test api openapi::the_console` and \
+         rebuild the console"
+    );
+}
