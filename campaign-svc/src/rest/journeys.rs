@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{JsonBody, QueryParams, query_int, query_str};
+use super::extract::{JsonBody, QueryParams, query_int, query_typed};
 use super::{Located, Pagination, RestState, Tagged, if_match, location, tagged};
 use crate::auth::Caller;
 use crate::domain::journey::{Journey, JourneyFields};
@@ -157,7 +157,16 @@ pub async fn list(
         query_int(&params, "page_size")?,
         MAX_JOURNEY_PAGE,
     )?;
-    let status = parse_status_filter(query_str(&params, "status"))?;
+    // A typed value: given, it must be a state (`?status=` is a 400, as on the other lists).
+    let status = match query_typed(&params, "status") {
+        Some("") => {
+            return Err(Error::invalid(
+                "status",
+                "must be one of: draft active paused archived",
+            ));
+        }
+        other => parse_status_filter(other)?,
+    };
     let page = state.service.list_journeys(status, page).await?;
     Ok(Json(JourneyList {
         pagination: Pagination::from(&page),
