@@ -84,6 +84,11 @@ pub struct Config {
     #[arg(long, env = "JOURNEY_SEGMENT_POLL_MS", default_value_t = 30_000)]
     pub journey_segment_poll_ms: u64,
 
+    /// Seconds between rollups of the hourly statistics (each change of a campaign's counters
+    /// appends a row; a rollup makes one row per campaign and hour of them).
+    #[arg(long, env = "STATS_ROLLUP_SECS", default_value_t = 60)]
+    pub stats_rollup_secs: u64,
+
     /// Quiet hours of campaigns without their own, `HH:MM-HH:MM` on the customer's clock (e.g.
     /// 21:00-08:00): a message due inside waits for the end. Unset: none.
     #[arg(long, env = "QUIET_HOURS", value_parser = crate::domain::timing::QuietHours::parse_range)]

@@ -28,6 +28,7 @@ mod journeys;
 pub mod plan;
 mod publisher;
 mod relay;
+mod rollup;
 mod scheduler;
 mod timed;
 mod trigger;
@@ -68,6 +69,8 @@ pub struct FanoutSettings {
     pub event_poll: Duration,
     /// How often segment-entry journeys look for customers who started to match.
     pub journey_segment_poll: Duration,
+    /// Between rollups of the hourly statistics.
+    pub stats_rollup: Duration,
 }
 
 impl FanoutSettings {
@@ -85,6 +88,7 @@ impl FanoutSettings {
             journey_segment_poll: Duration::from_millis(
                 config.journey_segment_poll_ms.clamp(10, 3_600_000),
             ),
+            stats_rollup: Duration::from_secs(config.stats_rollup_secs.clamp(1, 86_400)),
         }
     }
 
@@ -236,6 +240,11 @@ impl Fanout {
                 journeys.clone().run_segments(stop.clone()),
             ),
             Loop::spawn("scheduler", scheduler.run(stop.clone())),
+            Loop::spawn(
+                "hourly statistics rollup",
+                self.clone()
+                    .run_rollup(self.inner.settings.stats_rollup, stop.clone()),
+            ),
         ];
         for name in journeys::RUNNER_NAMES {
             loops.push(Loop::spawn(name, journeys.clone().run(stop.clone())));

@@ -8,7 +8,7 @@ use super::campaign_fields::{
     opt_time, opt_uuid, quiet_json, sample_to_pb, to_pb, trigger_json, update_fields,
     variant_fields,
 };
-use super::convert::{page_request, pagination};
+use super::convert::{page_request, pagination, timestamp};
 use super::{GrpcApi, caller};
 use crate::domain::IfMatch;
 use crate::domain::campaign::{CampaignFields, CampaignFilter, CampaignPatch, NewCampaign};
@@ -209,6 +209,37 @@ impl CampaignService for GrpcApi {
             totals: Some(figures_to_pb(s.totals)),
             by_variant: s.by_variant.into_iter().map(figures_to_pb).collect(),
             by_execution: s.by_execution.into_iter().map(figures_to_pb).collect(),
+        }))
+    }
+
+    async fn get_campaign_hourly_stats(
+        &self,
+        req: Request<pb::GetCampaignHourlyStatsRequest>,
+    ) -> Result<Response<pb::CampaignHourlyStats>, Status> {
+        let r = req.into_inner();
+        let id = parse_uuid("id", &r.id)?;
+        let since = opt_time("since", r.since)?;
+        let until = opt_time("until", r.until)?;
+        let s = self.service.campaign_hourly_stats(id, since, until).await?;
+        Ok(Response::new(pb::CampaignHourlyStats {
+            campaign_id: s.campaign_id.to_string(),
+            since: Some(timestamp(s.since)),
+            until: Some(timestamp(s.until)),
+            hours: s
+                .hours
+                .into_iter()
+                .map(|h| pb::HourFigures {
+                    hour: Some(timestamp(h.hour)),
+                    sent: h.sent,
+                    send_failed: h.send_failed,
+                    delivered: h.delivered,
+                    delivery_failed: h.delivery_failed,
+                    opened: h.opened,
+                    clicked: h.clicked,
+                    converted: h.converted,
+                    unsubscribed: h.unsubscribed,
+                })
+                .collect(),
         }))
     }
 

@@ -326,6 +326,39 @@ pub async fn stats(
     Ok(Json(state.service.campaign_stats(id).await?))
 }
 
+/// The campaign's figures hour by hour, for the report's time series: each send, delivery,
+/// open, click, conversion and unsubscribe in the hour it happened (hours with nothing left out).
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}/stats/hourly",
+    tag = "campaigns",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The campaign's id"),
+        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "From the hour of this time (default: the campaign's creation, at most 366 days before `until`)"),
+        ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "To the hour of this time, included (default: now)"),
+    ),
+    responses((status = 200, description = "Its hours", body = crate::service::stats::HourlyStats))
+)]
+pub async fn hourly_stats(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+    QueryParams(params): QueryParams,
+) -> Result<Json<crate::service::stats::HourlyStats>> {
+    let id = parse_uuid("id", &id)?;
+    let time = |name: &str| {
+        query_typed(&params, name)
+            .map(|s| parse_time(name, s))
+            .transpose()
+    };
+    let (since, until) = (time("since")?, time("until")?);
+    Ok(Json(
+        state
+            .service
+            .campaign_hourly_stats(id, since, until)
+            .await?,
+    ))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ChannelStatsReply {
     by_channel: Vec<crate::service::stats::Figures>,

@@ -61,6 +61,7 @@ fn all_routes(
         .routes(routes!(campaigns::trigger))
         .routes(routes!(campaigns::preview))
         .routes(routes!(campaigns::stats))
+        .routes(routes!(campaigns::hourly_stats))
         .routes(routes!(campaigns::channel_stats))
         .routes(routes!(templates::create, templates::list))
         .routes(routes!(

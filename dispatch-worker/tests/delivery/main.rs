@@ -6,6 +6,7 @@ mod common;
 mod content;
 mod control;
 mod crash_modes;
+mod hourly;
 mod journeys;
 mod probes;
 mod progress;
