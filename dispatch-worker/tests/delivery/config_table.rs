@@ -100,23 +100,19 @@ fn help_variables(help: &str) -> BTreeMap<String, Option<String>> {
     vars
 }
 
-/// The built binaries, fresh: the same `cargo build` as scripts/run-local.sh (a no-op after
-/// scripts/test.sh's), into the directory this test's own binary was built in.
-fn binaries_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_dispatch-worker"))
+/// Where the binaries are: next to this package's own, where `cargo build --bins` (which
+/// scripts/test.sh runs before the tests) put every binary of the workspace.
+fn binary(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_dispatch-worker"))
         .parent()
         .expect("the binaries' directory")
-        .to_owned();
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .args(["build", "--locked", "--bins"]);
-    if dir.file_name().is_some_and(|d| d == "release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(status.success(), "cargo build --bins: {status}");
-    dir
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
 }
 
 #[test]
@@ -127,20 +123,19 @@ fn the_configuration_table_matches_every_binarys_help() {
     ))
     .expect("docs/configuration.md");
     let rows = table_rows(&table);
-    let dir = binaries_dir();
     let helps: BTreeMap<&str, BTreeMap<String, Option<String>>> = BINARIES
         .iter()
-        .map(|&binary| {
-            let out = Command::new(dir.join(binary))
+        .map(|&binary_name| {
+            let out = Command::new(binary(binary_name))
                 .arg("--help")
                 // Set variables would show their values in --help.
                 .env_clear()
                 .output()
-                .unwrap_or_else(|e| panic!("{binary} --help: {e}"));
-            assert!(out.status.success(), "{binary} --help: {}", out.status);
+                .unwrap_or_else(|e| panic!("{binary_name} --help: {e}"));
+            assert!(out.status.success(), "{binary_name} --help: {}", out.status);
             let vars = help_variables(&String::from_utf8_lossy(&out.stdout));
-            assert!(vars.len() > 10, "{binary} --help lists its variables");
-            (binary, vars)
+            assert!(vars.len() > 10, "{binary_name} --help lists its variables");
+            (binary_name, vars)
         })
         .collect();
 
@@ -172,7 +167,7 @@ fn the_configuration_table_matches_every_binarys_help() {
                 Some(Some(default)) => {
                     if !row.default.starts_with(&format!("`{default}`")) {
                         problems.push(format!(
-                            "line {}: {} on {binary}: `--help` says [default: {default}], the table `{}`",
+                            "line {}: {} on {binary}: `--help` says [default: {default}], the table says {}",
                             row.line, row.variable, row.default
                         ));
                     }
@@ -180,7 +175,7 @@ fn the_configuration_table_matches_every_binarys_help() {
                 Some(None) => {
                     if row.default.starts_with('`') {
                         problems.push(format!(
-                            "line {}: {} on {binary}: `--help` shows no default, the table `{}`",
+                            "line {}: {} on {binary}: `--help` shows no default, the table says {}",
                             row.line, row.variable, row.default
                         ));
                     }
