@@ -214,7 +214,7 @@ pub struct Config {
     #[arg(long, env = "SMS_SECONDARY_RATE_LIMIT", default_value_t = 0)]
     pub sms_secondary_rate_limit: u32,
     /// What a worker crash may do to SMS: resend (at_least_once) or never resend and fail with
-    /// "outcome unknown" (at_most_once). See README "Delivery guarantees".
+    /// "outcome unknown" (at_most_once). See docs/delivery.md, "Delivery guarantees".
     #[arg(long, env = "SMS_DELIVERY", value_enum, default_value_t = DeliveryMode::AtLeastOnce)]
     pub sms_delivery: DeliveryMode,
 

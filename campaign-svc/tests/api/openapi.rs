@@ -391,14 +391,18 @@ async fn the_docs_page_loads_only_its_own_assets() {
 }
 
 #[test]
-fn the_readme_documents_the_document_and_the_reference() {
+fn the_docs_document_the_document_and_the_reference() {
     let readme = include_str!("../../../README.md");
+    let guide = include_str!("../../../docs/api.md");
+    for url in ["/api/marketing/openapi.json", "/api/marketing/docs"] {
+        assert!(readme.contains(url), "README mentions {url}");
+    }
     for url in [
         "/api/marketing/openapi.json",
         "/api/marketing/docs",
         "scripts/schemathesis.sh",
     ] {
-        assert!(readme.contains(url), "README mentions {url}");
+        assert!(guide.contains(url), "docs/api.md explains {url}");
     }
 }
 

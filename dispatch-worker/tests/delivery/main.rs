@@ -3,6 +3,7 @@
 
 mod claims;
 mod common;
+mod config_table;
 mod content;
 mod control;
 mod crash_modes;

@@ -1,6 +1,8 @@
-//! The README's examples, run as a newcomer pastes them: every `sh` block from "REST examples"
-//! to "Conversions", in order, in one shell, against a fresh campaign-svc and a worker with the
-//! `log` provider (what `scripts/run-local.sh` starts). Any call answered 4xx/5xx fails the run.
+//! The documentation's examples, run as a newcomer pastes them: every `sh` block of the README's
+//! five-minute walkthrough, then those of the pages under docs/ that go on from it, in order, in
+//! one shell (later blocks use the variables earlier ones set), against a fresh campaign-svc and
+//! a worker with the `log` provider (what `scripts/run-local.sh` starts). Any call answered
+//! 4xx/5xx fails the run.
 
 use std::time::Duration;
 
@@ -8,17 +10,37 @@ use testkit::{TestDb, TestQueues, spawn_app_with};
 
 use crate::common::start_worker;
 
-/// The `sh` code blocks between the headings `from` and `to` (gRPC ones need grpcurl: left out).
-fn shell_blocks(readme: &str, from: &str, to: &str) -> Vec<String> {
-    let start = readme
+/// The pages whose examples run, in this order, with the part of each that holds them: the text
+/// from the first heading up to the second (`None`: the page's end).
+const PAGES: &[(&str, &str, Option<&str>)] = &[
+    (
+        "README.md",
+        "## Five-minute walkthrough",
+        Some("## Documentation"),
+    ),
+    ("docs/api.md", "## REST examples", None),
+    ("docs/content.md", "# ", None),
+    ("docs/delivery.md", "# ", None),
+    ("docs/automation.md", "# ", None),
+];
+
+/// The `sh` code blocks of `page` between the headings `from` and `to` (gRPC ones need grpcurl:
+/// left out).
+fn shell_blocks(page: &str, from: &str, to: Option<&str>) -> Vec<String> {
+    let text = std::fs::read_to_string(format!("{}/../{page}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{page}: {e}"));
+    let start = text
         .find(from)
-        .expect("the first heading is in the README");
-    let end = readme[start..]
-        .find(to)
-        .map(|e| start + e)
-        .expect("the last heading is in the README");
+        .unwrap_or_else(|| panic!("`{from}` is in {page}"));
+    let end = match to {
+        Some(to) => text[start..]
+            .find(to)
+            .map(|e| start + e)
+            .unwrap_or_else(|| panic!("`{to}` follows `{from}` in {page}")),
+        None => text.len(),
+    };
     let mut blocks = Vec::new();
-    let mut rest = &readme[start..end];
+    let mut rest = &text[start..end];
     while let Some(open) = rest.find("```sh\n") {
         let body = &rest[open + 6..];
         let close = body.find("\n```").expect("a closed code block");
@@ -27,6 +49,7 @@ fn shell_blocks(readme: &str, from: &str, to: &str) -> Vec<String> {
         }
         rest = &body[close + 4..];
     }
+    assert!(!blocks.is_empty(), "{page} has examples after `{from}`");
     blocks
 }
 
@@ -39,10 +62,11 @@ async fn the_readme_examples_run_as_pasted() {
     })
     .await;
     let _worker = start_worker(&app, &["--log-sink-path", "/dev/null"]);
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md");
-    let blocks = shell_blocks(&readme, "## REST examples", "## Behaviour decided here");
-    assert!(blocks.len() >= 7, "found {} blocks", blocks.len());
+    let blocks: Vec<String> = PAGES
+        .iter()
+        .flat_map(|(page, from, to)| shell_blocks(page, from, *to))
+        .collect();
+    assert!(blocks.len() >= 20, "found {} blocks", blocks.len());
     let script = format!(
         "set -euo pipefail\n\
          curl() {{ command curl --fail-with-body --max-time 30 \"$@\"; }}\n{}",
