@@ -1,7 +1,7 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import { useI18n, type Key } from '../i18n';
 import { api } from '../api/client';
-import type { Campaign, CampaignStats, Execution } from '../api/types';
+import type { Campaign, CampaignStats, Channel, Execution } from '../api/types';
 import { navigate } from '../router';
 import { formatCount, formatRatio } from '../format';
 import { useProgress } from '../progress';
@@ -150,7 +150,7 @@ export function CampaignDetail({ id }: { id: string }) {
               )}
             </div>
           </div>
-          {dryRun && <DryRunResult execution={dryRun} />}
+          {dryRun && <DryRunResult execution={dryRun} channel={campaign.type} />}
           {!dryRun && sendable && <p className="muted">{t('dryRun.required')}</p>}
         </div>
       )}
@@ -186,7 +186,7 @@ export function CampaignDetail({ id }: { id: string }) {
   );
 }
 
-function DryRunResult({ execution }: { execution: Execution }) {
+function DryRunResult({ execution, channel }: { execution: Execution; channel: Channel }) {
   const { t, lang } = useI18n();
   const skipped = Object.entries(execution.skipped ?? {}).filter(([, n]) => Number(n) > 0);
   return (
@@ -219,7 +219,8 @@ function DryRunResult({ execution }: { execution: Execution }) {
               {t('dryRun.to')} {s.to}
               {s.variant ? ` · ${s.variant}` : ''}
             </span>
-            {s.subject && <strong> {s.subject}</strong>}
+            {/* SMS has no subject: its "subject" is only the campaign's name */}
+            {s.subject && channel !== 'sms' && <strong> {s.subject}</strong>}
             <div className={s.error ? 'error' : 'content'}>{s.error ?? s.body}</div>
           </li>
         ))}

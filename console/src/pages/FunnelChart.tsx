@@ -15,15 +15,18 @@ export default function FunnelChart({ stages }: { stages: { name: string; value:
     const chart = echarts.init(ref.current);
     chart.setOption({
       animation: false,
+      color: ['#0b3d91', '#1a56b8', '#1a73e8', '#4a90ee', '#7fb0f3', '#b3d1f8'],
       tooltip: { trigger: 'item', formatter: '{b}: {c}' },
       series: [
         {
           type: 'funnel',
           sort: 'none',
           minSize: '8%',
-          left: '10%',
-          width: '80%',
-          label: { show: true, position: 'inside', formatter: '{b}  {c}' },
+          left: '5%',
+          width: '60%',
+          label: { show: true, position: 'right', color: '#1f2328', formatter: '{b}  {c}' },
+          labelLine: { show: true },
+          gap: 2,
           data: stages,
         },
       ],

@@ -3,6 +3,7 @@
 
 mod claims;
 mod common;
+mod console;
 mod content;
 mod control;
 mod crash_modes;
