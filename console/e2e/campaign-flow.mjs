@@ -63,7 +63,8 @@ try {
   await page.fill('input[name=target_tags]', tag);
   await page.fill('textarea[name=content]', '亲爱的[客户姓名]，{{ attributes.level | default("会员") }}专享双11好礼！');
   await page.getByRole('button', { name: '创建活动' }).click();
-  await page.getByRole('alert').first().waitFor();
+  // The API's error is shown on the field it names.
+  await page.locator('label:has(input[name=name]) [role=alert]').waitFor();
   const name = `双11 会员关怀 ${Date.now()}`;
   await page.fill('input[name=name]', name);
   await shot(page, '02-new-campaign');
