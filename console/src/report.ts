@@ -14,10 +14,10 @@ export interface FunnelStage {
 export function funnel(f: Figures): FunnelStage[] {
   return [
     { stage: 'planned', count: f.planned, rate: null },
-    { stage: 'sent', count: f.sent, rate: f.rates.send_success },
-    { stage: 'delivered', count: f.delivered, rate: f.rates.delivery },
-    { stage: 'opened', count: f.opened, rate: f.rates.open },
-    { stage: 'clicked', count: f.clicked, rate: f.rates.click },
-    { stage: 'converted', count: f.converted, rate: f.rates.conversion },
+    { stage: 'sent', count: f.sent, rate: f.rates.send_success ?? null },
+    { stage: 'delivered', count: f.delivered, rate: f.rates.delivery ?? null },
+    { stage: 'opened', count: f.opened, rate: f.rates.open ?? null },
+    { stage: 'clicked', count: f.clicked, rate: f.rates.click ?? null },
+    { stage: 'converted', count: f.converted, rate: f.rates.conversion ?? null },
   ];
 }

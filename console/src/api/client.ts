@@ -1,9 +1,10 @@
-// The console's API client: every call carries the bearer token; a 401 signs the user out; an
-// error answer becomes an ApiFailure holding the API's {code, message, field}.
+// The console's API client, generated from the OpenAPI document: openapi-fetch over the
+// `paths` of src/api/schema.d.ts. Every call carries the bearer token; a 401 signs the user out;
+// an error answer becomes an ApiFailure holding the API's {code, message, field}.
+import createClient, { type Middleware } from 'openapi-fetch';
+import type { paths } from './schema';
 import { clearToken, getToken } from '../auth';
-import type {
-  ApiError, Campaign, CampaignStats, Execution, NewCampaign, Pagination, Template,
-} from './types';
+import type { ApiError, CampaignBody, CampaignStatus, Channel } from './types';
 
 export const API_BASE = '/api/marketing';
 
@@ -16,76 +17,98 @@ export class ApiFailure extends Error {
   }
 }
 
-/** Called when the API answers 401: the app goes back to sign-in. */
+/** Called when the API answers 401 to a signed-in call: the app goes back to sign-in. */
 let onUnauthenticated: () => void = () => {};
 export function setUnauthenticatedHandler(handler: () => void): void {
   onUnauthenticated = handler;
 }
 
-async function call<T>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
-  const bearer = token ?? getToken() ?? '';
-  const response = await fetch(API_BASE + path, {
-    method,
-    headers: {
-      Authorization: `Bearer ${bearer}`,
-      ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  const json: unknown = text ? JSON.parse(text) : null;
-  if (!response.ok) {
-    if (response.status === 401 && token === undefined) {
+const auth: Middleware = {
+  onRequest({ request }) {
+    if (!request.headers.has('Authorization')) {
+      request.headers.set('Authorization', `Bearer ${getToken() ?? ''}`);
+    }
+    return request;
+  },
+  onResponse({ request, response }) {
+    if (response.status === 401 && request.headers.get('X-Console-Check') !== 'token') {
       clearToken();
       onUnauthenticated();
     }
-    const error = (json as { error?: ApiError } | null)?.error ?? {
-      code: 'http',
-      message: `HTTP ${response.status}`,
-      field: null,
-    };
-    throw new ApiFailure(response.status, error);
-  }
-  return json as T;
-}
+    return response;
+  },
+};
 
-function query(params: Record<string, string | number | undefined>): string {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
-  const s = q.toString();
-  return s ? `?${s}` : '';
+export const client = createClient<paths>({ baseUrl: window.location.origin });
+client.use(auth);
+
+/** The data of an answer, or an ApiFailure with the API's error body. */
+function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
+  if (result.data !== undefined && result.response.ok) return result.data;
+  const body = result.error as { error?: ApiError } | undefined;
+  throw new ApiFailure(
+    result.response.status,
+    body?.error ?? { code: 'http', message: `HTTP ${result.response.status}`, field: null },
+  );
 }
 
 export interface CampaignFilter {
-  status?: string;
-  type?: string;
+  status?: CampaignStatus | '';
+  type?: Channel | '';
   name?: string;
   page?: number;
   page_size?: number;
 }
 
+const path = (id: string) => ({ params: { path: { id } } });
+
 export const api = {
-  /** Checks a token without storing it (sign-in). */
-  checkToken: (token: string) =>
-    call<{ campaigns: Campaign[] }>('GET', '/campaigns?page_size=1', undefined, token),
-  listCampaigns: (filter: CampaignFilter) =>
-    call<{ campaigns: Campaign[]; pagination: Pagination }>('GET', `/campaigns${query({ ...filter })}`),
-  getCampaign: (id: string) => call<Campaign>('GET', `/campaigns/${id}`),
-  createCampaign: (body: NewCampaign) => call<Campaign>('POST', '/campaigns', body),
-  archiveCampaign: (id: string) => call<Campaign>('POST', `/campaigns/${id}/archive`),
-  trigger: (id: string, execution_type: 'simulation' | 'actual') =>
-    call<{ status: string; message: string; execution_id: string }>(
-      'POST',
-      `/campaigns/${id}/trigger`,
-      { execution_type },
+  /** Checks a token without storing it (sign-in); a 401 here does not sign anyone out. */
+  checkToken: async (token: string) =>
+    unwrap(
+      await client.GET('/api/marketing/campaigns', {
+        params: { query: { page_size: 1 } },
+        headers: { Authorization: `Bearer ${token}`, 'X-Console-Check': 'token' },
+      }),
     ),
-  getExecution: (id: string) => call<Execution>('GET', `/executions/${id}`),
-  listExecutions: (campaignId: string) =>
-    call<{ executions: Execution[]; pagination: Pagination }>(
-      'GET',
-      `/campaigns/${campaignId}/executions?page_size=20`,
+  listCampaigns: async ({ status, type, name, page, page_size }: CampaignFilter) =>
+    unwrap(
+      await client.GET('/api/marketing/campaigns', {
+        params: {
+          query: {
+            status: status || undefined,
+            type: type || undefined,
+            name: name || undefined,
+            page,
+            page_size,
+          },
+        },
+      }),
     ),
-  stats: (campaignId: string) => call<CampaignStats>('GET', `/campaigns/${campaignId}/stats`),
-  listTemplates: () => call<{ templates: Template[] }>('GET', '/templates?page_size=100'),
+  getCampaign: async (id: string) => unwrap(await client.GET('/api/marketing/campaigns/{id}', path(id))),
+  createCampaign: async (body: CampaignBody) =>
+    unwrap(await client.POST('/api/marketing/campaigns', { body })),
+  archiveCampaign: async (id: string) =>
+    unwrap(await client.POST('/api/marketing/campaigns/{id}/archive', path(id))),
+  trigger: async (id: string, execution_type: 'simulation' | 'actual') =>
+    unwrap(
+      await client.POST('/api/marketing/campaigns/{id}/trigger', {
+        ...path(id),
+        body: { execution_type },
+      }),
+    ),
+  getExecution: async (id: string) =>
+    unwrap(await client.GET('/api/marketing/executions/{id}', path(id))),
+  listExecutions: async (campaignId: string) =>
+    unwrap(
+      await client.GET('/api/marketing/campaigns/{id}/executions', {
+        params: { path: { id: campaignId }, query: { page_size: 20 } },
+      }),
+    ),
+  stats: async (campaignId: string) =>
+    unwrap(await client.GET('/api/marketing/campaigns/{id}/stats', path(campaignId))),
+  listTemplates: async () =>
+    unwrap(await client.GET('/api/marketing/templates', { params: { query: { page_size: 100 } } })),
+  /** The progress stream (read with fetch: see src/sse.ts). */
   eventsUrl: (executionId: string) => `${API_BASE}/executions/${executionId}/events`,
 };

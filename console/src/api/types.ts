@@ -1,126 +1,41 @@
-// Shapes of the REST API the console uses (campaign-svc/src/rest). Replaced by the types
-// generated from openapi.json (src/api/schema.d.ts) once the document is available.
-export type Channel = 'sms' | 'email' | 'push_notification' | 'wechat';
-export type CampaignStatus = 'draft' | 'scheduled' | 'active' | 'paused' | 'completed' | 'archived';
-export type ExecutionStatus = 'pending' | 'running' | 'completed' | 'failed';
+// The API's types, all taken from the generated src/api/schema.d.ts (`npm run gen`, from the
+// committed openapi.json), so the console cannot drift from the API.
+import type { components } from './schema';
 
-export interface Pagination {
-  total: number;
-  page: number;
-  page_size: number;
+type Schemas = components['schemas'];
+export type Channel = Schemas['Channel'];
+export type CampaignStatus = Schemas['CampaignStatus'];
+export type ExecutionStatus = Schemas['ExecutionStatus'];
+export type Pagination = Schemas['Pagination'];
+export type Campaign = Schemas['Campaign'];
+export type CampaignBody = Schemas['CampaignBody'];
+export type CampaignStats = Schemas['CampaignStats'];
+export type Figures = Schemas['Figures'];
+export type Rates = Schemas['Rates'];
+export type Sample = Schemas['Sample'];
+export type Execution = Schemas['ExecutionView'];
+export type Progress = Schemas['Progress'];
+export type Template = Schemas['Template'];
+export type ApiError = Schemas['ErrorDetail'];
+
+/** An execution's skipped customers by reason (the document leaves the object open). */
+export function skippedByReason(execution: Execution): [string, number][] {
+  const skipped = execution.skipped;
+  if (!skipped || typeof skipped !== 'object') return [];
+  return Object.entries(skipped as Record<string, unknown>)
+    .map(([reason, n]): [string, number] => [reason, Number(n)])
+    .filter(([, n]) => Number.isFinite(n) && n > 0);
 }
 
-export interface Campaign {
-  id: string;
-  name: string;
-  type: Channel;
-  status: CampaignStatus;
-  target_tags: string[];
-  target_segment_id: string | null;
-  content_template_id: string | null;
-  content: string;
-  start_time: string | null;
-  end_time: string | null;
-  created_at: string;
-  updated_at: string;
+/** A dry run's rendered samples (`Sample`s; the document leaves the array open). */
+export function samplesOf(execution: Execution): Sample[] {
+  return Array.isArray(execution.samples) ? (execution.samples as Sample[]) : [];
 }
 
-export interface NewCampaign {
-  name: string;
-  type: Channel;
-  target_tags?: string[];
-  content?: string;
-  content_template_id?: string | null;
-  start_time?: string | null;
-  end_time?: string | null;
-}
-
-export interface Sample {
-  customer_id: string;
-  variant?: string;
-  to: string;
-  subject: string;
-  body: string;
-  error?: string;
-}
-
-export interface Execution {
-  id: string;
-  campaign_id: string;
-  execution_type: 'simulation' | 'actual';
-  status: ExecutionStatus;
-  planned: number;
-  skipped: Record<string, number>;
-  samples: Sample[];
-  published: number;
-  sent: number;
-  failed: number;
-  frozen: boolean;
-  created_at: string;
-  finished_at: string | null;
-  remaining: number;
-  percent: number;
-  rate_per_second: number;
-  eta_seconds: number | null;
-  cost_estimate?: { total?: string; currency?: string } | null;
-}
-
-export interface Progress {
-  execution_id: string;
-  campaign_id: string;
-  status: ExecutionStatus;
-  planned: number;
-  frozen: boolean;
-  published: number;
-  sent: number;
-  failed: number;
-  remaining: number;
-  percent: number;
-  rate_per_second: number;
-  eta_seconds: number | null;
-}
-
-export interface Rates {
-  send_success: number | null;
-  delivery: number | null;
-  open: number | null;
-  click: number | null;
-  click_to_open: number | null;
-  conversion: number | null;
-}
-
-export interface Figures {
-  execution_id?: string;
-  variant?: string;
-  planned: number;
-  attempted: number;
-  sent: number;
-  failed: number;
-  delivered: number;
-  opened: number;
-  clicked: number;
-  converted: number;
-  unsubscribed: number;
-  cost: string;
-  rates: Rates;
-}
-
-export interface CampaignStats {
-  campaign_id: string;
-  currency: string;
-  totals: Figures;
-  by_execution: Figures[];
-  by_variant: Figures[];
-}
-
-export interface Template {
-  id: string;
-  name: string;
-  channel: Channel;
-}
-
-export interface ApiError {
-  code: string;
-  message: string;
-  field: string | null;
+/** A dry run's cost estimate, when there is one. */
+export function costEstimate(execution: Execution): { total: string; currency: string } | null {
+  const c = execution.cost_estimate as { total?: unknown; currency?: unknown } | null | undefined;
+  return c && c.total !== undefined
+    ? { total: String(c.total), currency: String(c.currency ?? '') }
+    : null;
 }

@@ -1,6 +1,7 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import { useI18n, type Key } from '../i18n';
 import { api } from '../api/client';
+import { costEstimate, samplesOf, skippedByReason } from '../api/types';
 import type { Campaign, CampaignStats, Channel, Execution } from '../api/types';
 import { navigate } from '../router';
 import { formatCount, formatRatio } from '../format';
@@ -188,7 +189,8 @@ export function CampaignDetail({ id }: { id: string }) {
 
 function DryRunResult({ execution, channel }: { execution: Execution; channel: Channel }) {
   const { t, lang } = useI18n();
-  const skipped = Object.entries(execution.skipped ?? {}).filter(([, n]) => Number(n) > 0);
+  const skipped = skippedByReason(execution);
+  const cost = costEstimate(execution);
   return (
     <div className="dry-run">
       <p className="big">
@@ -201,19 +203,19 @@ function DryRunResult({ execution, channel }: { execution: Execution; channel: C
         <ul>
           {skipped.map(([reason, n]) => (
             <li key={reason}>
-              <code>{reason}</code>: {formatCount(Number(n), lang)}
+              <code>{reason}</code>: {formatCount(n, lang)}
             </li>
           ))}
         </ul>
       )}
-      {execution.cost_estimate?.total !== undefined && (
+      {cost && (
         <p>
-          {t('dryRun.cost')}: {execution.cost_estimate.total} {execution.cost_estimate.currency ?? ''}
+          {t('dryRun.cost')}: {cost.total} {cost.currency}
         </p>
       )}
       <h3>{t('dryRun.samples')}</h3>
       <ul className="samples" data-testid="samples">
-        {(execution.samples ?? []).map((s) => (
+        {samplesOf(execution).map((s) => (
           <li key={s.customer_id + (s.variant ?? '')}>
             <span className="muted">
               {t('dryRun.to')} {s.to}

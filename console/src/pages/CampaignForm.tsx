@@ -53,7 +53,7 @@ export function CampaignForm() {
       });
       navigate(`/campaigns/${created.id}`);
     } catch (err) {
-      if (err instanceof ApiFailure) setError(err.error);
+      if (err instanceof ApiFailure) setError({ field: err.error.field ?? null, message: err.error.message });
       else setError({ field: null, message: (err as Error).message });
     } finally {
       setSaving(false);

@@ -5,14 +5,21 @@ import type { Campaign, Pagination } from '../api/types';
 import { navigate } from '../router';
 import { formatCount } from '../format';
 
-const STATUSES = ['draft', 'scheduled', 'active', 'paused', 'completed', 'archived'] as const;
-export const CHANNELS = ['sms', 'email', 'push_notification', 'wechat'] as const;
+import type { CampaignStatus, Channel } from '../api/types';
+
+// Typed by the API's enums: a value the API does not know fails to compile.
+const STATUSES: CampaignStatus[] = ['draft', 'scheduled', 'active', 'completed', 'archived'];
+export const CHANNELS: Channel[] = ['sms', 'email', 'push_notification', 'wechat'];
 const PAGE_SIZE = 20;
 
 export function CampaignList() {
   const { t, lang } = useI18n();
   const [filter, setFilter] = useState<CampaignFilter>({ page: 1, page_size: PAGE_SIZE });
-  const [draft, setDraft] = useState({ status: '', type: '', name: '' });
+  const [draft, setDraft] = useState<{ status: CampaignStatus | ''; type: Channel | ''; name: string }>({
+    status: '',
+    type: '',
+    name: '',
+  });
   const [data, setData] = useState<{ campaigns: Campaign[]; pagination: Pagination } | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -48,7 +55,7 @@ export function CampaignList() {
           <select
             name="status"
             value={draft.status}
-            onChange={(e) => setDraft({ ...draft, status: e.target.value })}
+            onChange={(e) => setDraft({ ...draft, status: e.target.value as CampaignStatus | '' })}
           >
             <option value="">{t('common.all')}</option>
             {STATUSES.map((s) => (
@@ -63,7 +70,7 @@ export function CampaignList() {
           <select
             name="type"
             value={draft.type}
-            onChange={(e) => setDraft({ ...draft, type: e.target.value })}
+            onChange={(e) => setDraft({ ...draft, type: e.target.value as Channel | '' })}
           >
             <option value="">{t('common.all')}</option>
             {CHANNELS.map((c) => (
