@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the web console (console/ → console/dist, served by campaign-svc at /console):
 # `npm ci` when console/node_modules is missing or package-lock.json changed since the last
-# install, then `npm run build` (which prints the gzipped size of the initial JavaScript).
+# install, then `npm run build` (which prints the gzipped size of the initial JavaScript) when
+# the sources changed since the last build.
 # With --browser it also makes sure Debian's Chromium (/usr/bin/chromium) and a Chinese font are
 # installed, which the browser tests drive through playwright-core; npm never downloads a browser.
 # Sourced or run from anywhere; needs Node.js 20+ and npm.
@@ -25,4 +26,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
   echo "$want" >"$stamp"
 fi
+# Build only when the sources changed since the last build (or dist/ is gone): run-local.sh and
+# tests that start it call this while other tests serve console/dist, which a rebuild would
+# empty for a moment.
+built=node_modules/.console-build.sha256
+sources="$(find src index.html openapi.json package.json package-lock.json vite.config.ts \
+  tsconfig.json scripts -type f ! -name schema.d.ts | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+if [ -f dist/index.html ] && [ -f "$built" ] && [ "$(cat "$built")" = "$sources" ]; then
+  echo "console: dist/ is up to date"
+  exit 0
+fi
 npm run build
+echo "$sources" >"$built"
