@@ -12,6 +12,16 @@
 
 ARG RUST_IMAGE=rust:1.95-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---------------------------------------------------------------------------------------------
+# The web console (console/ → /console/dist), served by campaign-svc at /console.
+FROM ${NODE_IMAGE} AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+COPY console/ ./
+RUN npm run build
 
 # ---------------------------------------------------------------------------------------------
 FROM ${RUST_IMAGE} AS builder
@@ -47,6 +57,8 @@ LABEL org.opencontainers.image.title="campaign-svc" \
       org.opencontainers.image.description="CRM marketing: campaigns over REST and gRPC" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder --chmod=0555 /out/campaign-svc /usr/local/bin/campaign-svc
+COPY --from=console /console/dist /usr/share/campaign-svc/console
+ENV CONSOLE_DIR=/usr/share/campaign-svc/console
 USER 10001:10001
 EXPOSE 8080 50051
 ENTRYPOINT ["/usr/local/bin/campaign-svc"]

@@ -19,6 +19,8 @@ case "$http_host" in "" | 0.0.0.0 | "[::]") http_host=127.0.0.1 ;; esac
 rest="http://$http_host:${HTTP_ADDR##*:}"
 # Links in messages point at the REST port unless told otherwise (both binaries read this).
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-$rest}"
+# The web console (console/dist, served at /console): npm ci when needed, then npm run build.
+bash scripts/console.sh
 cargo build --locked --bins
 ./target/debug/campaign-svc &
 svc=$!

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
+# The console's unit tests (vitest) and build, and Debian's chromium for its browser tests.
+bash scripts/console.sh --browser
+(cd console && npm test)
 # The binaries first: a test runs the README's run command (scripts/run-local.sh), whose own
 # `cargo build` is then a no-op instead of relinking binaries other tests are starting.
 cargo build --workspace --locked --bins

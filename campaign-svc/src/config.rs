@@ -158,6 +158,8 @@ pub struct Config {
     /// Expired events deleted per statement by the retention loop.
     #[arg(long, env = "EVENT_RETENTION_BATCH", default_value_t = 10_000)]
     pub event_retention_batch: i64,
+    #[command(flatten)]
+    pub console: crate::console::ConsoleArgs,
 }
 
 impl Config {

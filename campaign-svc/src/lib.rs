@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod callbacks;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod error;
 pub mod fanout;

@@ -72,6 +72,7 @@ impl Application {
             },
             config.max_body_bytes,
         )
+        .merge(crate::console::router(&config.console.console_dir))
         .layer(axum::middleware::from_fn_with_state(
             config.limits.body_timeout(),
             crate::serve::body_deadline,

@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod birthday;
 mod campaigns;
+mod console;
 mod content;
 mod conventions;
 mod conversions;

@@ -4,6 +4,7 @@
 mod claims;
 mod common;
 mod config_table;
+mod console;
 mod content;
 mod control;
 mod crash_modes;
