@@ -1,6 +1,7 @@
 //! The REST gateway (axum): thin handlers that parse, delegate to the service layer and shape
 //! JSON exactly as the seed describes.
 
+mod admin;
 mod callbacks;
 mod campaigns;
 mod conversions;
@@ -96,6 +97,8 @@ pub fn router(state: RestState, max_body_bytes: usize) -> Router {
             "/journeys/{id}/customers/{customer_id}",
             get(journeys::customer),
         )
+        .route("/admin/dead-letters", get(admin::list))
+        .route("/admin/dead-letters/replay", post(admin::replay))
         // Inside authentication: a key belongs to its caller.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -173,6 +176,7 @@ async fn json_errors(req: Request, next: Next) -> Response {
     let code = match status.as_u16() {
         400 => "invalid_argument",
         401 => "unauthenticated",
+        403 => "permission_denied",
         422 => "unprocessable",
         404 => "not_found",
         405 => "method_not_allowed",
