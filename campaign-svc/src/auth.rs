@@ -200,7 +200,11 @@ mod tests {
         let admin = auth.authenticate(Some("Bearer root"), None).unwrap();
         assert!(!user.admin && user.require_admin().is_err());
         assert!(admin.admin && admin.require_admin().is_ok());
-        assert!(auth.authenticate(Some("Bearer alpha2"), None).unwrap().admin);
+        assert!(
+            auth.authenticate(Some("Bearer alpha2"), None)
+                .unwrap()
+                .admin
+        );
         let (auth, _) = Authenticator::from_config(Some("alpha"), None);
         assert!(!auth.authenticate(Some("Bearer alpha"), None).unwrap().admin);
     }

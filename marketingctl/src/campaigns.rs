@@ -165,7 +165,10 @@ pub async fn run(ctx: &Context, command: Campaigns) -> Result<u8, Failure> {
                     "pagination": {"total": p.total, "page": p.page, "page_size": p.page_size},
                 }));
             } else {
-                output::table(&output::CAMPAIGN_HEADER, &output::campaign_rows(&r.campaigns));
+                output::table(
+                    &output::CAMPAIGN_HEADER,
+                    &output::campaign_rows(&r.campaigns),
+                );
                 println!(
                     "page {} of {} campaigns ({} per page)",
                     p.page, p.total, p.page_size
@@ -267,7 +270,9 @@ pub async fn run_executions(ctx: &Context, command: Executions) -> Result<u8, Fa
                     })
                     .collect();
                 output::table(
-                    &["ID", "TYPE", "STATUS", "PLANNED", "SENT", "FAILED", "CREATED"],
+                    &[
+                        "ID", "TYPE", "STATUS", "PLANNED", "SENT", "FAILED", "CREATED",
+                    ],
                     &rows,
                 );
             }
@@ -293,10 +298,8 @@ async fn watch(ctx: &Context, id: String) -> Result<u8, Failure> {
         },
     );
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut last: Option<pb::ExecutionProgress> = None;

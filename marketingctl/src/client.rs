@@ -110,7 +110,9 @@ impl Context {
             Some(t) => Some(
                 format!("Bearer {t}")
                     .parse::<MetadataValue<Ascii>>()
-                    .map_err(|_| Failure::usage("--token holds characters a header cannot carry"))?,
+                    .map_err(|_| {
+                        Failure::usage("--token holds characters a header cannot carry")
+                    })?,
             ),
         };
         Ok(Context {

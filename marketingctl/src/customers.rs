@@ -343,7 +343,9 @@ mod tests {
 
     #[test]
     fn json_lines_name_the_bad_field() {
-        let p = parse_jsonl("{\"external_id\":\"a\"}\n\n{\"external_id\":\"b\",\"tags\":\"x\"}\nnot json\n");
+        let p = parse_jsonl(
+            "{\"external_id\":\"a\"}\n\n{\"external_id\":\"b\",\"tags\":\"x\"}\nnot json\n",
+        );
         assert_eq!(p.rows.len(), 1);
         let bad: Vec<(u64, &str)> = p
             .rejected

@@ -52,8 +52,14 @@ pub async fn run(ctx: &Context, command: Dlq) -> Result<u8, Failure> {
                     .collect();
                 output::table(
                     &[
-                        "RECORD", "CAMPAIGN", "CUSTOMER", "CHANNEL", "REASON", "DEAD-LETTERED",
-                        "STATUS", "ERROR",
+                        "RECORD",
+                        "CAMPAIGN",
+                        "CUSTOMER",
+                        "CHANNEL",
+                        "REASON",
+                        "DEAD-LETTERED",
+                        "STATUS",
+                        "ERROR",
                     ],
                     &rows,
                 );

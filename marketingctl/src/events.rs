@@ -97,9 +97,9 @@ fn from_flags(s: &SendEvent) -> Result<pb::EventInput, Failure> {
         .ok_or_else(|| Failure::usage("events send needs --name (or -f FILE)"))?;
     let mut properties = serde_json::Map::new();
     for p in &s.properties {
-        let (key, value) = p.split_once('=').ok_or_else(|| {
-            Failure::usage(format!("--property `{p}`: expected key=value"))
-        })?;
+        let (key, value) = p
+            .split_once('=')
+            .ok_or_else(|| Failure::usage(format!("--property `{p}`: expected key=value")))?;
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.into()));
         properties.insert(key.trim().to_owned(), value);
     }

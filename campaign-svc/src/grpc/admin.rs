@@ -19,7 +19,9 @@ fn dead_letter(d: DeadLetter) -> pb::DeadLetter {
         campaign_id: id(|j| j.campaign_id),
         execution_id: id(|j| j.execution_id),
         customer_id: id(|j| j.customer_id),
-        channel: job.map(|j| j.channel.as_str().to_owned()).unwrap_or_default(),
+        channel: job
+            .map(|j| j.channel.as_str().to_owned())
+            .unwrap_or_default(),
         reason: d.reason,
         queue: d.queue,
         death_count: d.death_count,

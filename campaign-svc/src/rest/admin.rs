@@ -94,9 +94,14 @@ pub async fn list(
     caller.require_admin()?;
     let limit = match params.get("limit") {
         None => 0,
-        Some(v) => v.trim().parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            Error::invalid("limit", format!("`{v}` is not a number between 1 and 1000"))
-        })?,
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                Error::invalid("limit", format!("`{v}` is not a number between 1 and 1000"))
+            })?,
     };
     let (listed, total) = state.service.list_dead_letters(&caller, limit).await?;
     Ok(Json(DeadLetterList {
@@ -113,7 +118,10 @@ pub async fn replay(
 ) -> Result<Json<ReplayAnswer>> {
     caller.require_admin()?;
     let selection = ReplaySelection::parse(&body.record_ids, body.limit)?;
-    let results = state.service.replay_dead_letters(&caller, selection).await?;
+    let results = state
+        .service
+        .replay_dead_letters(&caller, selection)
+        .await?;
     let count = |o: ReplayOutcome| results.iter().filter(|r| r.outcome == o).count() as u64;
     Ok(Json(ReplayAnswer {
         replayed: count(ReplayOutcome::Replayed),

@@ -173,7 +173,10 @@ impl MarketingService {
     ) -> Result<(Vec<DeadLetter>, u64)> {
         caller.require_admin()?;
         if limit > 1000 {
-            return Err(Error::invalid("limit", "must be between 1 and 1000 (0: 100)"));
+            return Err(Error::invalid(
+                "limit",
+                "must be between 1 and 1000 (0: 100)",
+            ));
         }
         let limit = if limit == 0 { 100 } else { limit } as usize;
         let dlq = self.dead_letter_queue();
@@ -192,7 +195,7 @@ impl MarketingService {
             Ok::<_, Error>(())
         }
         .await;
-        let _ = conn.close(200, "done".into()).await;
+        close(conn, ch).await;
         turn?;
         Ok((listed, depth))
     }
@@ -245,7 +248,7 @@ impl MarketingService {
             Ok::<_, Error>(())
         }
         .await;
-        let _ = conn.close(200, "done".into()).await;
+        close(conn, ch).await;
         turn?;
         Ok(results)
     }
@@ -271,7 +274,10 @@ impl MarketingService {
                     .into(),
             ),
             Some("failed") => match self.reset_record(job.record_id).await?.as_str() {
-                "reset" => (ReplayOutcome::Replayed, "sent to the send queue again".into()),
+                "reset" => (
+                    ReplayOutcome::Replayed,
+                    "sent to the send queue again".into(),
+                ),
                 "not_failed" => keep("the record changed meanwhile; left in the queue".into()),
                 "ended" => keep("the campaign has ended; left in the queue".into()),
                 status => keep(format!("the campaign is {status}; left in the queue")),
@@ -348,6 +354,13 @@ impl MarketingService {
     }
 }
 
+/// Closes the channel, then the connection (closing the connection under an open channel makes
+/// lapin log an error); what a failed close leaves unacknowledged the broker puts back.
+async fn close(conn: lapin::Connection, ch: Channel) {
+    let _ = ch.close(200, "done".into()).await;
+    let _ = conn.close(200, "done".into()).await;
+}
+
 fn broker(e: impl Into<anyhow::Error>, what: &'static str) -> Error {
     Error::Internal(e.into().context(what))
 }
@@ -362,7 +375,10 @@ async fn open(dlq: &DeadLetterQueue) -> Result<(lapin::Connection, Channel, u64)
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
             .context("enabling confirms")?;
-        dlq.topology.declare(&ch).await.context("declaring queues")?;
+        dlq.topology
+            .declare(&ch)
+            .await
+            .context("declaring queues")?;
         let q = ch
             .queue_declare(
                 dlq.topology.dead_letter_queue.as_str().into(),

@@ -95,8 +95,14 @@ async fn dead_letters_are_for_admins_listed_without_loss_and_replayed() {
     .await;
 
     for _ in 0..3 {
-        let (status, body) =
-            call(&app, ADMIN, reqwest::Method::GET, &format!("{list}?limit=10"), None).await;
+        let (status, body) = call(
+            &app,
+            ADMIN,
+            reqwest::Method::GET,
+            &format!("{list}?limit=10"),
+            None,
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["total"], 1, "{body}");
         let d = &body["dead_letters"][0];
@@ -104,10 +110,20 @@ async fn dead_letters_are_for_admins_listed_without_loss_and_replayed() {
         assert_eq!(d["reason"], "rejected", "{d}");
         assert_eq!(d["queue"], t.send_queue.as_str(), "{d}");
         assert_eq!(d["record_status"], "pending", "{d}");
-        assert_eq!(queue_depth(&t.dead_letter_queue).await, 1, "nothing consumed");
+        assert_eq!(
+            queue_depth(&t.dead_letter_queue).await,
+            1,
+            "nothing consumed"
+        );
     }
-    let (status, body) =
-        call(&app, ADMIN, reqwest::Method::GET, &format!("{list}?limit=x"), None).await;
+    let (status, body) = call(
+        &app,
+        ADMIN,
+        reqwest::Method::GET,
+        &format!("{list}?limit=x"),
+        None,
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["field"], "limit");
 
@@ -127,5 +143,9 @@ async fn dead_letters_are_for_admins_listed_without_loss_and_replayed() {
     assert_eq!(body["replayed"], 1, "{body}");
     assert_eq!(body["results"][0]["outcome"], "replayed");
     assert_eq!(queue_depth(&t.dead_letter_queue).await, 0);
-    assert_eq!(queue_depth(&t.send_queue).await, 1, "back in the send queue");
+    assert_eq!(
+        queue_depth(&t.send_queue).await,
+        1,
+        "back in the send queue"
+    );
 }

@@ -72,7 +72,9 @@ async fn create_list_trigger_watch_and_archive() {
     .await;
     assert_eq!(again.code, 0, "{again:?}");
     assert!(
-        again.stdout.contains("completed: 5 planned, 5 sent, 0 failed"),
+        again
+            .stdout
+            .contains("completed: 5 planned, 5 sent, 0 failed"),
         "{again:?}"
     );
 

@@ -38,7 +38,12 @@ async fn a_csv_with_two_bad_lines_imports_the_rest_and_names_those_lines() {
     let rejected = out["rejected"].as_array().expect("rejected");
     let lines: Vec<u64> = rejected.iter().filter_map(|r| r["line"].as_u64()).collect();
     assert_eq!(lines, vec![3, 4], "{out}");
-    let reason = |i: usize| rejected[i]["reason"].as_str().unwrap_or_default().to_owned();
+    let reason = |i: usize| {
+        rejected[i]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     assert!(reason(0).starts_with("external_id"), "{out}");
     assert!(reason(1).starts_with("email"), "{out}");
     assert_eq!(
@@ -67,7 +72,9 @@ async fn a_csv_with_two_bad_lines_imports_the_rest_and_names_those_lines() {
     let again = ctl(&app, TOKEN, &["customers", "import", csv.arg()]).await;
     assert_eq!(again.code, 4, "{again:?}");
     assert!(
-        again.stdout.contains("imported 3 customers (0 created, 3 updated)"),
+        again
+            .stdout
+            .contains("imported 3 customers (0 created, 3 updated)"),
         "{again:?}"
     );
     assert!(again.stdout.contains("line 4: email"), "{again:?}");
@@ -82,7 +89,12 @@ async fn json_lines_import_and_a_clean_file_exits_0() {
          \n\
          {\"external_id\": \"j-2\", \"shoe_size\": 42}\n",
     );
-    let run = ctl(&app, TOKEN, &["customers", "import", jsonl.arg(), "-o", "json"]).await;
+    let run = ctl(
+        &app,
+        TOKEN,
+        &["customers", "import", jsonl.arg(), "-o", "json"],
+    )
+    .await;
     assert_eq!(run.code, 4, "{run:?}");
     let out = run.json();
     assert_eq!(out["imported"], 1);

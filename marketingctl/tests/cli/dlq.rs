@@ -112,7 +112,10 @@ async fn dead_lettered_jobs_are_listed_without_loss_and_replayed_once() {
     };
     assert_eq!(ids(&again.json()), ids(&first));
     let table = ctl(&app, ADMIN_TOKEN, &["dlq", "list"]).await;
-    assert!(table.stdout.contains("2 of 2 dead-lettered jobs shown"), "{table:?}");
+    assert!(
+        table.stdout.contains("2 of 2 dead-lettered jobs shown"),
+        "{table:?}"
+    );
 
     // The vendor is back: replay one record.
     vendor.set_mode(VendorMode::Ok);
@@ -125,11 +128,17 @@ async fn dead_lettered_jobs_are_listed_without_loss_and_replayed_once() {
     .await;
     assert_eq!(replay.code, 0, "{replay:?}");
     assert_eq!(replay.json()["replayed"], 1, "{replay:?}");
-    wait_until(Duration::from_secs(30), "the replayed message sent", || async {
-        vendor.delivered_count() == 1
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "the replayed message sent",
+        || async { vendor.delivered_count() == 1 },
+    )
     .await;
-    assert!(vendor.delivered().contains_key(&one), "{:?}", vendor.delivered());
+    assert!(
+        vendor.delivered().contains_key(&one),
+        "{:?}",
+        vendor.delivered()
+    );
     assert_eq!(queue_depth(&dlq).await, 1);
     wait_until(Duration::from_secs(10), "the record sent", || async {
         app.count(&format!(
@@ -159,16 +168,20 @@ async fn dead_lettered_jobs_are_listed_without_loss_and_replayed_once() {
     })
     .await;
     assert_eq!(queue_depth(&dlq).await, 0);
-    wait_until(Duration::from_secs(10), "the campaign completed", || async {
-        app.records_with_status(&campaign, "sent").await == 2
-            && app
-                .count(&format!(
-                    "SELECT count(*) AS n FROM marketing_campaign \
+    wait_until(
+        Duration::from_secs(10),
+        "the campaign completed",
+        || async {
+            app.records_with_status(&campaign, "sent").await == 2
+                && app
+                    .count(&format!(
+                        "SELECT count(*) AS n FROM marketing_campaign \
                      WHERE id = '{campaign}' AND status = 'completed'"
-                ))
-                .await
-                == 1
-    })
+                    ))
+                    .await
+                    == 1
+        },
+    )
     .await;
     // Nothing twice: one delivery per record, and the counters agree.
     tokio::time::sleep(Duration::from_millis(500)).await;

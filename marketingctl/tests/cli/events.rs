@@ -43,7 +43,14 @@ async fn sends_an_event_with_properties_once() {
     let unknown = ctl(
         &app,
         TOKEN,
-        &["events", "send", "--external-id", "nobody", "--name", "order_paid"],
+        &[
+            "events",
+            "send",
+            "--external-id",
+            "nobody",
+            "--name",
+            "order_paid",
+        ],
     )
     .await;
     assert_eq!(unknown.code, 2, "{unknown:?}");
@@ -54,7 +61,12 @@ async fn sends_an_event_with_properties_once() {
         "{\"external_id\": \"ev-0\", \"name\": \"viewed\"}\n\
          {\"external_id\": \"nobody\", \"name\": \"viewed\"}\n",
     );
-    let batch = ctl(&app, TOKEN, &["events", "send", "-f", file.arg(), "-o", "json"]).await;
+    let batch = ctl(
+        &app,
+        TOKEN,
+        &["events", "send", "-f", file.arg(), "-o", "json"],
+    )
+    .await;
     assert_eq!(batch.code, 4, "{batch:?}");
     assert_eq!(batch.json()["accepted"], 1);
     assert_eq!(batch.json()["rejected"][0]["line"], 2, "{batch:?}");
