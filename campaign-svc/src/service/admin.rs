@@ -127,7 +127,7 @@ struct RecordState {
 
 /// Puts a `failed` record back to `pending` and takes its failure out of the counters; its
 /// execution and campaign run again if they had completed, unless the campaign ended, was
-/// archived or paused. Returns the campaign's refusal, if any (then nothing changed).
+/// is neither active nor completed (archived, say). Returns the campaign's refusal, if any (then nothing changed).
 const RESET_SQL: &str = "
 WITH r AS (
     SELECT r.id, r.execution_id, r.campaign_id, COALESCE(r.variant, '') AS variant,
