@@ -126,8 +126,9 @@ struct RecordState {
 }
 
 /// Puts a `failed` record back to `pending` and takes its failure out of the counters; its
-/// execution and campaign run again if they had completed, unless the campaign ended, was
-/// is neither active nor completed (archived, say). Returns the campaign's refusal, if any (then nothing changed).
+/// execution and campaign run again if they had completed, unless the campaign ended or is
+/// neither active nor completed (archived, say). Returns `reset`, `not_failed`, `ended` or the
+/// campaign's status (then nothing changed).
 const RESET_SQL: &str = "
 WITH r AS (
     SELECT r.id, r.execution_id, r.campaign_id, COALESCE(r.variant, '') AS variant,
