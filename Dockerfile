@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
 #
-# Container images of the marketing module: one builder, two runtime targets.
+# Container images of the marketing module: one builder, three runtime targets.
 #
 #   docker build --target campaign-svc    -t campaign-svc:dev    .
 #   docker build --target dispatch-worker -t dispatch-worker:dev .
+#   docker build --target marketingctl    -t marketingctl:dev    .
 #
-# The builder compiles both binaries once (BuildKit shares the stage between the two targets).
+# The builder compiles the binaries once (BuildKit shares the stage between the two targets).
 # No protoc is needed: proto/build.rs compiles the .proto files with protox. The SQL migrations
 # are embedded into the binaries at compile time (diesel `embed_migrations!`), so the runtime
 # images need nothing but the binary.
@@ -32,9 +33,9 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked --bins -p campaign-svc -p dispatch-worker \
+    cargo build --release --locked --bins -p campaign-svc -p dispatch-worker -p marketingctl \
  && mkdir -p /out \
- && cp target/release/campaign-svc target/release/dispatch-worker /out/
+ && cp target/release/campaign-svc target/release/dispatch-worker target/release/marketingctl /out/
 
 # ---------------------------------------------------------------------------------------------
 # dispatch-worker: consumes <QUEUE_PREFIX>.send; /healthz, /readyz and /metrics on METRICS_ADDR.
@@ -62,3 +63,15 @@ ENV CONSOLE_DIR=/usr/share/campaign-svc/console
 USER 10001:10001
 EXPOSE 8080 50051
 ENTRYPOINT ["/usr/local/bin/campaign-svc"]
+
+# ---------------------------------------------------------------------------------------------
+# marketingctl: the operator's CLI (docs/cli.md), e.g.
+#   docker run --rm -e MARKETING_GRPC_ADDR=http://campaign-svc:50051 -e MARKETING_TOKEN=… \
+#     marketingctl:dev campaigns list
+FROM ${RUNTIME_IMAGE} AS marketingctl
+LABEL org.opencontainers.image.title="marketingctl" \
+      org.opencontainers.image.description="CRM marketing: the operator's command-line tool" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=builder --chmod=0555 /out/marketingctl /usr/local/bin/marketingctl
+USER 10001:10001
+ENTRYPOINT ["/usr/local/bin/marketingctl"]

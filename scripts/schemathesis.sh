@@ -58,7 +58,7 @@ DATABASE_URL="postgres://postgres@127.0.0.1:5432/$run_id" \
   HTTP_ADDR="127.0.0.1:$http_port" GRPC_ADDR="127.0.0.1:$grpc_port" \
   PUBLIC_BASE_URL="$base" API_TOKENS="$token" \
   TRACKING_SECRET="schemathesis-tracking" WEBHOOK_SECRET="schemathesis-webhooks" \
-  ALIYUN_CALLBACK_TOKEN="schemathesis-aliyun" TENCENT_CALLBACK_TOKEN="schemathesis-tencent" \
+  ADMIN_TOKENS="$token" ALIYUN_CALLBACK_TOKEN="schemathesis-aliyun" TENCENT_CALLBACK_TOKEN="schemathesis-tencent" \
   TWILIO_AUTH_TOKEN="schemathesis-twilio" WECHAT_CALLBACK_TOKEN="schemathesis-wechat" \
   RUST_LOG="${RUST_LOG:-warn}" \
   ./target/debug/campaign-svc >"$workdir/campaign-svc.log" 2>&1 &

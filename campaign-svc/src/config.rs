@@ -108,6 +108,11 @@ pub struct Config {
     #[arg(long, env = "API_TOKENS", hide_env_values = true)]
     pub api_tokens: Option<String>,
 
+    /// Comma-separated bearer tokens of admins: valid as API tokens and, unlike those, allowed
+    /// on the admin API (the dead-letter queue). Unset: nobody is an admin.
+    #[arg(long, env = "ADMIN_TOKENS", hide_env_values = true)]
+    pub admin_tokens: Option<String>,
+
     /// Largest accepted request body (REST) or message (gRPC), in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -167,7 +172,7 @@ impl Config {
     pub fn redacted(&self) -> String {
         format!(
             "http_addr={} grpc_addr={} database_url={} database_pool_size={} amqp_url={} \
-             queue_prefix={} api_tokens={} max_body_bytes={} max_connections={} \
+             queue_prefix={} api_tokens={} admin_tokens={} max_body_bytes={} max_connections={} \
              http_header_timeout_secs={} http_body_timeout_secs={} public_base_url={} \
              tracking_secret={} webhook_secret={} frequency_cap={}/{}h conversion_window_hours={} \
              default_phone_region={:?} event_retention_days={} event_retention_interval_secs={} \
@@ -182,6 +187,11 @@ impl Config {
                 "<set>"
             } else {
                 "<generated>"
+            },
+            if self.admin_tokens.is_some() {
+                "<set>"
+            } else {
+                "<unset>"
             },
             self.max_body_bytes,
             self.limits.max_connections,

@@ -23,6 +23,9 @@ pub enum Error {
     Unprocessable { field: String, message: String },
     #[error("missing or invalid bearer token")]
     Unauthenticated,
+    /// Authenticated, but not allowed to do this (an admin operation without an admin token).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// A provider webhook without a valid, fresh signature; says which check failed.
     #[error("webhook signature refused: {0}")]
     BadSignature(&'static str),
@@ -100,6 +103,7 @@ impl Error {
             Error::PreconditionFailed(_) => "precondition_failed",
             Error::Unprocessable { .. } => "unprocessable",
             Error::Unauthenticated | Error::BadSignature(_) => "unauthenticated",
+            Error::PermissionDenied(_) => "permission_denied",
             Error::PayloadTooLarge => "payload_too_large",
             Error::RequestTimeout => "request_timeout",
             Error::ResourceExhausted(_) => "resource_exhausted",
@@ -154,6 +158,7 @@ impl From<Error> for tonic::Status {
             Error::Conflict(_) | Error::PreconditionFailed(_) => Code::FailedPrecondition,
             Error::Unprocessable { .. } => Code::InvalidArgument,
             Error::Unauthenticated | Error::BadSignature(_) => Code::Unauthenticated,
+            Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::PayloadTooLarge | Error::ResourceExhausted(_) => Code::ResourceExhausted,
             Error::RequestTimeout => Code::DeadlineExceeded,
             Error::Internal(_) => Code::Internal,
@@ -179,6 +184,7 @@ impl axum::response::IntoResponse for Error {
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthenticated | Error::BadSignature(_) => StatusCode::UNAUTHORIZED,
+            Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,

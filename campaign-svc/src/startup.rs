@@ -60,7 +60,10 @@ impl Application {
             );
             move || Publisher::new(&url, Topology::new(&prefix), window, timeout)
         };
-        let (auth, generated) = Authenticator::from_config(config.api_tokens.as_deref());
+        let (auth, generated) = Authenticator::from_config(
+            config.api_tokens.as_deref(),
+            config.admin_tokens.as_deref(),
+        );
         if let Some(token) = generated {
             // Logged once, on purpose: without API_TOKENS this is the only way in.
             tracing::warn!(token = %token, "API_TOKENS is unset; generated a bearer token for this run");

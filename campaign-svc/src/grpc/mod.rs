@@ -1,6 +1,7 @@
 //! The gRPC transport (tonic): thin handlers converting protobuf messages to domain values and
 //! back, plus authentication, health and reflection.
 
+mod admin;
 mod campaign_fields;
 mod campaigns;
 mod conversions;
@@ -14,6 +15,7 @@ mod records;
 mod segments;
 mod templates;
 
+use crm_proto::v1::admin_service_server::AdminServiceServer;
 use crm_proto::v1::campaign_service_server::CampaignServiceServer;
 use crm_proto::v1::conversion_service_server::ConversionServiceServer;
 use crm_proto::v1::customer_service_server::CustomerServiceServer;
@@ -58,8 +60,8 @@ pub struct GrpcApi {
     service: MarketingService,
 }
 
-/// Builds every gRPC service: the seven marketing services (authenticated), health and
-/// reflection (open, so probes and grpcurl work without a token).
+/// Builds every gRPC service: the marketing services and the admin service (authenticated),
+/// health and reflection (open, so probes and grpcurl work without a token).
 pub async fn routes(
     service: MarketingService,
     auth: Authenticator,
@@ -92,6 +94,9 @@ pub async fn routes(
     health_reporter
         .set_serving::<JourneyServiceServer<GrpcApi>>()
         .await;
+    health_reporter
+        .set_serving::<AdminServiceServer<GrpcApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crm_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -113,7 +118,9 @@ pub async fn routes(
     let conversions =
         ConversionServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
     let events = EventServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
-    let journeys = JourneyServiceServer::new(api).max_decoding_message_size(max_message_bytes);
+    let journeys =
+        JourneyServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes);
+    let admin = AdminServiceServer::new(api).max_decoding_message_size(max_message_bytes);
     Ok(Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -147,6 +154,10 @@ pub async fn routes(
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             journeys,
+            interceptor.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            admin,
             interceptor,
         )))
 }

@@ -1,6 +1,7 @@
 //! The REST gateway (axum): thin handlers that parse, delegate to the service layer and shape
 //! JSON exactly as the seed describes.
 
+mod admin;
 mod callbacks;
 mod campaign_body;
 mod campaigns;
@@ -91,7 +92,9 @@ fn all_routes(
         .routes(routes!(journeys::archive))
         .routes(routes!(journeys::enroll))
         .routes(routes!(journeys::stats))
-        .routes(routes!(journeys::customer));
+        .routes(routes!(journeys::customer))
+        .routes(routes!(admin::list))
+        .routes(routes!(admin::replay));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/marketing", layer_api(openapi::behind_bearer(api)))
         // The document and its interactive reference: open.
@@ -179,6 +182,7 @@ async fn json_errors(req: Request, next: Next) -> Response {
     let code = match status.as_u16() {
         400 => "invalid_argument",
         401 => "unauthenticated",
+        403 => "permission_denied",
         422 => "unprocessable",
         404 => "not_found",
         405 => "method_not_allowed",

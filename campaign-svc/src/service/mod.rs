@@ -1,6 +1,7 @@
 //! The one service layer: plain async functions over domain types, used by both transports.
 //! Each submodule owns one aggregate and its SQL.
 
+pub mod admin;
 pub mod campaigns;
 pub mod conversions;
 pub mod cost;
@@ -51,6 +52,8 @@ pub struct Settings {
     pub callbacks: crate::callbacks::VendorCallbacks,
     /// Message prices, the currency, and each channel's primary provider.
     pub pricing: cost::Pricing,
+    /// The broker and queue names the admin API inspects and replays.
+    pub dead_letters: admin::DeadLetterQueue,
 }
 
 impl Settings {
@@ -68,6 +71,10 @@ impl Settings {
                 &config.tracking.public_base_url,
             )?,
             pricing: cost::Pricing::from_config(config),
+            dead_letters: admin::DeadLetterQueue {
+                amqp_url: config.amqp_url.clone(),
+                topology: marketing_core::jobs::Topology::new(&config.queue_prefix),
+            },
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real app on random ports, against a fresh PostgreSQL database per test.
 
 mod ab_test;
+mod admin;
 mod auth;
 mod bad_input;
 mod birthday;

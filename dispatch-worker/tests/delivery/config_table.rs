@@ -9,7 +9,7 @@ use std::process::Command;
 
 /// Every binary whose settings the table lists. A new binary is one line here (and its rows in
 /// docs/configuration.md).
-const BINARIES: &[&str] = &["campaign-svc", "dispatch-worker"];
+const BINARIES: &[&str] = &["campaign-svc", "dispatch-worker", "marketingctl"];
 
 /// Variables the binaries read without clap, so no `--help` lists them.
 const NOT_FLAGS: &[&str] = &["RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT"];
