@@ -7,9 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Every binary whose settings the table lists. A new binary is one line here (and its rows in
-/// docs/configuration.md).
-const BINARIES: &[&str] = &["campaign-svc", "dispatch-worker", "marketingctl"];
+/// Every binary whose settings the table lists, with how many variables its `--help` has at
+/// least (so a `--help` this test cannot read fails instead of passing empty). A new binary is
+/// one line here (and its rows in docs/configuration.md).
+const BINARIES: &[(&str, usize)] = &[
+    ("campaign-svc", 40),
+    ("dispatch-worker", 40),
+    ("marketingctl", 2),
+];
 
 /// Variables the binaries read without clap, so no `--help` lists them.
 const NOT_FLAGS: &[&str] = &["RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT"];
@@ -125,7 +130,7 @@ fn the_configuration_table_matches_every_binarys_help() {
     let rows = table_rows(&table);
     let helps: BTreeMap<&str, BTreeMap<String, Option<String>>> = BINARIES
         .iter()
-        .map(|&binary_name| {
+        .map(|&(binary_name, least)| {
             let out = Command::new(binary(binary_name))
                 .arg("--help")
                 // Set variables would show their values in --help.
@@ -134,7 +139,10 @@ fn the_configuration_table_matches_every_binarys_help() {
                 .unwrap_or_else(|e| panic!("{binary_name} --help: {e}"));
             assert!(out.status.success(), "{binary_name} --help: {}", out.status);
             let vars = help_variables(&String::from_utf8_lossy(&out.stdout));
-            assert!(vars.len() > 10, "{binary_name} --help lists its variables");
+            assert!(
+                vars.len() >= least,
+                "{binary_name} --help lists its variables: {vars:?}"
+            );
             (binary_name, vars)
         })
         .collect();
