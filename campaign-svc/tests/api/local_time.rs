@@ -47,12 +47,7 @@ async fn send(app: &TestApp, extra: Value) -> (String, DateTime<Utc>) {
         .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
         .await;
     assert_eq!(status, 202, "{t}");
-    let (_, e) = app
-        .get(&format!(
-            "/api/marketing/executions/{}",
-            t["execution_id"].as_str().unwrap()
-        ))
-        .await;
+    let e = crate::frozen(app, t["execution_id"].as_str().unwrap()).await;
     (id, e["created_at"].as_str().unwrap().parse().unwrap())
 }
 
