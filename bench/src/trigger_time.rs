@@ -73,10 +73,49 @@ pub struct TriggerArgs {
     /// Give up on the `--complete` campaign after this many minutes.
     #[arg(long, default_value_t = 45)]
     timeout_minutes: u64,
+    /// Refuse to start without room for the run plus this many GiB on the disk holding
+    /// PostgreSQL's data, and stop a `--complete` run (dropping its database) when less is left:
+    /// a full disk would stop PostgreSQL for everyone on the box.
+    #[arg(long, default_value_t = 2.0)]
+    min_free_gib: f64,
     /// Keep the benchmark database afterwards.
     #[arg(long)]
     keep: bool,
 }
+
+/// Bytes of disk a `--complete` run needs per recipient before it starts: the customer
+/// (~300 B with its indexes), its record (~400 B with indexes) and WAL headroom.
+const NEED_PER_RECIPIENT: f64 = 1000.0;
+
+/// Free bytes on the file system holding `dir` (from `df`), if it tells.
+fn free_bytes(dir: &str) -> Option<f64> {
+    let out = Command::new("df")
+        .args(["-B1", "--output=avail", dir])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// PostgreSQL's data directory (the bench connects as a superuser), else `/`.
+async fn data_directory(conn: &mut AsyncPgConnection) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Dir {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        setting: String,
+    }
+    diesel::sql_query("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
+        .get_result::<Dir>(conn)
+        .await
+        .map(|d| d.setting)
+        .unwrap_or_else(|_| "/".into())
+}
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// The trigger's p99 target for a large audience (ms).
 const P99_TARGET_MS: f64 = 200.0;
@@ -141,6 +180,26 @@ async fn start(args: &TriggerArgs) -> anyhow::Result<Setup> {
     marketing_core::db::prepare(&db_url, 4).await?;
     let mut conn = AsyncPgConnection::establish(&db_url).await?;
     let n = args.recipients;
+    {
+        // The response-time run writes the customers and a chunk or two per big trigger.
+        let per_recipient = if args.complete {
+            NEED_PER_RECIPIENT
+        } else {
+            NEED_PER_RECIPIENT / 2.0
+        };
+        let dir = data_directory(&mut conn).await;
+        let need = n as f64 * per_recipient + args.min_free_gib * GIB;
+        if let Some(free) = free_bytes(&dir).filter(|f| *f < need) {
+            drop(conn);
+            cleanup(args, &db_name, &prefix).await?;
+            bail!(
+                "{:.1} GiB free on the disk of {dir}; {n} recipients need about {:.1} GiB (and --min-free-gib {} left over)",
+                free / GIB,
+                n as f64 * per_recipient / GIB,
+                args.min_free_gib
+            );
+        }
+    }
     let t = Instant::now();
     // In slices of a million, so that a 10M seed shows its progress and no statement holds
     // 10M rows' worth of WAL at once.
@@ -502,6 +561,8 @@ async fn complete(args: &TriggerArgs, setup: &mut Setup) -> anyhow::Result<()> {
     };
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
+    let dir = data_directory(&mut setup.conn).await;
+    let mut min_free = f64::INFINITY;
     let start = Instant::now();
     let (execution, ms) = trigger(setup, &campaign).await?;
     println!("trigger answered in {ms:.1} ms");
@@ -534,6 +595,18 @@ async fn complete(args: &TriggerArgs, setup: &mut Setup) -> anyhow::Result<()> {
         .get_result(&mut setup.conn)
         .await?;
         progress.store(s.done, std::sync::atomic::Ordering::Relaxed);
+        if let Some(free) = free_bytes(&dir) {
+            min_free = min_free.min(free);
+            if free < args.min_free_gib * GIB {
+                bail!(
+                    "stopped: {:.1} GiB free on the disk of {dir} (under --min-free-gib {}) with {} of {} records final",
+                    free / GIB,
+                    args.min_free_gib,
+                    s.done,
+                    s.planned
+                );
+            }
+        }
         if s.frozen && frozen_at.is_none() {
             frozen_at = Some(start.elapsed());
         }
@@ -555,16 +628,17 @@ async fn complete(args: &TriggerArgs, setup: &mut Setup) -> anyhow::Result<()> {
             break start.elapsed();
         }
         if start.elapsed() > limit {
-            bail!(
-                "the campaign did not finish within {} minutes ({} of {} final)",
-                args.timeout_minutes,
-                s.done,
-                s.planned
+            // Reported all the same: memory and disk per record so far are figures too.
+            println!(
+                "INCOMPLETE: the campaign did not finish within {} minutes ({} of {} records written, {} final); figures so far:",
+                args.timeout_minutes, s.planned, n, s.done
             );
+            break start.elapsed();
         }
     };
     tokio::time::sleep(Duration::from_millis(1500)).await;
     sampler.abort();
+    println!("least free disk during the run: {:.1} GiB", min_free / GIB);
     for (name, child) in &mut setup.procs.0 {
         if let Ok(Some(status)) = child.try_wait() {
             bail!("{name} exited during the run ({status}); the figures are not valid");

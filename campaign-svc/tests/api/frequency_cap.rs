@@ -124,7 +124,7 @@ async fn the_cap_holds_per_customer_and_channel_and_simulations_do_not_consume_i
         0
     );
 
-    let (_, e) = trigger(&app, &b, "actual").await;
+    let (t, e) = trigger(&app, &b, "actual").await;
     assert_eq!(e["planned"], 5);
     assert_eq!(e["skipped"], skipped(0, 0, 5));
     // B went to the five new customers only; every customer has one sms.
