@@ -128,53 +128,6 @@ async fn actual_trigger_freezes_the_audience_and_publishes_one_job_per_record() 
     );
 }
 
-/// The trigger reads nothing of the audience: with the customers table locked by another
-/// session, it still answers 202 at once, and the records are written once the lock goes.
-#[tokio::test(flavor = "multi_thread")]
-async fn actual_trigger_answers_before_the_audience_is_read() {
-    use diesel_async::RunQueryDsl;
-    let app = spawn_app().await;
-    audience(&app).await;
-    let c = app.create_campaign(campaign_body("answer first")).await;
-    let id = c["id"].as_str().unwrap();
-    let mut locker = app.db().await;
-    diesel::sql_query("BEGIN")
-        .execute(&mut locker)
-        .await
-        .unwrap();
-    diesel::sql_query("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
-
-    let (status, t) = tokio::time::timeout(
-        Duration::from_secs(10),
-        app.post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({})),
-    )
-    .await
-    .expect("the trigger answers while the audience cannot be read");
-    assert_eq!(status, 202, "{t}");
-    let execution = t["execution_id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (_, e) = app
-        .get(&format!("/api/marketing/executions/{execution}"))
-        .await;
-    assert_eq!(e["frozen"], false, "{e}");
-    assert_eq!(e["planned"], 0, "{e}");
-
-    diesel::sql_query("ROLLBACK")
-        .execute(&mut locker)
-        .await
-        .unwrap();
-    let e = crate::frozen(&app, &execution).await;
-    assert_eq!(e["planned"], 3, "{e}");
-    assert_eq!(
-        e["skipped"],
-        json!({"opted_out": 2, "no_address": 1, "frequency_capped": 0})
-    );
-    assert_eq!(app.records_with_status(id, "pending").await, 3);
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn simulation_renders_samples_and_changes_nothing() {
     let app = spawn_app().await;
