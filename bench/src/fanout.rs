@@ -7,7 +7,8 @@
 //! 2. Seeds N customers into a fresh database, starts campaign-svc and W dispatch-workers (the
 //!    release binaries beside this one, `log` provider writing to /dev/null).
 //! 3. Triggers one campaign to all N and measures fan-out (trigger → every job confirmed) and
-//!    end-to-end delivery (trigger → every record final), each process's peak RSS, and the CPU
+//!    end-to-end delivery (trigger → every record final; the trigger answers before the records
+//!    are written), each process's peak RSS, and the CPU
 //!    time each component spent per message over that span (see [`cpu`]).
 //! 4. Once every record is final, times `GET /api/marketing/campaigns/{id}/stats` (500 sequential
 //!    calls over one keep-alive client, after 20 warm-up calls) against `GET /healthz` timed the
@@ -364,7 +365,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let records_created = start.elapsed();
+    let answered = start.elapsed();
     let execution = trigger["execution_id"]
         .as_str()
         .with_context(|| format!("the trigger failed: {trigger}"))?
@@ -372,7 +373,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     println!(
         "trigger: {} in {:.1}s",
         trigger["message"],
-        records_created.as_secs_f64()
+        answered.as_secs_f64()
     );
     // Progress is read from the execution's counters (what the relay and the workers maintain),
     // not by counting records: a count over a million records every 200 ms would take a
@@ -429,9 +430,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let fan_rate = n as f64 / fanned_out.as_secs_f64();
     let e2e_rate = n as f64 / finished.as_secs_f64();
     println!(
-        "records created (trigger response; chunks published as they commit): {:.1}s ({:.0}/s)",
-        records_created.as_secs_f64(),
-        n as f64 / records_created.as_secs_f64()
+        "trigger answered in {:.1} ms (the records are written in the background; see `bench trigger`)",
+        answered.as_secs_f64() * 1000.0
     );
     let alone = if args.workers_after_fanout {
         ", workers started after it"

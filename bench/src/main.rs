@@ -22,6 +22,11 @@
 //!   the click → send): entry rate, timer lateness, every step once, campaign-svc's memory; then
 //!   event-driven entries at a sustained rate, event → first message. See [`journeys`].
 //!
+//! - `trigger`: the response time of `POST /campaigns/:id/trigger` for 1,000,000 recipients
+//!   against 100 (20 triggers of separate campaigns each); with `--complete`, one campaign of
+//!   N (10,000,000) recipients run to its end: total time and rate, every process's memory each
+//!   second, disk bytes per record. See [`trigger_time`].
+//!
 //! Run:
 //!
 //! ```text
@@ -32,6 +37,8 @@
 //! cargo build --release --workspace --bins && ./target/release/bench events --events 200000
 //! cargo build --release -p bench && ./target/release/bench churn
 //! cargo build --release --workspace --bins && ./target/release/bench journeys --customers 100000 --wait 60
+//! cargo build --release --workspace --bins && ./target/release/bench trigger --recipients 1000000 --triggers 20
+//! cargo build --release --workspace --bins && ./target/release/bench trigger --recipients 10000000 --triggers 1 --complete
 //! ```
 //!
 //! `bench --recipients …` (no subcommand) is the same as `bench fanout --recipients …`.
@@ -42,6 +49,7 @@ mod fanout;
 mod floor;
 mod journeys;
 mod segments;
+mod trigger_time;
 mod triggers;
 
 use clap::{Args, Parser, Subcommand};
@@ -82,6 +90,9 @@ enum Mode {
     /// Journeys: segment entry of N customers (send → wait → branch → send), timer lateness,
     /// then event-driven entries at a sustained rate.
     Journeys(journeys::JourneysArgs),
+    /// Trigger response time for a large audience (default 1,000,000) against 100 recipients;
+    /// `--complete`: one campaign run to its end with memory sampled and disk per record.
+    Trigger(trigger_time::TriggerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Mode::Events(args)) => events::run_events(args).await,
         Some(Mode::Churn(args)) => events::run_churn(args).await,
         Some(Mode::Journeys(args)) => journeys::run(args).await,
+        Some(Mode::Trigger(args)) => trigger_time::run(args).await,
         None => fanout::run(cli.fanout).await,
     }
 }

@@ -43,8 +43,9 @@ pub struct TriggerOutcome {
     pub kind: ExecutionType,
     pub planned: u64,
     pub skipped: Skipped,
-    /// Whether the audience is fully written (`false`: the trigger committed, but writing the
-    /// records hit a failure and goes on in the background; the counts are those so far).
+    /// Whether the audience is fully written (`false` for a real trigger, which answers once the
+    /// execution is committed: the records are written in the background and the counts are
+    /// those so far; `GET /executions/:id` follows them).
     pub frozen: bool,
 }
 
@@ -60,9 +61,10 @@ impl TriggerOutcome {
     pub fn message(&self) -> String {
         if !self.frozen {
             return format!(
-                "Campaign triggered: its recipients are still being written ({} so far) and \
-                 are sent as they are; GET /api/marketing/executions/{} shows the progress.",
-                self.planned, self.execution_id
+                "Campaign triggered: its recipients are being written and are sent as they are; \
+                 GET /api/marketing/executions/{} shows how many (planned, skipped) and the \
+                 progress.",
+                self.execution_id
             );
         }
         let what = match self.kind {

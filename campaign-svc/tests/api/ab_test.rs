@@ -81,6 +81,7 @@ async fn variants_split_the_audience_stably_and_show_in_records_and_stats() {
         .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
         .await;
     assert_eq!(status, 202, "{t}");
+    crate::frozen(&app, t["execution_id"].as_str().unwrap()).await;
     let (_, records) = app
         .get(&format!(
             "/api/marketing/records?campaign_id={id}&page_size=100"

@@ -152,10 +152,11 @@ async fn a_customer_nothing_reached_converts_unattributed() {
         )
         .await;
     let id = c["id"].as_str().unwrap();
-    let (status, _) = app
+    let (status, t) = app
         .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
         .await;
     assert_eq!(status, 202);
+    crate::frozen(&app, t["execution_id"].as_str().unwrap()).await;
     let (status, c) = report(&app, json!({"customer_id": ids[1]})).await;
     assert_eq!(status, 201, "{c}");
     assert_eq!(c["attributed"], false);

@@ -64,6 +64,10 @@ async fn trigger(app: &TestApp, id: &str, kind: &str) -> (Value, Value) {
         .await;
     assert_eq!(status, 202, "{t}");
     let execution = t["execution_id"].as_str().unwrap();
+    if kind == "actual" {
+        // The trigger answers before the records are written.
+        return (t.clone(), crate::frozen(app, execution).await);
+    }
     let (status, e) = app
         .get(&format!("/api/marketing/executions/{execution}"))
         .await;
@@ -123,12 +127,6 @@ async fn the_cap_holds_per_customer_and_channel_and_simulations_do_not_consume_i
     let (t, e) = trigger(&app, &b, "actual").await;
     assert_eq!(e["planned"], 5);
     assert_eq!(e["skipped"], skipped(0, 0, 5));
-    assert!(
-        t["message"].as_str().unwrap().contains(
-            "5 recipients; skipped 0 opted out, 0 without an address and 5 over the frequency cap"
-        ),
-        "{t}"
-    );
     // B went to the five new customers only; every customer has one sms.
     assert_eq!(
         app.count(&format!(
@@ -220,12 +218,8 @@ async fn two_campaigns_triggered_at_once_do_not_exceed_the_cap_together() {
     assert_eq!(ta.0, 202, "{}", ta.1);
     assert_eq!(tb.0, 202, "{}", tb.1);
     let execution = |t: &Value| t["execution_id"].as_str().unwrap().to_owned();
-    let (_, ea) = app
-        .get(&format!("/api/marketing/executions/{}", execution(&ta.1)))
-        .await;
-    let (_, eb) = app
-        .get(&format!("/api/marketing/executions/{}", execution(&tb.1)))
-        .await;
+    let ea = crate::frozen(&app, &execution(&ta.1)).await;
+    let eb = crate::frozen(&app, &execution(&tb.1)).await;
     let planned = |e: &Value| e["planned"].as_u64().unwrap();
     let capped = |e: &Value| e["skipped"]["frequency_capped"].as_u64().unwrap();
     assert_eq!(

@@ -47,12 +47,7 @@ async fn send(app: &TestApp, extra: Value) -> (String, DateTime<Utc>) {
         .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
         .await;
     assert_eq!(status, 202, "{t}");
-    let (_, e) = app
-        .get(&format!(
-            "/api/marketing/executions/{}",
-            t["execution_id"].as_str().unwrap()
-        ))
-        .await;
+    let e = crate::frozen(app, t["execution_id"].as_str().unwrap()).await;
     (id, e["created_at"].as_str().unwrap().parse().unwrap())
 }
 
@@ -190,11 +185,12 @@ async fn quiet_hours_hold_a_message_until_they_end_on_the_customers_clock() {
         &[("shanghai", Some("Asia/Shanghai")), ("utc", Some("UTC"))],
     )
     .await;
-    // Quiet from an hour ago until three seconds from now on the UTC clock: the UTC customer
-    // waits, the Shanghai one (eight hours ahead) is outside the window and gets it at once.
+    // Quiet from an hour ago until eight seconds from now on the UTC clock: the UTC customer
+    // waits, the Shanghai one (eight hours ahead) is outside the window and gets it at once
+    // (the window leaves room for the freeze, which the trigger no longer waits for).
     let now = Utc::now();
     let clock = |t: DateTime<Utc>| t.format("%H:%M:%S").to_string();
-    let end = now + chrono::Duration::seconds(3);
+    let end = now + chrono::Duration::seconds(8);
     let (campaign, _) = send(
         &app,
         json!({"quiet_hours": {"start": clock(now - chrono::Duration::hours(1)), "end": clock(end)}}),

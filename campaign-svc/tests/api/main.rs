@@ -34,3 +34,17 @@ mod trigger;
 mod vendor_receipts;
 mod webhooks;
 mod wechat;
+
+/// A real trigger answers once its execution is committed and writes the records in the
+/// background: waits until `GET /executions/:id` shows every record written (`frozen`) and
+/// returns that execution.
+pub async fn frozen(app: &testkit::TestApp, execution: &str) -> serde_json::Value {
+    let path = format!("/api/marketing/executions/{execution}");
+    testkit::wait_until(
+        std::time::Duration::from_secs(15),
+        "the audience frozen",
+        || async { app.get(&path).await.1["frozen"] == true },
+    )
+    .await;
+    app.get(&path).await.1
+}

@@ -56,6 +56,7 @@ pub async fn sent_campaign(
         .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
         .await;
     assert_eq!(status, 202, "{t}");
+    crate::frozen(app, t["execution_id"].as_str().unwrap()).await;
     // What the worker does on a successful send (see the module comment).
     app.sql(&format!(
         "UPDATE marketing_record SET status = 'sent', attempts = 1,

@@ -112,6 +112,7 @@ async fn segments_are_checked_counted_and_become_a_campaigns_audience() {
         )
         .await;
     assert_eq!(status, 202, "{t}");
+    crate::frozen(&app, t["execution_id"].as_str().unwrap()).await;
     let (_, records) = app
         .get(&format!("/api/marketing/records?campaign_id={cid}"))
         .await;

@@ -59,9 +59,13 @@ async fn actual_trigger_freezes_the_audience_and_publishes_one_job_per_record() 
     assert_eq!(t["status"], "triggered");
     let execution = t["execution_id"].as_str().unwrap().to_owned();
     assert!(
-        t["message"].as_str().unwrap().contains("3 recipients"),
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("its recipients are being written"),
         "{t}"
     );
+    crate::frozen(&app, &execution).await;
 
     assert_eq!(
         app.records_with_status(id, "pending").await,
@@ -405,8 +409,10 @@ async fn records_whose_worker_never_reported_back_are_failed_after_the_grace_per
     audience(&app).await;
     let c = app.create_campaign(campaign_body("lost")).await;
     let id = c["id"].as_str().unwrap();
-    app.post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
+    let (_, t) = app
+        .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
         .await;
+    crate::frozen(&app, t["execution_id"].as_str().unwrap()).await;
     // One record claimed long ago, one claimed just now: only the old one is given up.
     app.sql(&format!(
         "UPDATE marketing_record SET status = 'sending', claimed_at = now() - interval '2 minutes'

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Parser as _;
 use dispatch_worker::config::Config;
-use serde_json::json;
+use serde_json::{Value, json};
 use testkit::{TestApp, amqp_url, campaign_body, wait_until};
 
 /// Worker flags for the app's database and queues, plus `extra`.
@@ -124,14 +124,32 @@ pub async fn send_campaign(app: &TestApp, channel: &str, content: &str) -> Strin
         .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
         .await;
     assert_eq!(status, 202, "{t}");
+    wait_frozen(app, &t).await;
     id
 }
 
-/// Waits until no record of the campaign is pending or sending.
+/// A real trigger answers once its execution is committed and writes the records in the
+/// background: waits until the execution in `trigger`'s answer shows them all written.
+pub async fn wait_frozen(app: &TestApp, trigger: &Value) {
+    let path = format!(
+        "/api/marketing/executions/{}",
+        trigger["execution_id"].as_str().unwrap()
+    );
+    wait_until(Duration::from_secs(15), "the audience frozen", || async {
+        app.get(&path).await.1["frozen"] == true
+    })
+    .await;
+}
+
+/// Waits until every record of the campaign is written (a real trigger answers before it writes
+/// them) and none is pending or sending.
 pub async fn wait_final(app: &TestApp, campaign: &str, timeout: Duration) {
     wait_until(timeout, "every record final", || async {
         app.count(&format!(
-            "SELECT count(*) AS n FROM marketing_record WHERE campaign_id = '{campaign}' AND status IN ('pending', 'sending')"
+            "SELECT (SELECT count(*) FROM campaign_executions
+                     WHERE campaign_id = '{campaign}' AND NOT materialize_done)
+                  + (SELECT count(*) FROM marketing_record
+                     WHERE campaign_id = '{campaign}' AND status IN ('pending', 'sending')) AS n"
         ))
         .await
             == 0

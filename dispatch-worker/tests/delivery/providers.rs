@@ -262,5 +262,6 @@ async fn trigger(app: &testkit::TestApp, body: serde_json::Value) -> String {
         .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
         .await;
     assert_eq!(status, 202, "{t}");
+    crate::common::wait_frozen(app, &t).await;
     id
 }

@@ -31,6 +31,7 @@ async fn email_campaign(app: &TestApp, name: &str) -> String {
         .post(&format!("/api/marketing/campaigns/{id}/trigger"), json!({}))
         .await;
     assert_eq!(status, 202, "{t}");
+    crate::common::wait_frozen(app, &t).await;
     id
 }
 

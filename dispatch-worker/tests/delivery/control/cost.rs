@@ -43,6 +43,7 @@ async fn trigger(app: &TestApp, campaign: &str) {
         )
         .await;
     assert_eq!(status, 202, "{t}");
+    crate::common::wait_frozen(app, &t).await;
 }
 
 async fn stats(app: &TestApp, campaign: &str) -> Value {
