@@ -36,6 +36,9 @@ pub enum Error {
     RequestTimeout,
     #[error("{0}")]
     ResourceExhausted(String),
+    /// Not now: the caller should send the same request again shortly (503, `Retry-After`).
+    #[error("{0}")]
+    Unavailable(String),
     /// A failure of ours; logged with context, never shown to the caller.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -107,6 +110,7 @@ impl Error {
             Error::PayloadTooLarge => "payload_too_large",
             Error::RequestTimeout => "request_timeout",
             Error::ResourceExhausted(_) => "resource_exhausted",
+            Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
     }
@@ -161,6 +165,7 @@ impl From<Error> for tonic::Status {
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::PayloadTooLarge | Error::ResourceExhausted(_) => Code::ResourceExhausted,
             Error::RequestTimeout => Code::DeadlineExceeded,
+            Error::Unavailable(_) => Code::Unavailable,
             Error::Internal(_) => Code::Internal,
         };
         let message = e.public_message();
@@ -188,6 +193,7 @@ impl axum::response::IntoResponse for Error {
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let body = ErrorBody::new(
@@ -196,6 +202,12 @@ impl axum::response::IntoResponse for Error {
             self.field().map(str::to_owned),
         );
         let mut response = (status, axum::Json(body)).into_response();
+        if matches!(self, Error::Unavailable(_)) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if matches!(self, Error::Unauthenticated) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -6,7 +6,9 @@
 //! The worker writes the vendor's id after the vendor took the message, so a receipt can
 //! overtake that write. When the vendor echoes the record id (Aliyun `out_id`, the SES
 //! `record_id` tag) the record is found by it instead; otherwise the receipt is counted as
-//! ignored and *not* claimed, so the vendor's next delivery of it can still apply.
+//! ignored and *not* claimed, so the vendor's next delivery of it can still apply. A receipt
+//! whose record is found but not yet recorded as sent is not claimed either, and the call
+//! answers 503 so that the vendor sends it again.
 
 use std::collections::HashMap;
 
@@ -71,7 +73,7 @@ impl MarketingService {
         outcome.ignored += skipped;
         outcome.rejected = rejected;
         report(vendor.as_str(), &outcome);
-        Ok(outcome)
+        outcome.or_retry()
     }
 }
 

@@ -70,6 +70,10 @@ WITH ev AS (
 )
 SELECT id FROM delivered UNION ALL SELECT id FROM failed";
 
+/// `$1` record ids: those still waiting for their send's outcome.
+const UNSETTLED_SQL: &str =
+    "SELECT id FROM marketing_record WHERE id = ANY($1) AND status IN ('pending', 'sending')";
+
 /// Why events were not applied, for the log: `$1` record ids.
 const STATE_SQL: &str = "SELECT id, channel, status FROM marketing_record WHERE id = ANY($1)";
 
@@ -106,6 +110,25 @@ pub struct WebhookOutcome {
     pub ignored: u64,
     /// Events that could not be read (each with its index, field and reason); not applied.
     pub rejected: Vec<RejectedEvent>,
+    /// Events of records whose send is not recorded yet (a receipt that overtook the worker's
+    /// outcome write): neither claimed nor applied, so the same event sent again applies.
+    #[serde(skip)]
+    pub deferred: u64,
+}
+
+impl WebhookOutcome {
+    /// The outcome, or, when events were deferred, a 503 asking the sender to send the batch
+    /// again (what was applied stays applied; it counts as duplicates then).
+    pub fn or_retry(self) -> Result<Self> {
+        if self.deferred > 0 {
+            return Err(Error::Unavailable(format!(
+                "{} event(s) arrived before their message was recorded as sent; the rest is \
+                 applied: send the same events again shortly",
+                self.deferred
+            )));
+        }
+        Ok(self)
+    }
 }
 
 impl MarketingService {
@@ -139,7 +162,7 @@ impl MarketingService {
         };
         outcome.rejected = rejected;
         report(provider.as_str(), &outcome);
-        Ok(outcome)
+        outcome.or_retry()
     }
 }
 
@@ -175,6 +198,25 @@ pub(super) async fn claim_and_apply(
     channel: Channel,
     events: Vec<DeliveryEvent>,
 ) -> Result<WebhookOutcome> {
+    // Records whose send is not recorded yet: their events wait for the sender's next try.
+    let record_ids: Vec<Uuid> = events.iter().map(|e| e.record_id).collect();
+    let unsettled: HashSet<Uuid> = diesel::sql_query(UNSETTLED_SQL)
+        .bind::<Array<SqlUuid>, _>(&record_ids)
+        .load::<Applied>(conn)
+        .await?
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    let (events, waiting): (Vec<_>, Vec<_>) = events
+        .into_iter()
+        .partition(|e| !unsettled.contains(&e.record_id));
+    if !waiting.is_empty() {
+        tracing::info!(
+            provider,
+            deferred = waiting.len(),
+            "webhook events deferred: their records are not recorded as sent yet"
+        );
+    }
     // A repeated id within one call is a duplicate too.
     let mut seen = HashSet::new();
     let (events, repeated): (Vec<_>, Vec<_>) = events
@@ -191,6 +233,7 @@ pub(super) async fn claim_and_apply(
         .collect();
     let mut out = WebhookOutcome {
         duplicates: (repeated.len() + events.len() - fresh.len()) as u64,
+        deferred: waiting.len() as u64,
         ..Default::default()
     };
     let fresh: Vec<DeliveryEvent> = events

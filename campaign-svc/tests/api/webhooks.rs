@@ -391,3 +391,56 @@ async fn one_bad_event_does_not_hold_up_the_rest_of_a_signed_batch() {
     let (_, out) = signed(&app, "sms", &fixed).await;
     assert_eq!(out["applied"], 1, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_that_overtakes_the_send_is_answered_retry_and_applies_when_sent_again() {
+    let app = app_with_secret().await;
+    customers(&app, "early", 2).await;
+    let (campaign, records) = sent_campaign(&app, "sms", "early", "1 minute").await;
+    let (early, done) = (&records[0].0, &records[1].0);
+    // The vendor took the message and reports it delivered before the worker recorded the send
+    // (the record is still `sending`): nothing is claimed for it, and the call says "again".
+    app.sql(&format!(
+        "UPDATE marketing_record SET status = 'sending', sent_at = NULL WHERE id = '{early}'"
+    ))
+    .await;
+    let body = events(json!([
+        {"event_id": "early-1", "message_id": early, "status": "delivered"},
+        {"event_id": "done-1", "message_id": done, "status": "delivered"}
+    ]));
+    let resp = app
+        .http
+        .post(app.url("/webhooks/sms"))
+        .header("content-type", "application/json")
+        .header("X-Signature", signature(SECRET, now(), &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let (_, err) = testkit::read(resp).await;
+    assert_eq!(err["error"]["code"], "unavailable", "{err}");
+    assert_eq!(
+        webhook_events(&app).await,
+        1,
+        "only the settled record's event is claimed"
+    );
+    assert_eq!(record(&app, &campaign, done).await["status"], "delivered");
+    assert_eq!(record(&app, &campaign, early).await["status"], "sending");
+
+    // The worker records the send; the vendor sends the batch again: applied once, the other
+    // event a duplicate.
+    app.sql(&format!(
+        "UPDATE marketing_record SET status = 'sent', sent_at = now() WHERE id = '{early}'"
+    ))
+    .await;
+    let (status, out) = signed(&app, "sms", &body).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        out,
+        json!({"applied": 1, "duplicates": 1, "ignored": 0, "rejected": []})
+    );
+    assert_eq!(record(&app, &campaign, early).await["status"], "delivered");
+    assert_eq!(totals(&app, &campaign).await["delivered"], 2);
+}
