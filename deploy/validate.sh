@@ -983,8 +983,16 @@ if check(os.path.isfile(dockerfile), "Dockerfile exists at the repository root")
         check(re.search(rf'^ENTRYPOINT\s+\[".*/{re.escape(target)}"\]', blk, re.M),
               f"{target}: ENTRYPOINT is the {target} binary")
         copies = re.findall(r"^COPY\s+--from=\S+.*$", blk, re.M)
-        check(len(copies) == 1 and target in copies[0], f"{target}: copies only its binary",
+        binary = [c for c in copies if re.match(r"COPY\s+--from=builder\s", c) and target in c]
+        # campaign-svc also serves the built web console (the console stage's dist/, nothing else).
+        console = [c for c in copies if re.match(r"COPY\s+--from=console\s+/console/dist\s", c)]
+        wanted = 2 if target == "campaign-svc" else 1
+        check(len(binary) == 1 and len(copies) == wanted and len(binary) + len(console) == wanted,
+              f"{target}: copies only its binary" + (" and the built console" if wanted == 2 else ""),
               f"{copies}")
+        if target == "campaign-svc":
+            check(re.search(r"^ENV\s+CONSOLE_DIR=\S+", blk, re.M),
+                  "campaign-svc: CONSOLE_DIR names the console it copied")
     di = os.path.join(ROOT, ".dockerignore")
     if check(os.path.isfile(di), ".dockerignore exists"):
         entries = {line.strip().rstrip("/") for line in open(di)}
