@@ -3,45 +3,15 @@
 // confirmation that states the audience → the progress bar reaches 100% → the report's numbers
 // equal the API's. Screenshots of each page go to SCREENSHOT_DIR.
 //
-// Environment: CONSOLE_URL (http://127.0.0.1:8080), API_TOKEN, E2E_TAG (customers to target),
-// E2E_AUDIENCE (how many carry it), SCREENSHOT_DIR (default ../target/console-screenshots),
-// CHROMIUM (default /usr/bin/chromium). Prints `RESULT {json}` last; exits 1 on any failure.
+// Environment (besides e2e/lib.mjs's): E2E_TAG (customers to target), E2E_AUDIENCE (how many
+// carry it). Prints `RESULT {json}` last; exits 1 on any failure.
 // Started by dispatch-worker/tests/delivery/console.rs, which provides the service and worker.
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { api, base, check, number, run, shot, token } from './lib.mjs';
 
-const base = process.env.CONSOLE_URL ?? 'http://127.0.0.1:8080';
-const token = process.env.API_TOKEN ?? 'dev-token';
 const tag = process.env.E2E_TAG ?? 'bulk';
 const audience = Number(process.env.E2E_AUDIENCE ?? '0');
-const shots = resolve(process.env.SCREENSHOT_DIR ?? new URL('../../target/console-screenshots', import.meta.url).pathname);
-mkdirSync(shots, { recursive: true });
 
-function check(condition, message) {
-  if (!condition) throw new Error(`check failed: ${message}`);
-}
-
-async function api(path) {
-  const r = await fetch(`${base}/api/marketing${path}`, { headers: { Authorization: `Bearer ${token}` } });
-  check(r.ok, `GET ${path}: ${r.status}`);
-  return r.json();
-}
-
-/** "2,000" → 2000 (the page groups digits). */
-const number = (text) => Number(String(text).replace(/[^\d.-]/g, ''));
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-    '--no-first-run', '--disable-sync', '--disable-quic'],
-});
-const shot = async (page, name) => {
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-  console.log(`screenshot ${name}.png`);
-};
-const result = {};
-try {
+await run(async (browser, result) => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'zh-CN' });
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
@@ -152,10 +122,4 @@ try {
   await page.getByRole('heading', { name: 'Campaigns' }).waitFor();
   await page.getByRole('cell', { name: 'Completed' }).waitFor();
   await shot(page, '09-campaigns-en');
-  console.log(`RESULT ${JSON.stringify(result)}`);
-} catch (e) {
-  console.error(e.stack ?? String(e));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

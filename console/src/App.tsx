@@ -7,6 +7,25 @@ import { SignIn } from './pages/SignIn';
 import { CampaignList } from './pages/CampaignList';
 import { CampaignForm } from './pages/CampaignForm';
 import { CampaignDetail } from './pages/CampaignDetail';
+import { TemplatesSection } from './pages/templates';
+import { SegmentsSection } from './pages/segments';
+import { CustomersSection } from './pages/customers';
+import { JourneysSection } from './pages/journeys';
+import type { Key } from './i18n';
+
+/** The top bar's sections: each owns the paths under its prefix and routes them itself. */
+const SECTIONS: { prefix: string; label: Key }[] = [
+  { prefix: '/campaigns', label: 'nav.campaigns' },
+  { prefix: '/templates', label: 'nav.templates' },
+  { prefix: '/segments', label: 'nav.segments' },
+  { prefix: '/customers', label: 'nav.customers' },
+  { prefix: '/journeys', label: 'nav.journeys' },
+];
+
+/** The section a path belongs to (`/` and unknown paths are the campaigns). */
+export function sectionOf(path: string): string {
+  return SECTIONS.find((s) => path === s.prefix || path.startsWith(`${s.prefix}/`))?.prefix ?? '/campaigns';
+}
 
 export function App() {
   const [token, setTokenState] = useState<string | null>(getToken);
@@ -17,12 +36,19 @@ export function App() {
 
   let page: ReactNode;
   let params: Record<string, string> | null;
-  if (matchRoute('/campaigns/new', path)) page = <CampaignForm />;
+  const section = sectionOf(path);
+  if (section === '/templates') page = <TemplatesSection path={path} />;
+  else if (section === '/segments') page = <SegmentsSection path={path} />;
+  else if (section === '/customers') page = <CustomersSection path={path} />;
+  else if (section === '/journeys') page = <JourneysSection path={path} />;
+  else if (matchRoute('/campaigns/new', path)) page = <CampaignForm />;
+  else if ((params = matchRoute('/campaigns/:id/edit', path))) page = <CampaignForm id={params.id} />;
   else if ((params = matchRoute('/campaigns/:id', path))) page = <CampaignDetail id={params.id} />;
   else page = <CampaignList />;
 
   return (
     <Layout
+      section={section}
       onSignOut={() => {
         clearToken();
         setTokenState(null);
@@ -33,23 +59,34 @@ export function App() {
   );
 }
 
-function Layout({ children, onSignOut }: { children: ReactNode; onSignOut: () => void }) {
+function Layout({
+  children,
+  section,
+  onSignOut,
+}: {
+  children: ReactNode;
+  section: string;
+  onSignOut: () => void;
+}) {
   const { t, lang, setLang } = useI18n();
   return (
     <div className="layout">
       <header className="topbar">
         <span className="brand">{t('app.title')}</span>
         <nav>
-          <a
-            href="/console/"
-            className="active"
-            onClick={(e) => {
-              e.preventDefault();
-              navigate('/');
-            }}
-          >
-            {t('nav.campaigns')}
-          </a>
+          {SECTIONS.map((s) => (
+            <a
+              key={s.prefix}
+              href={`/console${s.prefix}`}
+              className={s.prefix === section ? 'active' : undefined}
+              onClick={(e) => {
+                e.preventDefault();
+                navigate(s.prefix);
+              }}
+            >
+              {t(s.label)}
+            </a>
+          ))}
         </nav>
         <span className="spacer" />
         <button type="button" className="link" onClick={() => setLang(lang === 'zh' ? 'en' : 'zh')}>

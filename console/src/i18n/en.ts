@@ -1,5 +1,11 @@
 // English. Same keys as zh.ts (checked by src/i18n/i18n.test.ts).
 import type { Dictionary } from './index';
+import * as campaignForm from './areas/campaignForm';
+import * as report from './areas/report';
+import * as templates from './areas/templates';
+import * as segments from './areas/segments';
+import * as customers from './areas/customers';
+import * as journeys from './areas/journeys';
 
 export const en: Dictionary = {
   'app.title': 'Marketing console',
@@ -116,4 +122,14 @@ export const en: Dictionary = {
   'eta.seconds': '{s} s',
   'eta.minutes': '{m} min {s} s',
   'eta.hours': '{h} h {m} min',
+  'nav.templates': 'Templates',
+  'nav.segments': 'Segments',
+  'nav.customers': 'Customers',
+  'nav.journeys': 'Journeys',
+  ...campaignForm.en,
+  ...report.en,
+  ...templates.en,
+  ...segments.en,
+  ...customers.en,
+  ...journeys.en,
 };

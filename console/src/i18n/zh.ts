@@ -1,4 +1,11 @@
 // 中文（默认）。键与 en.ts 一一对应，src/i18n/i18n.test.ts 检查两者的键相同。
+import * as campaignForm from './areas/campaignForm';
+import * as report from './areas/report';
+import * as templates from './areas/templates';
+import * as segments from './areas/segments';
+import * as customers from './areas/customers';
+import * as journeys from './areas/journeys';
+
 export const zh = {
   'app.title': '营销控制台',
   'nav.campaigns': '营销活动',
@@ -114,4 +121,14 @@ export const zh = {
   'eta.seconds': '{s} 秒',
   'eta.minutes': '{m} 分 {s} 秒',
   'eta.hours': '{h} 小时 {m} 分',
+  'nav.templates': '模板',
+  'nav.segments': '客户分群',
+  'nav.customers': '客户',
+  'nav.journeys': '旅程',
+  ...campaignForm.zh,
+  ...report.zh,
+  ...templates.zh,
+  ...segments.zh,
+  ...customers.zh,
+  ...journeys.zh,
 } as const;

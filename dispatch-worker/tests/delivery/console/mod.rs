@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::{TestDb, TestQueues, spawn_app_with};
+use testkit::{TestApp, TestDb, TestQueues, spawn_app_with};
 
 use crate::common::{customers, start_worker};
 
@@ -23,10 +23,9 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_campaign_is_created_dry_run_sent_and_reported_in_the_browser() {
-    let repo = repo();
-    let dist = repo.join("console/dist");
+/// The service with the built console (asserting it is built and chromium is installed).
+pub async fn app_with_console() -> TestApp {
+    let dist = repo().join("console/dist");
     assert!(
         dist.join("index.html").is_file(),
         "the console is not built: run scripts/console.sh --browser (scripts/test.sh does)"
@@ -35,10 +34,48 @@ async fn a_campaign_is_created_dry_run_sent_and_reported_in_the_browser() {
         std::path::Path::new("/usr/bin/chromium").exists(),
         "Debian's chromium is missing: run scripts/console.sh --browser (scripts/test.sh does)"
     );
-    let app = spawn_app_with(TestDb::new(), TestQueues::new(), move |c| {
+    spawn_app_with(TestDb::new(), TestQueues::new(), move |c| {
         c.console.console_dir = dist;
     })
-    .await;
+    .await
+}
+
+/// Runs `console/e2e/<script>` (node, playwright-core, chromium) against `app` with `env`
+/// besides the service's URL, token and screenshot folder; its `RESULT` line as JSON. Panics
+/// with the script's output when it fails or runs past 4 minutes.
+pub async fn browser_script(app: &TestApp, script: &str, env: &[(&str, String)]) -> Value {
+    let repo = repo();
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(repo.join("console/e2e").join(script))
+        .env("CONSOLE_URL", app.url(""))
+        .env("API_TOKEN", testkit::TOKEN)
+        .env("SCREENSHOT_DIR", repo.join("target/console-screenshots"))
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(240), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} ends within 4 minutes"))
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|json| serde_json::from_str(json).expect("RESULT is JSON"))
+        .unwrap_or_else(|| panic!("no RESULT line from {script}\n{stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_campaign_is_created_dry_run_sent_and_reported_in_the_browser() {
+    let repo = repo();
+    let app = app_with_console().await;
     customers(&app, AUDIENCE).await;
     // 500 SMS a second: the send takes about 4 s, so the bar is seen moving.
     let _worker = start_worker(
@@ -46,34 +83,15 @@ async fn a_campaign_is_created_dry_run_sent_and_reported_in_the_browser() {
         &["--log-sink-path", "/dev/null", "--sms-rate-limit", "500"],
     );
 
-    let output = tokio::time::timeout(
-        Duration::from_secs(240),
-        tokio::process::Command::new("node")
-            .arg(repo.join("console/e2e/campaign-flow.mjs"))
-            .env("CONSOLE_URL", app.url(""))
-            .env("API_TOKEN", testkit::TOKEN)
-            .env("E2E_TAG", "bulk")
-            .env("E2E_AUDIENCE", AUDIENCE.to_string())
-            .env("SCREENSHOT_DIR", repo.join("target/console-screenshots"))
-            .kill_on_drop(true)
-            .output(),
+    let result = browser_script(
+        &app,
+        "campaign-flow.mjs",
+        &[
+            ("E2E_TAG", "bulk".into()),
+            ("E2E_AUDIENCE", AUDIENCE.to_string()),
+        ],
     )
-    .await
-    .expect("the browser test ends within 4 minutes")
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-    );
-
-    // What the page showed is what the API says, and what the worker did.
-    let result: Value = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .map(|json| serde_json::from_str(json).expect("RESULT is JSON"))
-        .unwrap_or_else(|| panic!("no RESULT line\n{stdout}"));
+    .await;
     let campaign = result["campaign_id"].as_str().expect("campaign id");
     let (status, stats) = app
         .get(&format!("/api/marketing/campaigns/{campaign}/stats"))
