@@ -27,6 +27,10 @@
 //!   N (10,000,000) recipients run to its end: total time and rate, every process's memory each
 //!   second, disk bytes per record. See [`trigger_time`].
 //!
+//! - `report`: the console's campaign report in a real browser (chromium), from navigation to
+//!   the report complete, for a campaign of 1,000,000 records against one of 100. See
+//!   [`report`].
+//!
 //! Run:
 //!
 //! ```text
@@ -39,6 +43,7 @@
 //! cargo build --release --workspace --bins && ./target/release/bench journeys --customers 100000 --wait 60
 //! cargo build --release --workspace --bins && ./target/release/bench trigger --recipients 1000000 --triggers 20
 //! cargo build --release --workspace --bins && ./target/release/bench trigger --recipients 10000000 --triggers 1 --complete
+//! scripts/console.sh --browser && cargo build --release --workspace --bins && ./target/release/bench report
 //! ```
 //!
 //! `bench --recipients …` (no subcommand) is the same as `bench fanout --recipients …`.
@@ -48,6 +53,7 @@ mod events;
 mod fanout;
 mod floor;
 mod journeys;
+mod report;
 mod segments;
 mod trigger_time;
 mod triggers;
@@ -93,6 +99,9 @@ enum Mode {
     /// Trigger response time for a large audience (default 1,000,000) against 100 recipients;
     /// `--complete`: one campaign run to its end with memory sampled and disk per record.
     Trigger(trigger_time::TriggerArgs),
+    /// The console's campaign report rendered in a real browser for a 1,000,000-record campaign
+    /// against a 100-record one.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Mode::Churn(args)) => events::run_churn(args).await,
         Some(Mode::Journeys(args)) => journeys::run(args).await,
         Some(Mode::Trigger(args)) => trigger_time::run(args).await,
+        Some(Mode::Report(args)) => report::run(args).await,
         None => fanout::run(cli.fanout).await,
     }
 }

@@ -83,6 +83,31 @@ pub struct TriggerArgs {
     keep: bool,
 }
 
+impl TriggerArgs {
+    /// The settings `start` needs to seed `recipients` customers tagged `big` and
+    /// `baseline_recipients` tagged `small` and start campaign-svc with `workers` workers.
+    pub(crate) fn seeding(
+        recipients: u64,
+        baseline_recipients: u64,
+        workers: usize,
+        database_admin_url: String,
+        amqp_url: String,
+    ) -> Self {
+        Self {
+            recipients,
+            triggers: 1,
+            baseline_recipients,
+            complete: false,
+            workers,
+            database_admin_url,
+            amqp_url,
+            timeout_minutes: 45,
+            min_free_gib: 2.0,
+            keep: false,
+        }
+    }
+}
+
 /// Bytes of disk a `--complete` run needs per recipient before it starts: the customer
 /// (~300 B with its indexes), its record (~400 B with indexes) and WAL headroom.
 const NEED_PER_RECIPIENT: f64 = 1000.0;
@@ -120,14 +145,14 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// The trigger's p99 target for a large audience (ms).
 const P99_TARGET_MS: f64 = 200.0;
 
-struct Setup {
-    db_name: String,
-    prefix: String,
-    conn: AsyncPgConnection,
-    procs: Procs,
-    http: reqwest::Client,
-    api: String,
-    token: &'static str,
+pub(crate) struct Setup {
+    pub(crate) db_name: String,
+    pub(crate) prefix: String,
+    pub(crate) conn: AsyncPgConnection,
+    pub(crate) procs: Procs,
+    pub(crate) http: reqwest::Client,
+    pub(crate) api: String,
+    pub(crate) token: &'static str,
 }
 
 pub async fn run(args: TriggerArgs) -> anyhow::Result<()> {
@@ -157,7 +182,7 @@ pub async fn run(args: TriggerArgs) -> anyhow::Result<()> {
 }
 
 /// Seeds the database and starts campaign-svc and the workers.
-async fn start(args: &TriggerArgs) -> anyhow::Result<Setup> {
+pub(crate) async fn start(args: &TriggerArgs) -> anyhow::Result<Setup> {
     let bin_dir: PathBuf = std::env::current_exe()?
         .parent()
         .context("binary directory")?
@@ -256,6 +281,11 @@ async fn start(args: &TriggerArgs) -> anyhow::Result<Setup> {
     };
     let svc = service("campaign-svc", "campaign-svc")
         .env("API_TOKENS", token)
+        // The console (`bench report` opens it), when it is built.
+        .env(
+            "CONSOLE_DIR",
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../console/dist"),
+        )
         .env("HTTP_ADDR", format!("127.0.0.1:{http_port}"))
         .env("GRPC_ADDR", format!("127.0.0.1:{}", free_port()?))
         .spawn()?;
@@ -293,7 +323,11 @@ async fn start(args: &TriggerArgs) -> anyhow::Result<Setup> {
     })
 }
 
-async fn create_campaign(setup: &Setup, name: &str, tag: &str) -> anyhow::Result<String> {
+pub(crate) async fn create_campaign(
+    setup: &Setup,
+    name: &str,
+    tag: &str,
+) -> anyhow::Result<String> {
     let campaign: serde_json::Value = setup
         .http
         .post(format!("{}/campaigns", setup.api))
@@ -315,7 +349,7 @@ async fn create_campaign(setup: &Setup, name: &str, tag: &str) -> anyhow::Result
 
 /// Triggers `campaign` on a fresh connection (so no trigger profits from a warm one) and returns
 /// its execution and the response time in ms, from sending the request to the body read.
-async fn trigger(setup: &Setup, campaign: &str) -> anyhow::Result<(String, f64)> {
+pub(crate) async fn trigger(setup: &Setup, campaign: &str) -> anyhow::Result<(String, f64)> {
     let client = reqwest::Client::builder().build()?;
     let t = Instant::now();
     let response = client
@@ -341,7 +375,7 @@ async fn trigger(setup: &Setup, campaign: &str) -> anyhow::Result<(String, f64)>
 }
 
 /// Waits until `sql` (a query of one `n`) gives 0, polling every 200 ms.
-async fn until_zero(
+pub(crate) async fn until_zero(
     conn: &mut AsyncPgConnection,
     sql: &str,
     limit: Duration,
@@ -509,7 +543,7 @@ fn rss_of_all(comm: &str) -> f64 {
         .sum()
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
@@ -770,7 +804,7 @@ async fn complete(args: &TriggerArgs, setup: &mut Setup) -> anyhow::Result<()> {
 }
 
 /// Drops the benchmark's database and queues.
-async fn cleanup(args: &TriggerArgs, db_name: &str, prefix: &str) -> anyhow::Result<()> {
+pub(crate) async fn cleanup(args: &TriggerArgs, db_name: &str, prefix: &str) -> anyhow::Result<()> {
     let mut admin = AsyncPgConnection::establish(&args.database_admin_url).await?;
     diesel::sql_query(format!("DROP DATABASE \"{db_name}\" WITH (FORCE)"))
         .execute(&mut admin)
