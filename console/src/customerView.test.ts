@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { channelLines, customerLabel, newestFirst } from './customerView';
-import type { MessageRecord } from './api/types';
 
 describe('channelLines', () => {
   const c = { phone: '+8613800138000', email: null, push_token: undefined, wechat_openid: 'wx-1', opt_outs: ['sms'] };
@@ -27,7 +26,7 @@ describe('customerLabel', () => {
 
 describe('newestFirst', () => {
   it('orders by the time-ordered id, newest first', () => {
-    const r = (id: string) => ({ id }) as MessageRecord;
-    expect(newestFirst([r('0190-a'), r('0190-c'), r('0190-b')]).map((x) => x.id)).toEqual(['0190-c', '0190-b', '0190-a']);
+    const r = (id: string) => ({ record: { id } });
+    expect(newestFirst([r('0190-a'), r('0190-c'), r('0190-b')], (x) => x.record.id).map((x) => x.record.id)).toEqual(['0190-c', '0190-b', '0190-a']);
   });
 });

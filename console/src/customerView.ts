@@ -1,6 +1,6 @@
 // What the customer page shows, worked out from the API's Customer: each channel's address and
 // whether the customer opted out of it (per channel, or `all`).
-import type { Channel, Customer, MessageRecord } from './api/types';
+import type { Channel, Customer } from './api/types';
 
 export const CHANNELS: Channel[] = ['sms', 'email', 'push_notification', 'wechat'];
 
@@ -32,7 +32,7 @@ export function customerLabel(c: Pick<Customer, 'id' | 'name' | 'external_id'>):
   return c.name || c.external_id || c.id;
 }
 
-/** Records newest first: ids are UUIDv7, ordered by creation time. */
-export function newestFirst(records: MessageRecord[]): MessageRecord[] {
-  return [...records].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+/** Records (or anything holding one) newest first: ids are UUIDv7, ordered by creation time. */
+export function newestFirst<T>(items: T[], id: (item: T) => string): T[] {
+  return [...items].sort((a, b) => (id(a) < id(b) ? 1 : id(a) > id(b) ? -1 : 0));
 }

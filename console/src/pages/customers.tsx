@@ -162,9 +162,7 @@ function CustomerPage({ id }: { id: string }) {
             (await api.customerRecords(c.id, id)).map((record) => ({ record, campaign: c.name })),
           ),
         );
-        const all = byCampaign.flat();
-        const order = newestFirst(all.map((x) => x.record)).map((r) => r.id);
-        setRecords(order.map((rid) => all.find((x) => x.record.id === rid)!).slice(0, 20));
+        setRecords(newestFirst(byCampaign.flat(), (x) => x.record.id).slice(0, 20));
       })
       .catch(() => setRecords([]));
   }, [id]);
@@ -339,7 +337,7 @@ function CustomerPage({ id }: { id: string }) {
                   </td>
                   <td>{t(`cust.channel.${record.channel}` as Key)}</td>
                   <td>
-                    <span className="badge">{record.status}</span>
+                    <span className="badge">{t(`cust.record.${record.status}` as Key)}</span>
                   </td>
                   <td>{record.sent_at ? new Date(record.sent_at).toLocaleString() : '—'}</td>
                 </tr>

@@ -294,7 +294,7 @@ function SegmentEditor({ id }: { id?: string }) {
       <form onSubmit={save}>
         <div className="card form">
           <div className="row">
-            <label>
+            <label className="seg-name">
               {t('seg.name')}
               <input name="name" value={name} onChange={(e) => setName(e.target.value)} />
               {fieldError('name')}

@@ -44,6 +44,13 @@ export const zh = {
   'cust.eraseConfirm': '确认永久删除客户“{name}”的个人数据？姓名、联系方式、属性和事件将被清除，无法恢复；发送记录与统计以匿名方式保留。',
   'cust.eraseNow': '永久删除',
   'cust.erased': '已删除客户“{name}”的个人数据。',
+  'cust.record.pending': '等待发送',
+  'cust.record.sending': '发送中',
+  'cust.record.sent': '已发送',
+  'cust.record.delivered': '已送达',
+  'cust.record.failed': '失败',
+  'cust.record.opened': '已打开',
+  'cust.record.clicked': '已点击',
 } as const;
 
 export const en: Record<keyof typeof zh, string> = {
@@ -91,4 +98,11 @@ export const en: Record<keyof typeof zh, string> = {
   'cust.eraseConfirm': 'Erase the personal data of “{name}” for good? Name, contact details, attributes and events are removed and cannot be restored; records and statistics stay, anonymous.',
   'cust.eraseNow': 'Erase for good',
   'cust.erased': 'Erased the personal data of “{name}”.',
+  'cust.record.pending': 'Pending',
+  'cust.record.sending': 'Sending',
+  'cust.record.sent': 'Sent',
+  'cust.record.delivered': 'Delivered',
+  'cust.record.failed': 'Failed',
+  'cust.record.opened': 'Opened',
+  'cust.record.clicked': 'Clicked',
 };
