@@ -154,4 +154,17 @@ await run(async (browser, result) => {
   check(JSON.stringify(reopened) === JSON.stringify(wantRule), `reopened rule: ${JSON.stringify(reopened)}`);
   check(number(await page.getByTestId('live-count').textContent()) === expected, 'reopened count');
   await shot(page, '63-segments-builder-en');
+
+  // The JSON is editable: applied, it becomes the builder's tree and the count follows.
+  const vipRule = { and: [{ tag: run_tag }, { tags_any: ['vip'] }] };
+  await page.getByTestId('rule-json').fill(JSON.stringify(vipRule));
+  await page.getByRole('button', { name: 'Apply JSON' }).click();
+  await page.locator('[data-path="rule.and[1]"][data-kind=tag]').waitFor();
+  const vips = people.filter((p) => p.vip).length;
+  await page.getByTestId('live-count').filter({ hasText: new RegExp(`^${vips}$`) }).waitFor({ timeout: 15_000 });
+  check(
+    JSON.stringify(JSON.parse(await page.getByTestId('rule-json').inputValue())) === JSON.stringify(vipRule),
+    'the applied JSON round-trips through the builder',
+  );
+  result.vip_count = vips;
 });

@@ -130,7 +130,8 @@ export const api = {
   },
   segmentCount: async (id: string) =>
     unwrap(await client.GET('/api/marketing/segments/{id}/count', path(id))).count,
-  /** How many customers an unsaved rule selects right now. */
+  /** How many customers an unsaved rule selects right now. (The document types a rule as an
+   * object without properties, `Record<string, never>`: callers pass src/segmentRule.ts JSON.) */
   countRule: async (rule: Record<string, never>, signal?: AbortSignal) =>
     unwrap(await client.POST('/api/marketing/segments/count', { body: { rule }, signal })).count,
   listCustomers: async (query: CustomerQuery) =>

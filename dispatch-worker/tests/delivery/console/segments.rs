@@ -41,6 +41,14 @@ async fn a_segment_built_in_the_browser_counts_what_the_data_holds_and_customers
         "the rule selects some, not all: {in_db}"
     );
 
+    // The rule typed as JSON (this run's VIPs) counted what the database holds.
+    let vips = app
+        .count(&format!(
+            "SELECT count(*) AS n FROM customers WHERE tags @> ARRAY['{tag}', 'vip']"
+        ))
+        .await;
+    assert_eq!(seg["vip_count"], vips, "{seg}");
+
     // The saved segment holds the rule built in the page, and the API counts it the same.
     let (status, saved) = app.get(&format!("/api/marketing/segments/{segment}")).await;
     assert_eq!(status, 200, "{saved}");
