@@ -4,7 +4,7 @@
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from './schema';
 import { clearToken, getToken } from '../auth';
-import type { ApiError, CampaignBody, CampaignStatus, Channel } from './types';
+import type { ApiError, CampaignBody, CampaignStatus, Channel, OptOutScope, SegmentBody } from './types';
 
 export const API_BASE = '/api/marketing';
 
@@ -60,6 +60,14 @@ export interface CampaignFilter {
   page_size?: number;
 }
 
+export interface CustomerQuery {
+  q?: string;
+  external_id?: string;
+  tag?: string;
+  cursor?: string | null;
+  page_size?: number;
+}
+
 const path = (id: string) => ({ params: { path: { id } } });
 
 export const api = {
@@ -109,6 +117,51 @@ export const api = {
     unwrap(await client.GET('/api/marketing/campaigns/{id}/stats', path(campaignId))),
   listTemplates: async () =>
     unwrap(await client.GET('/api/marketing/templates', { params: { query: { page_size: 100 } } })),
+  // Segments and customers (src/pages/segments.tsx, src/pages/customers.tsx).
+  listSegments: async (page = 1) =>
+    unwrap(await client.GET('/api/marketing/segments', { params: { query: { page, page_size: 100 } } })),
+  getSegment: async (id: string) => unwrap(await client.GET('/api/marketing/segments/{id}', path(id))),
+  createSegment: async (body: SegmentBody) => unwrap(await client.POST('/api/marketing/segments', { body })),
+  updateSegment: async (id: string, body: SegmentBody) =>
+    unwrap(await client.PUT('/api/marketing/segments/{id}', { ...path(id), body })),
+  deleteSegment: async (id: string) => {
+    const result = await client.DELETE('/api/marketing/segments/{id}', path(id));
+    if (!result.response.ok) unwrap(result);
+  },
+  segmentCount: async (id: string) =>
+    unwrap(await client.GET('/api/marketing/segments/{id}/count', path(id))).count,
+  /** How many customers an unsaved rule selects right now. (The document types a rule as an
+   * object without properties, `Record<string, never>`: callers pass src/segmentRule.ts JSON.) */
+  countRule: async (rule: Record<string, never>, signal?: AbortSignal) =>
+    unwrap(await client.POST('/api/marketing/segments/count', { body: { rule }, signal })).count,
+  listCustomers: async (query: CustomerQuery) =>
+    unwrap(
+      await client.GET('/api/marketing/customers', {
+        params: {
+          query: {
+            q: query.q || undefined,
+            external_id: query.external_id || undefined,
+            tag: query.tag || undefined,
+            cursor: query.cursor || undefined,
+            page_size: query.page_size ?? 50,
+          },
+        },
+      }),
+    ),
+  getCustomer: async (id: string) => unwrap(await client.GET('/api/marketing/customers/{id}', path(id))),
+  optOut: async (id: string, channel: OptOutScope) =>
+    unwrap(await client.POST('/api/marketing/customers/{id}/opt-outs', { ...path(id), body: { channel } })),
+  eraseCustomer: async (id: string) => {
+    const result = await client.DELETE('/api/marketing/customers/{id}', path(id));
+    if (!result.response.ok) unwrap(result);
+  },
+  /** One customer's records of one campaign (the API lists records by campaign only). */
+  customerRecords: async (campaignId: string, customerId: string, page_size = 10) =>
+    unwrap(
+      await client.GET('/api/marketing/records', {
+        params: { query: { campaign_id: campaignId, customer_id: customerId, cursor: '', page_size } },
+      }),
+    ).records,
   /** The progress stream (read with fetch: see src/sse.ts). */
   eventsUrl: (executionId: string) => `${API_BASE}/executions/${executionId}/events`,
 };

@@ -6,6 +6,8 @@
 //! Needs the console built (`scripts/console.sh --browser`, which `scripts/test.sh` runs first:
 //! it installs chromium when missing and builds `console/dist`).
 
+mod segments;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
