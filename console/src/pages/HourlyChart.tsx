@@ -1,7 +1,7 @@
 // The report's time series as an ECharts chart: sends, deliveries, opens and clicks per hour.
 // ECharts is imported by module (core + bar and line charts + grid, tooltip and legend + the
 // canvas renderer) and this module is loaded lazily with the report. The figures ECharts holds
-// after drawing are written to `data-series`, so a test compares what is drawn with the API.
+// after drawing are written to `data-series` (and the hours to `data-hours`), so a test compares what is drawn with the API.
 import { useEffect, useRef } from 'react';
 import * as echarts from 'echarts/core';
 import { BarChart, LineChart } from 'echarts/charts';
@@ -57,6 +57,7 @@ export default function HourlyChart({
     el.dataset.series = JSON.stringify(
       Object.fromEntries((drawn.series ?? []).map((s) => [String(s.id), s.data])),
     );
+    el.dataset.hours = JSON.stringify(series.hours.map((at) => new Date(at).toISOString()));
     const resize = () => chart.resize();
     window.addEventListener('resize', resize);
     return () => {
