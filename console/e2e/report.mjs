@@ -10,7 +10,8 @@
 // (`<tag>-<i>` external ids, 130 of them, the ones without `attributes.points` failing to
 // render). Without it the script seeds them itself. Prints `RESULT {json}` last; exits 1 on
 // any failure. Started by dispatch-worker/tests/delivery/console/report.rs.
-import { api, check, number, run, shot, signedIn } from './lib.mjs';
+import { join } from 'node:path';
+import { api, check, number, run, shot, shots, signedIn } from './lib.mjs';
 
 const PAGE_SIZE = 50;
 const AUDIENCE = 130;
@@ -217,8 +218,15 @@ await run(async (browser, result) => {
   check(subject.startsWith('报告客户7'), `the subject shows the customer: ${subject}`);
   const html = await preview.getByTestId('preview-html').getAttribute('srcdoc');
   check(html.includes('报告客户7') && html.includes('VIP 专享'), 'the HTML part is rendered for them');
+  // …and shown in its sandboxed frame.
+  const frame = preview.getByTestId('preview-html').contentFrame();
+  await frame.getByRole('heading', { name: '报告客户7，您好' }).waitFor();
   result.preview = { body, subject };
-  await shot(tpl, '44-templates-preview');
+  // A full-page screenshot leaves a sandboxed frame blank: a viewport as tall as the page instead.
+  const height = await tpl.evaluate(() => document.documentElement.scrollHeight);
+  await tpl.setViewportSize({ width: 1280, height });
+  await tpl.screenshot({ path: join(shots, '44-templates-preview.png') });
+  await tpl.setViewportSize({ width: 1280, height: 860 });
 
   // The list by channel shows it.
   await tpl.getByRole('button', { name: '返回' }).click();

@@ -166,12 +166,14 @@ export function RecordsBrowser({ campaignId }: { campaignId: string }) {
                     <span className={`badge record-${r.status}`}>{t(`records.status.${r.status}`)}</span>
                   </td>
                   <td>{r.variant ?? '—'}</td>
-                  <td className="times">
-                    {TIMES.filter(([k]) => r[k]).map(([k, label]) => (
-                      <span key={k}>
-                        <span className="muted">{t(label)}</span> {time(r[k] as string)}
-                      </span>
-                    ))}
+                  <td>
+                    <div className="times">
+                      {TIMES.filter(([k]) => r[k]).map(([k, label]) => (
+                        <span key={k}>
+                          <span className="muted">{t(label)}</span> {time(r[k] as string)}
+                        </span>
+                      ))}
+                    </div>
                   </td>
                   <td className="error">{r.error_message ?? ''}</td>
                 </tr>
