@@ -43,7 +43,7 @@ export const en: Record<keyof typeof zh, string> = {
   'report.hourly.hint': 'Sends, deliveries, opens and clicks per hour (local time; hours without figures are 0)',
   'report.hourly.empty': 'No hourly figures yet',
   'report.hourly.refresh': 'Refresh',
-  'report.hourly.table': 'Hourly figures ({count} hours with figures)',
+  'report.hourly.table': 'Hourly figures (hours with figures: {count})',
   'report.hourly.hour': 'Hour',
   'report.hourly.sendFailed': 'Send failed',
   'report.hourly.deliveryFailed': 'Delivery failed',
