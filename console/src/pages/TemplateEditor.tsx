@@ -116,7 +116,7 @@ export function TemplateEditor({ id }: { id?: string }) {
   const message = (field: string) =>
     error?.field === field ? (
       <span className="error" role="alert" id={`error-${field}`}>
-        {error.line !== null && <strong>{t('templates.lineError', { line: error.line })}：</strong>}
+        {error.line !== null && <strong>{t('templates.lineError', { line: error.line })}</strong>}
         {error.message}
       </span>
     ) : null;
