@@ -55,9 +55,17 @@ async fn the_report_draws_the_api_hours_and_browses_records_and_a_template_error
         .await;
     assert_eq!(status, 200, "{out}");
     let failing = (0..AUDIENCE).filter(|i| i % 13 == 0 || *i >= 110).count();
-    let _worker = start_worker(&app, &["--log-sink-path", "/dev/null"]);
+    let sink = std::env::temp_dir().join(format!("console-report-{}.jsonl", uuid::Uuid::now_v7()));
+    let sink_path = sink.to_str().expect("a UTF-8 temp path").to_owned();
+    let _worker = start_worker(&app, &["--log-sink-path", &sink_path]);
 
-    let result = browser_script(&app, "report.mjs", &[("E2E_TAG", tag.into())]).await;
+    let result = browser_script(
+        &app,
+        "report.mjs",
+        &[("E2E_TAG", tag.into()), ("E2E_SINK", sink_path.clone())],
+    )
+    .await;
+    let _ = std::fs::remove_file(&sink);
     let campaign = result["campaign_id"].as_str().expect("campaign id");
 
     // The chart drew the API's hours, which add up to the campaign's records.
@@ -85,9 +93,17 @@ async fn the_report_draws_the_api_hours_and_browses_records_and_a_template_error
     };
     let sent_in_db: BTreeSet<String> = app.rows(&records("sent")).await.into_iter().collect();
     let failed_in_db: BTreeSet<String> = app.rows(&records("failed")).await.into_iter().collect();
+    let clicked_in_db = app.rows(&records("clicked")).await.len();
     assert_eq!(failed_in_db.len(), failing);
-    assert_eq!(sent_in_db.len(), AUDIENCE - failing);
-    assert_eq!(drawn("sent"), sent_in_db.len() as i64, "the chart's sends");
+    assert_eq!(clicked_in_db, 7, "the script's clicks");
+    assert_eq!(sent_in_db.len() + clicked_in_db, AUDIENCE - failing);
+    assert_eq!(
+        drawn("sent"),
+        (AUDIENCE - failing) as i64,
+        "the chart's sends"
+    );
+    assert_eq!(drawn("clicked"), 7, "the chart's clicks");
+    assert_eq!(drawn("opened"), 7, "a click counts as opened");
     let (_, stats) = app
         .get(&format!("/api/marketing/campaigns/{campaign}/stats"))
         .await;
@@ -108,10 +124,11 @@ async fn the_report_draws_the_api_hours_and_browses_records_and_a_template_error
         "no record shown twice"
     );
     assert_eq!(sent_shown, sent_in_db);
-    assert_eq!(
-        result["sent_pages"],
-        json!([50, 50, AUDIENCE - failing - 100])
-    );
+    let pages: Vec<usize> = (0..sent_in_db.len())
+        .step_by(50)
+        .map(|start| (sent_in_db.len() - start).min(50))
+        .collect();
+    assert_eq!(result["sent_pages"], json!(pages), "pages of 50 by cursor");
 
     // The template was refused on html_body line 3, then saved fixed.
     let message = result["template_error"]["message"].as_str().unwrap();
