@@ -4,7 +4,7 @@
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from './schema';
 import { clearToken, getToken } from '../auth';
-import type { ApiError, CampaignBody, CampaignStatus, Channel, OptOutScope, SegmentBody } from './types';
+import type { ApiError, CampaignBody, CampaignStatus, Channel, OptOutScope, RecordStatus, SegmentBody, TemplateBody } from './types';
 
 export const API_BASE = '/api/marketing';
 
@@ -68,6 +68,18 @@ export interface CustomerQuery {
   page_size?: number;
 }
 
+export interface RecordFilter {
+  status?: RecordStatus | '';
+  channel?: Channel | '';
+  customer_id?: string;
+}
+
+export interface TemplateFilter {
+  channel?: Channel | '';
+  name?: string;
+  page?: number;
+}
+
 const path = (id: string) => ({ params: { path: { id } } });
 
 export const api = {
@@ -117,6 +129,57 @@ export const api = {
     unwrap(await client.GET('/api/marketing/campaigns/{id}/stats', path(campaignId))),
   listTemplates: async () =>
     unwrap(await client.GET('/api/marketing/templates', { params: { query: { page_size: 100 } } })),
+  // The report's time series and records browser.
+  hourlyStats: async (campaignId: string) =>
+    unwrap(await client.GET('/api/marketing/campaigns/{id}/stats/hourly', path(campaignId))),
+  /** A page of a campaign's records by cursor (`''` for the first): never counted. */
+  listRecords: async (campaignId: string, filter: RecordFilter, cursor: string, page_size: number) =>
+    unwrap(
+      await client.GET('/api/marketing/records', {
+        params: {
+          query: {
+            campaign_id: campaignId,
+            status: filter.status || undefined,
+            channel: filter.channel || undefined,
+            customer_id: filter.customer_id?.trim() || undefined,
+            cursor,
+            page_size,
+          },
+        },
+      }),
+    ),
+  // The templates section.
+  templatesPage: async ({ channel, name, page }: TemplateFilter) =>
+    unwrap(
+      await client.GET('/api/marketing/templates', {
+        params: { query: { channel: channel || undefined, name: name || undefined, page, page_size: 20 } },
+      }),
+    ),
+  /** A template and its version (`ETag`, for `If-Match` when saving). */
+  getTemplate: async (id: string) => {
+    const result = await client.GET('/api/marketing/templates/{id}', path(id));
+    return { template: unwrap(result), etag: result.response.headers.get('ETag') };
+  },
+  createTemplate: async (body: TemplateBody) =>
+    unwrap(await client.POST('/api/marketing/templates', { body })),
+  updateTemplate: async (id: string, body: TemplateBody, etag: string | null) => {
+    const result = await client.PUT('/api/marketing/templates/{id}', {
+      params: { path: { id }, header: { 'If-Match': etag } },
+      body,
+    });
+    return { template: unwrap(result), etag: result.response.headers.get('ETag') };
+  },
+  deleteTemplate: async (id: string) => {
+    const result = await client.DELETE('/api/marketing/templates/{id}', path(id));
+    if (!result.response.ok) unwrap(result);
+  },
+  previewTemplate: async (id: string, customer_id: string) =>
+    unwrap(
+      await client.POST('/api/marketing/templates/{id}/preview', { ...path(id), body: { customer_id } }),
+    ),
+  /** Customers matching `q` (name, e-mail, phone…), for choosing whom to preview for. */
+  findCustomers: async (q: string) =>
+    unwrap(await client.GET('/api/marketing/customers', { params: { query: { q, page_size: 10 } } })),
   // Segments and customers (src/pages/segments.tsx, src/pages/customers.tsx).
   listSegments: async (page = 1) =>
     unwrap(await client.GET('/api/marketing/segments', { params: { query: { page, page_size: 100 } } })),

@@ -21,7 +21,6 @@ export type Segment = Schemas['Segment'];
 export type SegmentBody = Schemas['SegmentBody'];
 export type Customer = Schemas['Customer'];
 export type OptOutScope = Schemas['OptOutScope'];
-export type MessageRecord = Schemas['Record'];
 
 /** An execution's skipped customers by reason (the document leaves the object open). */
 export function skippedByReason(execution: Execution): [string, number][] {
@@ -44,3 +43,11 @@ export function costEstimate(execution: Execution): { total: string; currency: s
     ? { total: String(c.total), currency: String(c.currency ?? '') }
     : null;
 }
+
+// The report's time series and records browser, and the templates section.
+export type Hour = Schemas['Hour'];
+export type HourlyStats = Schemas['HourlyStats'];
+/** One message to one customer (`Record` is TypeScript's own). */
+export type MessageRecord = Schemas['Record'];
+export type RecordStatus = Schemas['RecordStatus'];
+export type TemplateBody = Schemas['TemplateBody'];

@@ -116,7 +116,6 @@ export const en: Dictionary = {
   'report.execStatus': 'Status',
   'report.execCreated': 'Started',
   'report.noExecutions': 'No execution yet',
-  'report.hourlyUnavailable': 'The hourly time series needs a per-hour statistics endpoint, which the API does not offer yet.',
   'exec.simulation': 'Dry run',
   'exec.actual': 'Send',
   'eta.seconds': '{s} s',

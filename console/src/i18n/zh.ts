@@ -115,7 +115,6 @@ export const zh = {
   'report.execStatus': '状态',
   'report.execCreated': '开始时间',
   'report.noExecutions': '尚无执行记录',
-  'report.hourlyUnavailable': '按小时的时间序列需要服务端提供按小时统计的接口（尚未提供）。',
   'exec.simulation': '试运行',
   'exec.actual': '正式发送',
   'eta.seconds': '{s} 秒',

@@ -8,6 +8,8 @@ import { formatCount, formatRatio } from '../format';
 import { useProgress } from '../progress';
 import { funnel } from '../report';
 import { ProgressBar } from './ProgressBar';
+import { HourlyReport } from './HourlyReport';
+import { RecordsBrowser } from './RecordsBrowser';
 
 const FunnelChart = lazy(() => import('./FunnelChart'));
 
@@ -293,7 +295,7 @@ function Report({ campaignId }: { campaignId: string }) {
           <FunnelChart stages={chartStages} />
         </Suspense>
       </div>
-      <p className="muted">{t('report.hourlyUnavailable')}</p>
+      <HourlyReport campaignId={campaignId} />
       {stats.by_variant.length > 0 && (
         <>
           <h3>{t('report.variants')}</h3>
@@ -360,6 +362,7 @@ function Report({ campaignId }: { campaignId: string }) {
           </tbody>
         </table>
       )}
+      <RecordsBrowser campaignId={campaignId} />
     </div>
   );
 }

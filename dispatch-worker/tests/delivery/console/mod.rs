@@ -16,6 +16,8 @@ use testkit::{TestApp, TestDb, TestQueues, spawn_app_with};
 
 use crate::common::{customers, start_worker};
 
+mod report;
+
 const AUDIENCE: usize = 2000;
 
 fn repo() -> PathBuf {
