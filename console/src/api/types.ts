@@ -39,3 +39,11 @@ export function costEstimate(execution: Execution): { total: string; currency: s
     ? { total: String(c.total), currency: String(c.currency ?? '') }
     : null;
 }
+
+// Journeys (src/pages/journeys.tsx).
+export type JourneyStatus = Schemas['JourneyStatus'];
+export type Journey = Schemas['Journey'];
+export type JourneyBody = Schemas['JourneyBody'];
+export type JourneyStats = Schemas['JourneyStats'];
+export type StepStats = Schemas['StepStats'];
+export type Enrolled = Schemas['Enrolled'];
