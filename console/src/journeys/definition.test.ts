@@ -34,9 +34,10 @@ describe('faultPosition', () => {
 describe('definitionText', () => {
   it('holds the editable fields only', () => {
     // The document leaves entry and steps open (`Record<string, never>` once generated).
-    const journey = { name: 'n', entry: { kind: 'manual' }, start: 'a', steps: { a: { type: 'exit' } }, re_entry: null, goal: null };
+    const journey = { name: 'n', entry: { kind: 'manual' }, start: 'a', steps: { b: { type: 'exit' }, a: { type: 'wait', duration_seconds: 1, next: 'b' } }, re_entry: null, goal: null };
     const text = definitionText(journey as unknown as Journey);
     expect(Object.keys(JSON.parse(text))).toEqual(['name', 'entry', 'start', 'steps', 're_entry', 'goal']);
+    expect(Object.keys(JSON.parse(text).steps)).toEqual(['a', 'b']);
     expect(JSON.parse(text).re_entry).toBe('never');
   });
 });

@@ -2,18 +2,20 @@
 // its syntax checked in the browser with the line and column of the fault, and the counters of
 // `GET /journeys/:id/stats` by step for one version.
 import type { Figures, Journey, JourneyBody, JourneyStats } from '../api/types';
+import { flowOrder } from './graph';
 
-/** The editable fields of a journey, pretty-printed. */
+/** The editable fields of a journey, pretty-printed, its steps in the order of the flow. */
 export function definitionText(j: Pick<Journey, 'name' | 'entry' | 'start' | 'steps' | 're_entry' | 'goal'>): string {
-  const body: JourneyBody = {
+  const steps: Record<string, unknown> = j.steps;
+  const body = {
     name: j.name,
     entry: j.entry,
     start: j.start,
-    steps: j.steps,
+    steps: Object.fromEntries(flowOrder(steps, j.start).map((id) => [id, steps[id]])),
     re_entry: j.re_entry ?? 'never',
     goal: j.goal ?? null,
   };
-  return JSON.stringify(body, null, 2);
+  return JSON.stringify(body satisfies JourneyBody | object, null, 2);
 }
 
 export interface SyntaxFault {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { definitionGraph, durationParts, ENTRY, missingId, stepOfField } from './graph';
+import { definitionGraph, durationParts, ENTRY, flowOrder, missingId, stepOfField } from './graph';
 
 const welcome = {
   entry: { kind: 'manual' },
@@ -84,5 +84,13 @@ describe('durationParts', () => {
     expect(durationParts(5400)).toEqual({ n: 90, unit: 'min' });
     expect(durationParts(3)).toEqual({ n: 3, unit: 's' });
     expect(durationParts(0)).toEqual({ n: 0, unit: 's' });
+  });
+});
+
+describe('flowOrder', () => {
+  it('lists steps as a customer meets them, unreached ones last', () => {
+    const steps = { orphan: { type: 'exit' }, ...Object.fromEntries(Object.entries(welcome.steps).reverse()) };
+    expect(flowOrder(steps, 'welcome')).toEqual(['welcome', 'wait', 'opened', 'done', 'remind', 'orphan']);
+    expect(flowOrder(steps, undefined)).toEqual(Object.keys(steps));
   });
 });

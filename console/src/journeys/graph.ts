@@ -169,3 +169,17 @@ export function durationParts(seconds: number): { n: number; unit: 's' | 'min' |
   if (seconds > 0 && seconds % 60 === 0) return { n: seconds / 60, unit: 'min' };
   return { n: seconds, unit: 's' };
 }
+
+/** Step ids in the order a customer meets them (depth first from `start`, a step's targets in
+ * field order), then any step not reached: how the editor lists them. */
+export function flowOrder(steps: Record<string, unknown>, start: string | undefined): string[] {
+  const seen = new Set<string>();
+  const visit = (id: string) => {
+    if (seen.has(id) || !(id in steps)) return;
+    seen.add(id);
+    const step = steps[id];
+    for (const t of targets(isObj(step) ? step : {})) visit(t.to);
+  };
+  if (start !== undefined) visit(start);
+  return [...seen, ...Object.keys(steps).filter((id) => !seen.has(id))];
+}

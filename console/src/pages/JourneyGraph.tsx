@@ -104,9 +104,12 @@ export function JourneyGraph({
             const text =
               node.kind === 'missing'
                 ? t('journeys.kind.missing', { step: node.step })
-                : node.entryKind === 'event'
-                  ? t('journeys.entry.event', { event: node.event ?? '' })
-                  : t((['segment', 'manual'].includes(node.entryKind ?? '') ? `journeys.entry.${node.entryKind}` : 'journeys.entry.unknown') as Key);
+                : t('journeys.entryNode', {
+                    entry:
+                      node.entryKind === 'event'
+                        ? t('journeys.entry.event', { event: node.event ?? '' })
+                        : t((['segment', 'manual'].includes(node.entryKind ?? '') ? `journeys.entry.${node.entryKind}` : 'journeys.entry.unknown') as Key),
+                  });
             return (
               <g key={node.id} className={cls} transform={`translate(${box.x},${box.y})`} data-testid={node.kind === 'entry' ? 'journey-entry' : 'journey-missing'}>
                 <rect width={box.width} height={box.height} rx={20} />
