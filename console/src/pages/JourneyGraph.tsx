@@ -10,12 +10,13 @@ import type { StepCounts } from '../journeys/definition';
 
 const WIDTH = 264;
 const SMALL = { width: 200, height: 40 };
-const HEIGHT = { plain: 96, send: 134 };
+const HEIGHT = { plain: 96, send: 134, bare: 52 };
 const COUNTS = ['entered', 'waiting', 'completed', 'exited', 'converted'] as const;
 const MESSAGES = ['sent', 'delivered', 'opened', 'clicked'] as const;
 
-function size(n: GraphNode) {
+function size(n: GraphNode, withCounts: boolean) {
   if (n.kind === 'entry' || n.kind === 'missing') return SMALL;
+  if (!withCounts) return { width: WIDTH, height: HEIGHT.bare };
   return { width: WIDTH, height: n.kind === 'send' ? HEIGHT.send : HEIGHT.plain };
 }
 
@@ -25,14 +26,16 @@ export function JourneyGraph({
   fault,
 }: {
   graph: Graph;
-  counts: Map<string, StepCounts>;
+  /** Each step's counters; null for a journey not saved yet (boxes without counters). */
+  counts: Map<string, StepCounts> | null;
   /** The node the API's error names, and its message. */
   fault: { node: string; message: string } | null;
 }) {
   const { t, lang } = useI18n();
+  const withCounts = counts !== null;
   const placed = useMemo(
-    () => layout(graph.nodes.map((n) => ({ id: n.id, ...size(n) })), graph.edges),
-    [graph],
+    () => layout(graph.nodes.map((n) => ({ id: n.id, ...size(n, withCounts) })), graph.edges),
+    [graph, withCounts],
   );
   const n = (v: number) => formatCount(v, lang);
   const duration = (s: number) => {
@@ -97,7 +100,7 @@ export function JourneyGraph({
         {graph.nodes.map((node) => {
           const box = placed.nodes.get(node.id);
           if (!box) return null;
-          const c = counts.get(node.id);
+          const c = counts?.get(node.id);
           const faulty = fault?.node === node.id;
           const cls = `jg-node kind-${node.kind}${faulty ? ' fault' : ''}`;
           if (node.kind === 'entry' || node.kind === 'missing') {
@@ -127,7 +130,7 @@ export function JourneyGraph({
               <rect width={6} height={box.height} rx={3} className="jg-stripe" />
               <text x={16} y={21} className="jg-id">{node.id}</text>
               <text x={16} y={39} className="jg-kind">{describe(node)}</text>
-              {COUNTS.map((k, i) => (
+              {counts && COUNTS.map((k, i) => (
                 <g key={k} transform={`translate(${8 + i * ((box.width - 8) / COUNTS.length)},52)`}>
                   <text x={cell / 2 - 4} y={14} textAnchor="middle" className="jg-count" data-count={k}>
                     {n(c?.[k] ?? 0)}
@@ -137,7 +140,7 @@ export function JourneyGraph({
                   </text>
                 </g>
               ))}
-              {node.kind === 'send' && (
+              {counts && node.kind === 'send' && (
                 <g transform="translate(8,92)">
                   <line x1={0} x2={box.width - 16} y1={0} y2={0} className="jg-rule" />
                   {MESSAGES.map((k, i) => {

@@ -224,7 +224,7 @@ export default function JourneyPage({ id }: { id?: string }) {
           </div>
         </div>
       ) : (
-        <h1>{t('journeys.newTitle')}</h1>
+        <h1 className="journey-new-title">{t('journeys.newTitle')}</h1>
       )}
 
       {journey && (
@@ -272,7 +272,7 @@ export default function JourneyPage({ id }: { id?: string }) {
             </div>
           )}
         </div>
-        <JourneyGraph graph={graph} counts={counts} fault={fault} />
+        <JourneyGraph graph={graph} counts={journey ? counts : null} fault={fault} />
       </div>
 
       {status !== 'archived' && (
