@@ -3,7 +3,8 @@
 // hand → once the worker has walked them through (welcome e-mail → wait 3 s → opened? → exit /
 // reminder SMS), every step box shows the counters of `GET /journeys/:id/stats` → break a `next`
 // in the editor: the API's error is shown and its step outlined on the graph → a save over a
-// version changed elsewhere is refused (412) with "reload". Screenshots 80–84 in SCREENSHOT_DIR.
+// version changed elsewhere is refused (412) with "reload"; after reloading it saves (version 3).
+// Screenshots 80–84 in SCREENSHOT_DIR.
 //
 // Environment (besides e2e/lib.mjs's): E2E_CUSTOMER_IDS (comma-separated; without it the script
 // seeds E2E_CUSTOMERS customers itself, default 30). Prints `RESULT {json}` last; exits 1 on any
@@ -183,6 +184,12 @@ await run(async (browser, result) => {
   await page.getByText('第 2 版').first().waitFor();
   const reloaded = JSON.parse(await page.inputValue('textarea[name=definition]'));
   check(reloaded.steps.remind.content === other.steps.remind.content, 'reload shows the version saved elsewhere');
+  // Saved on the version read (If-Match): a new version, the editor closes.
+  reloaded.steps.remind.content = '{{ name }}，浏览器里改的';
+  await page.fill('textarea[name=definition]', JSON.stringify(reloaded, null, 2));
+  await page.getByRole('button', { name: '保存', exact: true }).click();
+  await page.getByText('已保存（第 3 版）').waitFor();
+  result.saved_version = 3;
 
   // The list: the journey with its status badge, found by the status filter.
   await page.goto(`${base}/console/journeys`);

@@ -60,7 +60,7 @@ export default function JourneyPage({ id }: { id?: string }) {
   const [text, setText] = useState(() => (id ? '' : JSON.stringify(EXAMPLE, null, 2)));
   const [problem, setProblem] = useState<Problem | null>(null);
   const [busy, setBusy] = useState(false);
-  const [notice, setNotice] = useState<string | null>(null);
+  const [savedVersion, setSavedVersion] = useState<number | null>(null);
   const editor = useRef<HTMLTextAreaElement>(null);
 
   const load = useCallback(async () => {
@@ -121,7 +121,7 @@ export default function JourneyPage({ id }: { id?: string }) {
   };
 
   async function save() {
-    setNotice(null);
+    setSavedVersion(null);
     const p = parseDefinition(text);
     if (!p.ok) {
       setProblem({ kind: 'syntax', fault: p.fault });
@@ -142,7 +142,7 @@ export default function JourneyPage({ id }: { id?: string }) {
       setText(definitionText(r.journey));
       setStatsVersion(null);
       setEditing(false);
-      setNotice(t('journeys.saved', { version: r.journey.version }));
+      setSavedVersion(r.journey.version);
     } catch (e) {
       setProblem(problemOf(e));
     } finally {
@@ -154,7 +154,7 @@ export default function JourneyPage({ id }: { id?: string }) {
     if (!id) return;
     if (action === 'archive' && !window.confirm(t('journeys.archiveConfirm'))) return;
     setBusy(true);
-    setNotice(null);
+    setSavedVersion(null);
     setProblem(null);
     try {
       if (action === 'activate') await api.activateJourney(id);
@@ -241,7 +241,7 @@ export default function JourneyPage({ id }: { id?: string }) {
           <dd>{goal?.event ?? t('common.none')}</dd>
         </dl>
       )}
-      {notice && <p className="ok-note">{notice}</p>}
+      {savedVersion !== null && <p className="ok-note">{t('journeys.saved', { version: savedVersion })}</p>}
       {problem && !editing && <ProblemText problem={problem} onReload={reload} />}
 
       <div className="card">
@@ -362,7 +362,7 @@ function ProblemText({ problem, onReload }: { problem: Problem; onReload: () => 
 function Enroll({ id }: { id: string }) {
   const { t } = useI18n();
   const [ids, setIds] = useState('');
-  const [result, setResult] = useState<string | null>(null);
+  const [result, setResult] = useState<{ entered: number; not: number } | null>(null);
   const [error, setError] = useState<{ field: string | null; message: string } | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -374,7 +374,7 @@ function Enroll({ id }: { id: string }) {
     setError(null);
     try {
       const r = await api.enrollInJourney(id, list);
-      setResult(t('journeys.enroll.result', { entered: r.entered, not: r.not_entered.length }));
+      setResult({ entered: r.entered, not: r.not_entered.length });
     } catch (e) {
       const f = problemOf(e);
       setError(f.kind === 'api' ? { field: f.field, message: f.message } : { field: null, message: t('journeys.conflict') });
@@ -395,7 +395,7 @@ function Enroll({ id }: { id: string }) {
           {error.field ? t('journeys.fieldError', { field: error.field, message: error.message }) : error.message}
         </p>
       )}
-      {result && <p data-testid="enroll-result">{result}</p>}
+      {result && <p data-testid="enroll-result">{t('journeys.enroll.result', result)}</p>}
       <button type="button" disabled={busy} onClick={submit}>
         {t('journeys.enroll.submit')}
       </button>

@@ -94,13 +94,21 @@ async fn a_journey_graph_shows_each_steps_counts_and_the_step_an_error_names() {
         "{}",
         result["step_error"]
     );
-    // Neither the broken save nor the stale one landed: version 2 is the one saved elsewhere.
+    // Neither the broken save nor the stale one landed: version 2 is the one saved elsewhere,
+    // version 3 the browser's save after reloading it.
     let (status, j) = app.get(&format!("/api/marketing/journeys/{journey}")).await;
     assert_eq!(status, 200, "{j}");
-    assert_eq!(j["version"], 2);
+    assert_eq!(j["version"], 3);
     assert_eq!(j["status"], "active");
     assert_eq!(j["steps"]["wait"]["next"], "opened");
-    assert_eq!(j["steps"]["remind"]["content"], "{{ name }}，礼包今晚到期");
+    assert_eq!(j["steps"]["remind"]["content"], "{{ name }}，浏览器里改的");
+    let v2 = app
+        .count(&format!(
+            "SELECT count(*) AS n FROM journey_versions WHERE journey_id = '{journey}' AND version = 2 \
+             AND definition #>> '{{steps,remind,content}}' = '{{{{ name }}}}，礼包今晚到期'"
+        ))
+        .await;
+    assert_eq!(v2, 1, "version 2 is the one saved through the API");
     assert!(
         result["conflict"]
             .as_str()
