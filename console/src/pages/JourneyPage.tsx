@@ -16,6 +16,7 @@ import {
   type SyntaxFault,
 } from '../journeys/definition';
 import { JourneyGraph } from './JourneyGraph';
+import { JourneyEnroll } from './JourneyEnroll';
 import { entryText } from './journeys';
 
 /** How often the counters are read again. */
@@ -317,7 +318,7 @@ export default function JourneyPage({ id }: { id?: string }) {
         </div>
       )}
 
-      {journey && status === 'active' && <Enroll id={journey.id} />}
+      {journey && status === 'active' && <JourneyEnroll id={journey.id} />}
     </section>
   );
 }
@@ -356,49 +357,5 @@ function ProblemText({ problem, onReload }: { problem: Problem; onReload: () => 
     <p className="error" role="alert" data-testid="journey-error" data-field={problem.field ?? undefined}>
       {text}
     </p>
-  );
-}
-
-function Enroll({ id }: { id: string }) {
-  const { t } = useI18n();
-  const [ids, setIds] = useState('');
-  const [result, setResult] = useState<{ entered: number; not: number } | null>(null);
-  const [error, setError] = useState<{ field: string | null; message: string } | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit() {
-    const list = ids.split(/[\s,，]+/).filter(Boolean);
-    setResult(null);
-    if (list.length === 0) return setError({ field: null, message: t('journeys.enroll.empty') });
-    setBusy(true);
-    setError(null);
-    try {
-      const r = await api.enrollInJourney(id, list);
-      setResult({ entered: r.entered, not: r.not_entered.length });
-    } catch (e) {
-      const f = problemOf(e);
-      setError(f.kind === 'api' ? { field: f.field, message: f.message } : { field: null, message: t('journeys.conflict') });
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  return (
-    <div className="card">
-      <h2>{t('journeys.enroll.title')}</h2>
-      <label>
-        {t('journeys.enroll.ids')}
-        <textarea name="customer_ids" rows={3} value={ids} onChange={(e) => setIds(e.target.value)} />
-      </label>
-      {error && (
-        <p className="error" role="alert">
-          {error.field ? t('journeys.fieldError', { field: error.field, message: error.message }) : error.message}
-        </p>
-      )}
-      {result && <p data-testid="enroll-result">{t('journeys.enroll.result', result)}</p>}
-      <button type="button" disabled={busy} onClick={submit}>
-        {t('journeys.enroll.submit')}
-      </button>
-    </div>
   );
 }
