@@ -4,7 +4,18 @@
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from './schema';
 import { clearToken, getToken } from '../auth';
-import type { ApiError, CampaignBody, CampaignStatus, Channel, OptOutScope, RecordStatus, SegmentBody, TemplateBody } from './types';
+import type {
+  ApiError,
+  CampaignBody,
+  CampaignStatus,
+  Channel,
+  JourneyBody,
+  JourneyStatus,
+  OptOutScope,
+  RecordStatus,
+  SegmentBody,
+  TemplateBody,
+} from './types';
 
 export const API_BASE = '/api/marketing';
 
@@ -81,6 +92,46 @@ export interface TemplateFilter {
 }
 
 const path = (id: string) => ({ params: { path: { id } } });
+
+/** A journey with its `ETag` (for `If-Match` on the next save). */
+function withEtag<T>(result: { data?: T; error?: unknown; response: Response }) {
+  return { journey: unwrap(result), etag: result.response.headers.get('ETag') };
+}
+
+// Journeys (src/pages/journeys.tsx).
+const journeyApi = {
+  listJourneys: async (status: JourneyStatus | '', page: number, page_size: number) =>
+    unwrap(
+      await client.GET('/api/marketing/journeys', {
+        params: { query: { status: status || undefined, page, page_size } },
+      }),
+    ),
+  getJourney: async (id: string) =>
+    withEtag(await client.GET('/api/marketing/journeys/{id}', path(id))),
+  createJourney: async (body: JourneyBody) =>
+    unwrap(await client.POST('/api/marketing/journeys', { body })),
+  /** Saves with `If-Match: etag` (a 412 ApiFailure when it changed since it was read). */
+  updateJourney: async (id: string, body: JourneyBody, etag: string | null) => {
+    return withEtag(
+      await client.PUT('/api/marketing/journeys/{id}', {
+        params: { path: { id }, header: { 'If-Match': etag } },
+        body,
+      }),
+    );
+  },
+  activateJourney: async (id: string) =>
+    unwrap(await client.POST('/api/marketing/journeys/{id}/activate', path(id))),
+  pauseJourney: async (id: string) =>
+    unwrap(await client.POST('/api/marketing/journeys/{id}/pause', path(id))),
+  archiveJourney: async (id: string) =>
+    unwrap(await client.POST('/api/marketing/journeys/{id}/archive', path(id))),
+  enrollInJourney: async (id: string, customer_ids: string[]) =>
+    unwrap(
+      await client.POST('/api/marketing/journeys/{id}/enroll', { ...path(id), body: { customer_ids } }),
+    ),
+  journeyStats: async (id: string) =>
+    unwrap(await client.GET('/api/marketing/journeys/{id}/stats', path(id))),
+};
 
 export const api = {
   /** Checks a token without storing it (sign-in); a 401 here does not sign anyone out. */
@@ -227,4 +278,6 @@ export const api = {
     ).records,
   /** The progress stream (read with fetch: see src/sse.ts). */
   eventsUrl: (executionId: string) => `${API_BASE}/executions/${executionId}/events`,
+  ...journeyApi,
 };
+

@@ -51,3 +51,10 @@ export type HourlyStats = Schemas['HourlyStats'];
 export type MessageRecord = Schemas['Record'];
 export type RecordStatus = Schemas['RecordStatus'];
 export type TemplateBody = Schemas['TemplateBody'];
+// Journeys (src/pages/journeys.tsx).
+export type JourneyStatus = Schemas['JourneyStatus'];
+export type Journey = Schemas['Journey'];
+export type JourneyBody = Schemas['JourneyBody'];
+export type JourneyStats = Schemas['JourneyStats'];
+export type StepStats = Schemas['StepStats'];
+export type Enrolled = Schemas['Enrolled'];

@@ -16,6 +16,7 @@ use testkit::{TestApp, TestDb, TestQueues, spawn_app_with};
 
 use crate::common::{customers, start_worker};
 
+mod journeys;
 mod report;
 
 const AUDIENCE: usize = 2000;
