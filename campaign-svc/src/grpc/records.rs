@@ -41,12 +41,11 @@ impl RecordService for GrpcApi {
         req: Request<pb::ListRecordsRequest>,
     ) -> Result<Response<pb::ListRecordsResponse>, Status> {
         let r = req.into_inner();
-        if r.campaign_id.is_empty() {
-            return Err(Error::invalid("campaign_id", "is required").into());
-        }
         let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
         let filter = RecordFilter {
-            campaign_id: parse_uuid("campaign_id", &r.campaign_id)?,
+            campaign_id: non_empty(Some(r.campaign_id))
+                .map(|s| parse_uuid("campaign_id", &s))
+                .transpose()?,
             customer_id: non_empty(r.customer_id)
                 .map(|s| parse_uuid("customer_id", &s))
                 .transpose()?,

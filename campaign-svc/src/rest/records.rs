@@ -27,7 +27,9 @@ pub struct RecordList {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // documents the query; the handler reads it by name
 pub struct RecordQuery {
-    campaign_id: uuid::Uuid,
+    /// The campaign whose records to list; required unless `customer_id` is given.
+    campaign_id: Option<uuid::Uuid>,
+    /// One customer's records (with `campaign_id`: in that campaign; alone: in every campaign).
     customer_id: Option<uuid::Uuid>,
     status: Option<RecordStatus>,
     channel: Option<Channel>,
@@ -41,8 +43,8 @@ pub struct RecordQuery {
     cursor: Option<String>,
 }
 
-/// A campaign's records (one message to one customer each), a page at a time: by number
-/// (`page`, counted) or by cursor (`cursor`, following `next`).
+/// A campaign's records (one message to one customer each), or a customer's in every campaign,
+/// a page at a time: by number (`page`, counted) or by cursor (`cursor`, following `next`).
 #[utoipa::path(
     get,
     path = "/records",
@@ -54,10 +56,10 @@ pub async fn list(
     State(state): State<RestState>,
     QueryParams(params): QueryParams,
 ) -> Result<Json<RecordList>> {
-    let campaign_id = query_str(&params, "campaign_id")
-        .ok_or_else(|| Error::invalid("campaign_id", "is required"))?;
     let filter = RecordFilter {
-        campaign_id: parse_uuid("campaign_id", campaign_id)?,
+        campaign_id: query_str(&params, "campaign_id")
+            .map(|s| parse_uuid("campaign_id", s))
+            .transpose()?,
         customer_id: query_typed(&params, "customer_id")
             .map(|s| parse_uuid("customer_id", s))
             .transpose()?,

@@ -1,8 +1,11 @@
-//! Delivery records of a campaign, read side.
+//! Delivery records of a campaign or of a customer, read side.
+
+use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use marketing_core::models::RecordRow;
+use marketing_core::schema::marketing_campaign::dsl as cs;
 use marketing_core::schema::marketing_record::dsl as mr;
 use marketing_core::vocabulary::{Channel, RecordStatus};
 use serde::Serialize;
@@ -12,15 +15,16 @@ use super::MarketingService;
 use super::campaigns::find;
 use crate::domain::PageRequest;
 use crate::domain::trigger::CampaignTrigger;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Largest page of records.
 pub const MAX_RECORD_PAGE: u32 = 500;
 
-/// Filters of a record listing; the campaign is required.
+/// Filters of a record listing: a campaign's records, or a customer's (in every campaign), or
+/// both; one of the two is required.
 #[derive(Debug, Clone)]
 pub struct RecordFilter {
-    pub campaign_id: Uuid,
+    pub campaign_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,
     pub status: Option<RecordStatus>,
     pub channel: Option<Channel>,
@@ -121,16 +125,22 @@ impl MarketingService {
         filter: RecordFilter,
         paging: RecordPaging,
     ) -> Result<RecordSlice> {
+        if filter.campaign_id.is_none() && filter.customer_id.is_none() {
+            return Err(Error::invalid(
+                "campaign_id",
+                "is required (or customer_id, for one customer's records in every campaign)",
+            ));
+        }
         let mut conn = self.pool.get().await?;
-        let campaign = find(&mut conn, filter.campaign_id).await?;
-        let journey = match CampaignTrigger::stored(&campaign.trigger)? {
-            CampaignTrigger::Journey(j) => Some(j),
-            _ => None,
-        };
+        if let Some(id) = filter.campaign_id {
+            // An unknown campaign is 404, not an empty page.
+            find(&mut conn, id).await?;
+        }
         let query = || {
-            let mut q = mr::marketing_record
-                .filter(mr::campaign_id.eq(filter.campaign_id))
-                .into_boxed();
+            let mut q = mr::marketing_record.into_boxed();
+            if let Some(c) = filter.campaign_id {
+                q = q.filter(mr::campaign_id.eq(c));
+            }
             if let Some(c) = filter.customer_id {
                 q = q.filter(mr::customer_id.eq(c));
             }
@@ -171,6 +181,21 @@ impl MarketingService {
                 (rows, None, more)
             }
         };
+        // A journey's messages name the journey and step their campaign was made for.
+        let mut campaign_ids: Vec<Uuid> = rows.iter().map(|r| r.campaign_id).collect();
+        campaign_ids.sort_unstable();
+        campaign_ids.dedup();
+        let triggers: Vec<(Uuid, serde_json::Value)> = cs::marketing_campaign
+            .filter(cs::id.eq_any(&campaign_ids))
+            .select((cs::id, cs::trigger))
+            .load(&mut conn)
+            .await?;
+        let mut journeys = HashMap::new();
+        for (id, trigger) in triggers {
+            if let CampaignTrigger::Journey(j) = CampaignTrigger::stored(&trigger)? {
+                journeys.insert(id, j);
+            }
+        }
         let next = if more {
             rows.last().map(|r| r.id)
         } else {
@@ -181,7 +206,7 @@ impl MarketingService {
                 .into_iter()
                 .map(|r| {
                     let mut r = Record::from(r);
-                    if let Some(j) = &journey {
+                    if let Some(j) = journeys.get(&r.campaign_id) {
                         r.journey_id = Some(j.journey_id);
                         r.journey_step = Some(j.step.clone());
                     }

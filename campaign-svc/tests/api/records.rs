@@ -182,6 +182,73 @@ async fn records_name_the_provider_that_sent_them_over_rest_and_grpc() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customers_records_are_listed_across_campaigns_over_rest_and_grpc() {
+    use crm_proto::v1 as pb;
+    use crm_proto::v1::record_service_client::RecordServiceClient;
+
+    let app = spawn_app().await;
+    // Two campaigns to the same 4 customers (each seed inserts one record per customer).
+    let first = seed(&app, 4).await;
+    let second = seed(&app, 0).await;
+    let (_, page) = app
+        .get(&format!("/api/marketing/records?campaign_id={first}"))
+        .await;
+    let customer = page["records"][1]["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, mine) = app
+        .get(&format!(
+            "/api/marketing/records?customer_id={customer}&cursor="
+        ))
+        .await;
+    assert_eq!(status, 200, "{mine}");
+    let mut campaigns: Vec<&str> = mine["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["customer_id"], customer.as_str(), "only theirs: {r}");
+            r["campaign_id"].as_str().unwrap()
+        })
+        .collect();
+    campaigns.sort_unstable();
+    let mut both = [first.as_str(), second.as_str()];
+    both.sort_unstable();
+    assert_eq!(campaigns, both, "one record in each campaign");
+    assert_eq!(mine["next"], serde_json::Value::Null);
+
+    let grpc = RecordServiceClient::new(app.channel().await)
+        .list_records(testkit::authed(pb::ListRecordsRequest {
+            customer_id: Some(customer.clone()),
+            ..Default::default()
+        }))
+        .await
+        .expect("ListRecords answers")
+        .into_inner();
+    let mut over_grpc: Vec<&str> = grpc
+        .records
+        .iter()
+        .map(|r| r.campaign_id.as_str())
+        .collect();
+    over_grpc.sort_unstable();
+    assert_eq!(over_grpc, both);
+    assert_eq!(grpc.pagination.map(|p| p.total), Some(2));
+
+    // Neither a campaign nor a customer: 400 naming the campaign, on both APIs.
+    let (status, err) = app.get("/api/marketing/records?status=sent").await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["field"], "campaign_id");
+    let refused = RecordServiceClient::new(app.channel().await)
+        .list_records(testkit::authed(pb::ListRecordsRequest::default()))
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("campaign_id"), "{refused:?}");
+}
+
 /// Walks a campaign's records by cursor over REST (`cursor` / `next`) or gRPC (`page_token` /
 /// `next_page_token`), `size` at a time; `between` runs after each page.
 async fn walk_by_cursor(

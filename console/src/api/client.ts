@@ -269,11 +269,11 @@ export const api = {
     const result = await client.DELETE('/api/marketing/customers/{id}', path(id));
     if (!result.response.ok) unwrap(result);
   },
-  /** One customer's records of one campaign (the API lists records by campaign only). */
-  customerRecords: async (campaignId: string, customerId: string, page_size = 10) =>
+  /** One customer's records in every campaign, oldest first (the first `page_size`). */
+  customerRecords: async (customerId: string, page_size = 500) =>
     unwrap(
       await client.GET('/api/marketing/records', {
-        params: { query: { campaign_id: campaignId, customer_id: customerId, cursor: '', page_size } },
+        params: { query: { customer_id: customerId, cursor: '', page_size } },
       }),
     ).records,
   /** The progress stream (read with fetch: see src/sse.ts). */

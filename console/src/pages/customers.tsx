@@ -5,7 +5,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { useI18n, type Key } from '../i18n';
 import { api, ApiFailure, type CustomerQuery } from '../api/client';
-import type { Campaign, Customer, MessageRecord, OptOutScope } from '../api/types';
+import type { Customer, MessageRecord, OptOutScope } from '../api/types';
 import { matchRoute, navigate } from '../router';
 import { channelLines, customerLabel, newestFirst } from '../customerView';
 
@@ -137,8 +137,8 @@ function CustomerLookup() {
   );
 }
 
-/** How many of the newest campaigns the page reads a customer's messages from. */
-const RECENT_CAMPAIGNS = 20;
+/** How many of the customer's newest messages the page shows. */
+const RECENT_RECORDS = 20;
 
 function CustomerPage({ id }: { id: string }) {
   const { t } = useI18n();
@@ -153,16 +153,19 @@ function CustomerPage({ id }: { id: string }) {
 
   useEffect(() => {
     api.getCustomer(id).then(setCustomer, (err: unknown) => setError(message(err)));
-    // The API lists records by campaign only: this customer's in each of the newest campaigns.
+    // The customer's records in every campaign (oldest first from the API): the newest, each
+    // with its campaign's name.
     api
-      .listCampaigns({ page_size: RECENT_CAMPAIGNS })
-      .then(async (d) => {
-        const byCampaign = await Promise.all(
-          d.campaigns.map(async (c: Campaign) =>
-            (await api.customerRecords(c.id, id)).map((record) => ({ record, campaign: c.name })),
+      .customerRecords(id)
+      .then(async (all) => {
+        const recent = newestFirst(all, (r) => r.id).slice(0, RECENT_RECORDS);
+        const ids = [...new Set(recent.map((r) => r.campaign_id))];
+        const names = new Map(
+          await Promise.all(
+            ids.map(async (c): Promise<[string, string]> => [c, (await api.getCampaign(c)).name]),
           ),
         );
-        setRecords(newestFirst(byCampaign.flat(), (x) => x.record.id).slice(0, 20));
+        setRecords(recent.map((record) => ({ record, campaign: names.get(record.campaign_id) ?? record.campaign_id })));
       })
       .catch(() => setRecords([]));
   }, [id]);
@@ -304,7 +307,7 @@ function CustomerPage({ id }: { id: string }) {
       </div>
       <div className="card">
         <h2>{t('cust.records')}</h2>
-        <p className="muted">{t('cust.recordsHint', { count: RECENT_CAMPAIGNS })}</p>
+        <p className="muted">{t('cust.recordsHint', { count: RECENT_RECORDS })}</p>
         {!records ? (
           <p className="muted">{t('common.loading')}</p>
         ) : records.length === 0 ? (
