@@ -8,10 +8,21 @@ import { formatCount, formatRatio } from '../format';
 import { useProgress } from '../progress';
 import { funnel } from '../report';
 import { ProgressBar } from './ProgressBar';
-import { HourlyReport } from './HourlyReport';
+import { prefetch, take } from '../prefetch';
+import { HourlyReport, loadHourlyChart } from './HourlyReport';
 import { RecordsBrowser } from './RecordsBrowser';
 
-const FunnelChart = lazy(() => import('./FunnelChart'));
+const loadFunnelChart = () => import('./FunnelChart');
+const FunnelChart = lazy(loadFunnelChart);
+
+/** The report's requests and chart code, started while the campaign itself loads. */
+function prefetchReport(id: string) {
+  prefetch(`stats:${id}`, () => api.stats(id));
+  prefetch(`executions:${id}`, () => api.listExecutions(id));
+  prefetch(`hourly:${id}`, () => api.hourlyStats(id));
+  void loadFunnelChart().catch(() => {});
+  void loadHourlyChart().catch(() => {});
+}
 
 export function CampaignDetail({ id }: { id: string }) {
   const { t, lang } = useI18n();
@@ -25,6 +36,7 @@ export function CampaignDetail({ id }: { id: string }) {
   const [reportKey, setReportKey] = useState(0);
   const { progress, lost } = useProgress(sendId);
 
+  useEffect(() => prefetchReport(id), [id]);
   const load = useCallback(() => {
     api
       .getCampaign(id)
@@ -239,7 +251,10 @@ function Report({ campaignId }: { campaignId: string }) {
   const [executions, setExecutions] = useState<Execution[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    Promise.all([api.stats(campaignId), api.listExecutions(campaignId)])
+    Promise.all([
+      take(`stats:${campaignId}`, () => api.stats(campaignId)),
+      take(`executions:${campaignId}`, () => api.listExecutions(campaignId)),
+    ])
       .then(([s, e]) => {
         setStats(s);
         setExecutions(e.executions);

@@ -6,17 +6,19 @@ import { useI18n } from '../i18n';
 import { api } from '../api/client';
 import type { HourlyStats } from '../api/types';
 import { formatCount } from '../format';
+import { take } from '../prefetch';
 import { HOURLY_METRICS, hourLabel, hourlySeries, type HourlyMetric } from '../hourly';
 
-const HourlyChart = lazy(() => import('./HourlyChart'));
+/** The chart's code (ECharts), loaded with the first report; the campaign page starts it early. */
+export const loadHourlyChart = () => import('./HourlyChart');
+const HourlyChart = lazy(loadHourlyChart);
 
 export function HourlyReport({ campaignId }: { campaignId: string }) {
   const { t, lang } = useI18n();
   const [stats, setStats] = useState<HourlyStats | null>(null);
   const [error, setError] = useState<string | null>(null);
   const load = useCallback(() => {
-    api
-      .hourlyStats(campaignId)
+    take(`hourly:${campaignId}`, () => api.hourlyStats(campaignId))
       .then((s) => {
         setStats(s);
         setError(null);
