@@ -109,6 +109,47 @@ export const api = {
     unwrap(await client.GET('/api/marketing/campaigns/{id}/stats', path(campaignId))),
   listTemplates: async () =>
     unwrap(await client.GET('/api/marketing/templates', { params: { query: { page_size: 100 } } })),
+  /** A campaign and its `ETag` (sent back as `If-Match` by updateCampaign). */
+  getCampaignTagged: async (id: string) => {
+    const result = await client.GET('/api/marketing/campaigns/{id}', path(id));
+    return { campaign: unwrap(result), etag: result.response.headers.get('ETag') };
+  },
+  /** PUT with `If-Match`: 412 when someone changed it since `etag` was read. */
+  updateCampaign: async (id: string, body: CampaignBody, etag: string | null) => {
+    const result = await client.PUT('/api/marketing/campaigns/{id}', {
+      params: { path: { id }, header: { 'If-Match': etag } },
+      body,
+    });
+    return { campaign: unwrap(result), etag: result.response.headers.get('ETag') };
+  },
+  listSegments: async () =>
+    unwrap(await client.GET('/api/marketing/segments', { params: { query: { page_size: 100 } } })),
+  segmentCount: async (id: string) =>
+    unwrap(await client.GET('/api/marketing/segments/{id}/count', path(id))),
+  /** How many customers a rule matches (`{tags_any: […]}` for a campaign's tags). */
+  countRule: async (rule: Record<string, unknown>) =>
+    unwrap(
+      await client.POST('/api/marketing/segments/count', {
+        body: { rule: rule as Record<string, never> },
+      }),
+    ),
+  searchCustomers: async (q: string) =>
+    unwrap(await client.GET('/api/marketing/customers', { params: { query: { q, page_size: 8 } } })),
+  getCustomer: async (id: string) =>
+    unwrap(await client.GET('/api/marketing/customers/{id}', path(id))),
+  /** A saved campaign rendered for one customer. */
+  previewCampaign: async (id: string, customer_id: string) =>
+    unwrap(
+      await client.POST('/api/marketing/campaigns/{id}/preview', {
+        ...path(id),
+        body: { customer_id },
+      }),
+    ),
+  /** A campaign not saved yet (the form's body) rendered for one customer; nothing is saved. */
+  previewUnsaved: async (campaign: CampaignBody, customer_id: string) =>
+    unwrap(
+      await client.POST('/api/marketing/campaigns/preview', { body: { campaign, customer_id } }),
+    ),
   /** The progress stream (read with fetch: see src/sse.ts). */
   eventsUrl: (executionId: string) => `${API_BASE}/executions/${executionId}/events`,
 };

@@ -17,6 +17,8 @@ export type Execution = Schemas['ExecutionView'];
 export type Progress = Schemas['Progress'];
 export type Template = Schemas['Template'];
 export type ApiError = Schemas['ErrorDetail'];
+export type Segment = Schemas['Segment'];
+export type Customer = Schemas['Customer'];
 
 /** An execution's skipped customers by reason (the document leaves the object open). */
 export function skippedByReason(execution: Execution): [string, number][] {

@@ -7,6 +7,7 @@ import { navigate } from '../router';
 import { formatCount, formatRatio } from '../format';
 import { useProgress } from '../progress';
 import { funnel } from '../report';
+import { editable } from '../campaignForm';
 import { ProgressBar } from './ProgressBar';
 
 const FunnelChart = lazy(() => import('./FunnelChart'));
@@ -94,6 +95,11 @@ export function CampaignDetail({ id }: { id: string }) {
           <span className={`badge ${campaign.status}`} data-testid="campaign-status">
             {t(`status.${campaign.status}` as Key)}
           </span>
+          {editable(campaign) && (
+            <button type="button" className="secondary" onClick={() => navigate(`/campaigns/${id}/edit`)}>
+              {t('cf.edit')}
+            </button>
+          )}
           {campaign.status !== 'active' && campaign.status !== 'archived' && (
             <button type="button" className="secondary" onClick={archive}>
               {t('detail.archive')}
@@ -107,6 +113,11 @@ export function CampaignDetail({ id }: { id: string }) {
       {error && (
         <p className="error" role="alert">
           {t('common.error', { message: error })}
+        </p>
+      )}
+      {campaign.status === 'archived' && (
+        <p className="card muted" data-testid="archived-note">
+          {t('cf.archived')}
         </p>
       )}
       <div className="card">

@@ -14,6 +14,8 @@ use testkit::{TestApp, TestDb, TestQueues, spawn_app_with};
 
 use crate::common::{customers, start_worker};
 
+mod campaign_edit;
+
 const AUDIENCE: usize = 2000;
 
 fn repo() -> PathBuf {
