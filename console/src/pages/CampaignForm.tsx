@@ -72,6 +72,9 @@ export function CampaignForm({ id }: { id?: string } = {}) {
   }, []);
 
   const update = (patch: Partial<FormState>) => setForm((f) => ({ ...f, ...patch }));
+  // A save's error is about the form as it was: any change retires it (the live preview checks
+  // the form as it is).
+  useEffect(() => setSaveError(null), [form]);
 
   const built: Built = useMemo(() => {
     try {
