@@ -127,8 +127,23 @@ export function CampaignDetail({ id }: { id: string }) {
           <dd>{t(`channel.${campaign.type}` as Key)}</dd>
           <dt>{t('detail.tags')}</dt>
           <dd>{campaign.target_tags.join(', ') || t('common.none')}</dd>
+          {campaign.target_segment_id && (
+            <>
+              <dt>{t('detail.segment')}</dt>
+              <dd>
+                <code>{campaign.target_segment_id}</code>
+              </dd>
+            </>
+          )}
           <dt>{t('detail.content')}</dt>
-          <dd className="content">{campaign.content || t('common.none')}</dd>
+          <dd className="content">
+            {campaign.content ||
+              (campaign.variants.length > 0
+                ? `${t('cf.content.variants')}: ${campaign.variants.map((v) => `${v.key} ${v.weight}%`).join(' · ')}`
+                : campaign.content_template_id
+                  ? `${t('cf.content.template')}: ${campaign.content_template_id}`
+                  : t('common.none'))}
+          </dd>
           {(campaign.start_time || campaign.end_time) && (
             <>
               <dt>{t('detail.schedule')}</dt>
