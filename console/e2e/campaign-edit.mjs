@@ -3,7 +3,7 @@
 // on the content field with its line, then fixed and rendered for a chosen customer; two A/B
 // variants with weights (a bad weight shown on its input); a recurring trigger (a bad cron shown
 // on its input) with quiet hours; save; edit the name; the API holds the new values; archive.
-// Screenshots 20–23 (zh, and the edit form in en) go to SCREENSHOT_DIR.
+// Screenshots 20–24 (zh, and the edit form in en) go to SCREENSHOT_DIR.
 //
 // Environment (besides e2e/lib.mjs's): E2E_SEGMENT_ID and E2E_CUSTOMER_ID (a segment and one
 // of its customers, seeded by dispatch-worker/tests/delivery/console/campaign_edit.rs); without
@@ -57,6 +57,7 @@ await run(async (browser, result) => {
   await contentError.waitFor({ timeout: 15_000 });
   result.content_error = await contentError.textContent();
   check(result.content_error.includes('第 2 行'), `the error names line 2: ${result.content_error}`);
+  await shot(page, '20-edit-content-error');
 
   // Fixed: the preview renders it for the chosen customer.
   await page.fill('textarea[name=content]', '{{ name }}，您好！\n{{ attributes.city }}会员专享双12好礼');
@@ -94,7 +95,7 @@ await run(async (browser, result) => {
   await page.fill('input[name="quiet_hours.start"]', '21:00');
   await page.fill('input[name="quiet_hours.end"]', '08:00');
   await page.getByTestId('preview-body').waitFor();
-  await shot(page, '20-edit-create');
+  await shot(page, '21-edit-create');
 
   await page.getByRole('button', { name: '创建活动' }).click();
   await page.getByTestId('campaign-name').filter({ hasText: name }).waitFor();
@@ -108,7 +109,7 @@ await run(async (browser, result) => {
   check((await page.inputValue('input[name="trigger.cron"]')) === '0 9 * * *', 'the edit form shows the cron');
   check((await page.inputValue('input[name="variants[1].weight"]')) === '70', 'the edit form shows the weights');
   await page.locator('[data-testid=audience-count][data-state=done]').waitFor({ timeout: 15_000 });
-  await shot(page, '21-edit-form');
+  await shot(page, '22-edit-form');
   const newName = `${name}（已改）`;
   await page.fill('input[name=name]', newName);
   await page.getByRole('button', { name: '保存修改' }).click();
@@ -134,7 +135,7 @@ await run(async (browser, result) => {
   await page.fill('input[name=preview_customer]', chosen.external_id);
   await page.getByTestId('customer-results').getByRole('button').first().click();
   await page.getByTestId('preview-body').waitFor({ timeout: 15_000 });
-  await shot(page, '22-edit-form-en');
+  await shot(page, '23-edit-form-en');
   await page.getByRole('button', { name: '中文' }).click();
   await page.getByRole('button', { name: '取消' }).click();
 
@@ -144,6 +145,6 @@ await run(async (browser, result) => {
   await page.getByTestId('campaign-status').filter({ hasText: '已归档' }).waitFor();
   await page.getByTestId('archived-note').waitFor();
   check((await page.getByRole('button', { name: '编辑', exact: true }).count()) === 0, 'no edit once archived');
-  await shot(page, '23-edit-archived');
+  await shot(page, '24-edit-archived');
   result.archived_status = (await api(`/campaigns/${campaignId}`)).status;
 });

@@ -118,10 +118,11 @@ async fn a_campaign_is_created_edited_and_archived_in_the_browser() {
 
     let shots = super::repo().join("target/console-screenshots");
     for name in [
-        "20-edit-create",
-        "21-edit-form",
-        "22-edit-form-en",
-        "23-edit-archived",
+        "20-edit-content-error",
+        "21-edit-create",
+        "22-edit-form",
+        "23-edit-form-en",
+        "24-edit-archived",
     ] {
         assert!(
             shots.join(format!("{name}.png")).is_file(),
