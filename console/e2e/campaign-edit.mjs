@@ -32,6 +32,21 @@ await run(async (browser, result) => {
     : await seed();
   const chosen = await api(`/customers/${customerId}`);
   const page = await signedIn(browser, '/campaigns/new');
+  // What went wrong, when something does: the API's refusals and a screenshot.
+  page.on('response', async (r) => {
+    if (r.url().includes('/api/') && r.status() >= 400) {
+      console.error(`${r.request().method()} ${r.url()} → ${r.status()} ${await r.text().catch(() => '')}`);
+    }
+  });
+  try {
+    await flow(page, result, segmentId, chosen);
+  } catch (e) {
+    await shot(page, 'edit-failure');
+    throw e;
+  }
+});
+
+async function flow(page, result, segmentId, chosen) {
   await page.getByRole('heading', { name: '新建营销活动' }).waitFor();
   const name = `编辑流程 ${Date.now()}`;
   await page.fill('input[name=name]', name);
@@ -147,4 +162,4 @@ await run(async (browser, result) => {
   check((await page.getByRole('button', { name: '编辑', exact: true }).count()) === 0, 'no edit once archived');
   await shot(page, '24-edit-archived');
   result.archived_status = (await api(`/campaigns/${campaignId}`)).status;
-});
+}
