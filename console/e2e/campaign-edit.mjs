@@ -2,7 +2,8 @@
 // A segment audience with its live count (equal to the API's); content with a syntax error shown
 // on the content field with its line, then fixed and rendered for a chosen customer; two A/B
 // variants with weights (a bad weight shown on its input); a recurring trigger (a bad cron shown
-// on its input) with quiet hours; save; edit the name; the API holds the new values; archive.
+// on its input) with quiet hours; save; edit the name (a stale edit is refused with 412 and
+// reloaded); the API holds the new values; archive.
 // Screenshots 20–24 (zh, and the edit form in en) go to SCREENSHOT_DIR.
 //
 // Environment (besides e2e/lib.mjs's): E2E_SEGMENT_ID and E2E_CUSTOMER_ID (a segment and one
@@ -125,7 +126,18 @@ async function flow(page, result, segmentId, chosen) {
   check((await page.inputValue('input[name="variants[1].weight"]')) === '70', 'the edit form shows the weights');
   await page.locator('[data-testid=audience-count][data-state=done]').waitFor({ timeout: 15_000 });
   await shot(page, '22-edit-form');
+  // Someone else changes it meanwhile: the save (If-Match: the ETag read) is refused with 412
+  // and the page asks to reload, which shows their change.
+  const theirName = `${name}（他人修改）`;
+  await api(`/campaigns/${campaignId}`, { method: 'PUT', body: { name: theirName } });
   const newName = `${name}（已改）`;
+  await page.fill('input[name=name]', newName);
+  await page.getByRole('button', { name: '保存修改' }).click();
+  await page.getByTestId('stale').waitFor();
+  result.stale_refused = (await api(`/campaigns/${campaignId}`)).name === theirName;
+  check(result.stale_refused, 'the stale save changed nothing');
+  await page.getByTestId('stale').getByRole('button', { name: '重新加载' }).click();
+  await page.waitForFunction((n) => document.querySelector('input[name=name]')?.value === n, theirName);
   await page.fill('input[name=name]', newName);
   await page.getByRole('button', { name: '保存修改' }).click();
   await page.getByTestId('campaign-name').filter({ hasText: newName }).waitFor();

@@ -1,8 +1,8 @@
 //! Creating and editing a campaign in the browser (`console/e2e/campaign-edit.mjs`): a segment
 //! audience with its live count, a template syntax error shown on the content field with its
 //! line, the live preview for a chosen customer, two A/B variants with weights, a recurring
-//! trigger with quiet hours; then an edit of the name and the archive. The script's findings are
-//! compared with what the API says afterwards.
+//! trigger with quiet hours; then an edit of the name (a stale one refused with 412 first) and the
+//! archive. The script's findings are compared with what the API says afterwards.
 
 use serde_json::json;
 
@@ -73,6 +73,9 @@ async fn a_campaign_is_created_edited_and_archived_in_the_browser() {
             .contains("between 1 and 99"),
         "{result}"
     );
+
+    // An edit over someone else's change was refused (412) and changed nothing.
+    assert_eq!(result["stale_refused"], true, "{result}");
 
     // What the API holds: the edited name and everything the form set.
     let campaign = result["campaign_id"].as_str().expect("campaign id");
