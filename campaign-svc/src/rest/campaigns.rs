@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::domain::campaign::{Campaign, CampaignFilter, CampaignPatch, NewCampaign};
 use crate::domain::execution::Sample;
 use crate::domain::{PageRequest, parse_time, parse_uuid, parse_word};
-use crate::error::{ErrorBody, Result};
+use crate::error::{Error, ErrorBody, Result};
 use crate::service::campaigns::MAX_CAMPAIGN_PAGE;
 use crate::service::preview::PreviewTarget;
 use marketing_core::vocabulary::{CampaignStatus, Channel, ExecutionType};
@@ -307,6 +307,45 @@ pub async fn preview(
     let target = PreviewTarget::parse(customer, body.limit)?;
     Ok(Json(PreviewReply {
         previews: state.service.preview_campaign(id, target).await?,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnsavedPreviewBody {
+    /// The campaign as `POST /campaigns` would create it; refused with the same errors.
+    campaign: CampaignBody,
+    /// Required: the customer to render it for, in its audience or not.
+    #[schema(value_type = uuid::Uuid)]
+    customer_id: Option<String>,
+}
+
+/// Renders a campaign that is not saved yet (the create body) for one customer: the console's
+/// live preview. Nothing is written or sent; bad input is the 400 a create would answer.
+#[utoipa::path(
+    post,
+    path = "/campaigns/preview",
+    tag = "campaigns",
+    request_body = UnsavedPreviewBody,
+    responses((status = 200, description = "The rendered message", body = PreviewReply))
+)]
+pub async fn preview_unsaved(
+    State(state): State<RestState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<UnsavedPreviewBody>,
+) -> Result<Json<PreviewReply>> {
+    let customer = match body.customer_id.as_deref() {
+        None | Some("") => return Err(Error::invalid("customer_id", "is required")),
+        Some(c) => parse_uuid("customer_id", c)?,
+    };
+    let min_recurrence = state.service.settings().min_recurrence_secs;
+    let new = NewCampaign::parse(body.campaign.into_fields()?, min_recurrence)?;
+    let sample = state
+        .service
+        .preview_new_campaign(caller, new, customer)
+        .await?;
+    Ok(Json(PreviewReply {
+        previews: vec![sample],
     }))
 }
 

@@ -61,6 +61,7 @@ fn all_routes(
         .routes(routes!(executions::list))
         .routes(routes!(campaigns::trigger))
         .routes(routes!(campaigns::preview))
+        .routes(routes!(campaigns::preview_unsaved))
         .routes(routes!(campaigns::stats))
         .routes(routes!(campaigns::hourly_stats))
         .routes(routes!(campaigns::channel_stats))

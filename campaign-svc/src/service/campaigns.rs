@@ -22,35 +22,7 @@ pub const MAX_CAMPAIGN_PAGE: u32 = 100;
 
 impl MarketingService {
     pub async fn create_campaign(&self, caller: Caller, new: NewCampaign) -> Result<Campaign> {
-        let now = Utc::now();
-        let mut row = CampaignRow {
-            id: Uuid::now_v7(),
-            name: new.name.as_str().to_owned(),
-            type_: new.channel,
-            status: CampaignStatus::Draft,
-            target_tags: new.target_tags,
-            target_segment_id: new.target_segment_id,
-            content_template_id: new.content_template_id,
-            content: new.content,
-            variants: serde_json::to_value(&new.variants).map_err(|e| Error::Internal(e.into()))?,
-            start_time: new.start_time,
-            end_time: new.end_time,
-            actual_start_time: None,
-            actual_end_time: None,
-            created_by: caller.id,
-            updated_by: caller.id,
-            created_at: now,
-            updated_at: now,
-            trigger: new.trigger.to_json(),
-            next_run_at: None,
-            paused_at: None,
-            send_at_local: None,
-            time_zone: None,
-            quiet_hours: None,
-            spend_cap_micros: new.spend_cap.map(|c| c.micros()),
-        };
-        new.timing.apply(&mut row);
-        place(&mut row, now)?;
+        let row = new_row(Uuid::now_v7(), caller, new, Utc::now())?;
         let mut conn = self.pool.get().await?;
         check_references(&mut conn, &row).await?;
         let row = diesel::insert_into(mc::marketing_campaign)
@@ -205,9 +177,51 @@ pub(crate) async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> R
         .ok_or_else(|| Error::not_found("campaign", id))
 }
 
+/// The row a create would insert (status and next occurrence placed), not written: shared by
+/// create and the preview of an unsaved campaign, so both check the same.
+pub(crate) fn new_row(
+    id: Uuid,
+    caller: Caller,
+    new: NewCampaign,
+    now: chrono::DateTime<Utc>,
+) -> Result<CampaignRow> {
+    let mut row = CampaignRow {
+        id,
+        name: new.name.as_str().to_owned(),
+        type_: new.channel,
+        status: CampaignStatus::Draft,
+        target_tags: new.target_tags,
+        target_segment_id: new.target_segment_id,
+        content_template_id: new.content_template_id,
+        content: new.content,
+        variants: serde_json::to_value(&new.variants).map_err(|e| Error::Internal(e.into()))?,
+        start_time: new.start_time,
+        end_time: new.end_time,
+        actual_start_time: None,
+        actual_end_time: None,
+        created_by: caller.id,
+        updated_by: caller.id,
+        created_at: now,
+        updated_at: now,
+        trigger: new.trigger.to_json(),
+        next_run_at: None,
+        paused_at: None,
+        send_at_local: None,
+        time_zone: None,
+        quiet_hours: None,
+        spend_cap_micros: new.spend_cap.map(|c| c.micros()),
+    };
+    new.timing.apply(&mut row);
+    place(&mut row, now)?;
+    Ok(row)
+}
+
 /// Checks that the templates and the segment a campaign names exist, and that its templates
 /// are for its channel.
-async fn check_references(conn: &mut AsyncPgConnection, row: &CampaignRow) -> Result<()> {
+pub(crate) async fn check_references(
+    conn: &mut AsyncPgConnection,
+    row: &CampaignRow,
+) -> Result<()> {
     use marketing_core::schema::{content_templates::dsl as ct, segments::dsl as sg};
     let variants = crate::domain::variant::stored(&row.variants)?;
     let mut wanted: Vec<(String, Uuid)> = Vec::new();

@@ -7,7 +7,10 @@ use marketing_core::vocabulary::CampaignStatus;
 use uuid::Uuid;
 
 use super::MarketingService;
+use super::campaigns::{check_references, new_row};
 use super::templates::find_template;
+use crate::auth::Caller;
+use crate::domain::campaign::NewCampaign;
 use crate::domain::execution::Sample;
 use crate::error::{Error, Result};
 use crate::fanout::plan::{Plan, audience_samples, customer_sample};
@@ -63,6 +66,29 @@ impl MarketingService {
                 audience_samples(&mut conn, &campaign, &plan, signer, i64::from(n), None).await
             }
         }
+    }
+
+    /// Renders a campaign not saved yet (a create's fields) for one customer: the same checks
+    /// as a create (content, variants, trigger, references), nothing written or sent.
+    pub async fn preview_new_campaign(
+        &self,
+        caller: Caller,
+        new: NewCampaign,
+        customer_id: Uuid,
+    ) -> Result<Sample> {
+        // The nil id: an unsaved campaign has none yet, so its A/B split is only indicative.
+        let campaign = new_row(Uuid::nil(), caller, new, Utc::now())?;
+        let mut conn = self.pool.get().await?;
+        check_references(&mut conn, &campaign).await?;
+        let plan = Plan::resolve(&mut conn, &campaign).await?;
+        customer_sample(
+            &mut conn,
+            &campaign,
+            &plan,
+            &self.settings.signer,
+            customer_id,
+        )
+        .await
     }
 
     /// Renders a template for one customer; campaign variables take the template's name.

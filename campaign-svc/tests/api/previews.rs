@@ -291,3 +291,97 @@ async fn preview_renders_for_one_customer_in_their_time_zone_and_escapes_html() 
         (400, json!("limit"))
     );
 }
+
+/// The console's live preview of a campaign being written: the create body rendered for one
+/// customer with the create's checks (the field and line of a syntax error, a variant's weight),
+/// nothing written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsaved_campaign_is_previewed_for_one_customer_with_the_create_errors() {
+    let app = spawn_app().await;
+    let customer = create(
+        &app,
+        "/api/marketing/customers",
+        json!({"external_id": "z3", "name": "张三", "phone": "+8613800138000", "tags": ["VIP"],
+               "attributes": {"points": 12345}}),
+    )
+    .await;
+    let preview = |campaign: Value| {
+        let body = json!({"campaign": campaign, "customer_id": customer});
+        let app = &app;
+        async move { app.post("/api/marketing/campaigns/preview", body).await }
+    };
+
+    let mut body = campaign_body("双11");
+    body["content"] = json!("{{ name }}，积分 {{ attributes.points }}");
+    let (status, out) = preview(body.clone()).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["previews"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(out["previews"][0]["customer_id"], json!(customer));
+    let text = out["previews"][0]["body"].as_str().unwrap();
+    assert!(text.starts_with("张三，积分 12345"), "{out}");
+
+    // The errors a create answers: the part and its line, a variant's field.
+    body["content"] = json!("你好\n{{ name ");
+    let (status, err) = preview(body.clone()).await;
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("content")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("line 2"),
+        "{err}"
+    );
+    body["content"] = json!("");
+    body["variants"] = json!([{"weight": 50, "content": "A {{ name }}"},
+                              {"weight": 60, "content": "B {{ name }}"}]);
+    let (status, err) = preview(body.clone()).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("variants"),
+        "{err}"
+    );
+    body["variants"][1]["weight"] = json!(50);
+    let (status, out) = preview(body.clone()).await;
+    assert_eq!(status, 200, "{out}");
+    let variant = out["previews"][0]["variant"].as_str().unwrap().to_owned();
+    let expected = if variant == "A" {
+        "A 张三"
+    } else {
+        "B 张三"
+    };
+    assert!(
+        out["previews"][0]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with(expected),
+        "{out}"
+    );
+
+    // The customer is required and must exist; nothing was saved.
+    let (status, err) = app
+        .post(
+            "/api/marketing/campaigns/preview",
+            json!({"campaign": campaign_body("x")}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("customer_id"))
+    );
+    let (status, _) = app
+        .post(
+            "/api/marketing/campaigns/preview",
+            json!({"campaign": campaign_body("x"), "customer_id": uuid::Uuid::now_v7()}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM marketing_campaign")
+            .await,
+        0
+    );
+}

@@ -276,6 +276,35 @@ export const api = {
         params: { query: { customer_id: customerId, cursor: '', page_size } },
       }),
     ).records,
+  // Campaign create and edit (src/pages/CampaignForm.tsx).
+  /** A campaign and its `ETag` (sent back as `If-Match` by updateCampaign). */
+  getCampaignTagged: async (id: string) => {
+    const result = await client.GET('/api/marketing/campaigns/{id}', path(id));
+    return { campaign: unwrap(result), etag: result.response.headers.get('ETag') };
+  },
+  /** PUT with `If-Match`: 412 when someone changed it since `etag` was read. */
+  updateCampaign: async (id: string, body: CampaignBody, etag: string | null) => {
+    const result = await client.PUT('/api/marketing/campaigns/{id}', {
+      params: { path: { id }, header: { 'If-Match': etag } },
+      body,
+    });
+    return { campaign: unwrap(result), etag: result.response.headers.get('ETag') };
+  },
+  searchCustomers: async (q: string) =>
+    unwrap(await client.GET('/api/marketing/customers', { params: { query: { q, page_size: 8 } } })),
+  /** A saved campaign rendered for one customer. */
+  previewCampaign: async (id: string, customer_id: string) =>
+    unwrap(
+      await client.POST('/api/marketing/campaigns/{id}/preview', {
+        ...path(id),
+        body: { customer_id },
+      }),
+    ),
+  /** A campaign not saved yet (the form's body) rendered for one customer; nothing is saved. */
+  previewUnsaved: async (campaign: CampaignBody, customer_id: string) =>
+    unwrap(
+      await client.POST('/api/marketing/campaigns/preview', { body: { campaign, customer_id } }),
+    ),
   /** The progress stream (read with fetch: see src/sse.ts). */
   eventsUrl: (executionId: string) => `${API_BASE}/executions/${executionId}/events`,
   ...journeyApi,

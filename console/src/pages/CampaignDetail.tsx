@@ -7,6 +7,7 @@ import { navigate } from '../router';
 import { formatCount, formatRatio } from '../format';
 import { useProgress } from '../progress';
 import { funnel } from '../report';
+import { editable } from '../campaignForm';
 import { ProgressBar } from './ProgressBar';
 import { prefetch, take } from '../prefetch';
 import { HourlyReport, loadHourlyChart } from './HourlyReport';
@@ -108,6 +109,11 @@ export function CampaignDetail({ id }: { id: string }) {
           <span className={`badge ${campaign.status}`} data-testid="campaign-status">
             {t(`status.${campaign.status}` as Key)}
           </span>
+          {editable(campaign) && (
+            <button type="button" className="secondary" onClick={() => navigate(`/campaigns/${id}/edit`)}>
+              {t('cf.edit')}
+            </button>
+          )}
           {campaign.status !== 'active' && campaign.status !== 'archived' && (
             <button type="button" className="secondary" onClick={archive}>
               {t('detail.archive')}
@@ -123,6 +129,11 @@ export function CampaignDetail({ id }: { id: string }) {
           {t('common.error', { message: error })}
         </p>
       )}
+      {campaign.status === 'archived' && (
+        <p className="card muted" data-testid="archived-note">
+          {t('cf.archived')}
+        </p>
+      )}
       <div className="card">
         <h2>{t('detail.overview')}</h2>
         <dl className="facts">
@@ -130,8 +141,23 @@ export function CampaignDetail({ id }: { id: string }) {
           <dd>{t(`channel.${campaign.type}` as Key)}</dd>
           <dt>{t('detail.tags')}</dt>
           <dd>{campaign.target_tags.join(', ') || t('common.none')}</dd>
+          {campaign.target_segment_id && (
+            <>
+              <dt>{t('detail.segment')}</dt>
+              <dd>
+                <code>{campaign.target_segment_id}</code>
+              </dd>
+            </>
+          )}
           <dt>{t('detail.content')}</dt>
-          <dd className="content">{campaign.content || t('common.none')}</dd>
+          <dd className="content">
+            {campaign.content ||
+              (campaign.variants.length > 0
+                ? `${t('cf.content.variants')}: ${campaign.variants.map((v) => `${v.key} ${v.weight}%`).join(' · ')}`
+                : campaign.content_template_id
+                  ? `${t('cf.content.template')}: ${campaign.content_template_id}`
+                  : t('common.none'))}
+          </dd>
           {(campaign.start_time || campaign.end_time) && (
             <>
               <dt>{t('detail.schedule')}</dt>

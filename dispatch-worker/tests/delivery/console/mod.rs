@@ -16,6 +16,7 @@ use testkit::{TestApp, TestDb, TestQueues, spawn_app_with};
 
 use crate::common::{customers, start_worker};
 
+mod campaign_edit;
 mod journeys;
 mod report;
 
