@@ -1,4 +1,4 @@
-import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useI18n, type Key } from '../i18n';
 import { api } from '../api/client';
 import { costEstimate, samplesOf, skippedByReason } from '../api/types';
@@ -10,11 +10,11 @@ import { funnel } from '../report';
 import { editable } from '../campaignForm';
 import { ProgressBar } from './ProgressBar';
 import { prefetch, take } from '../prefetch';
+import { lazyComponent } from '../lazyComponent';
 import { HourlyReport, loadHourlyChart } from './HourlyReport';
 import { RecordsBrowser } from './RecordsBrowser';
 
-const loadFunnelChart = () => import('./FunnelChart');
-const FunnelChart = lazy(loadFunnelChart);
+const { Lazy: FunnelChart, preload: loadFunnelChart } = lazyComponent(() => import('./FunnelChart'));
 
 /** The report's requests and chart code, started while the campaign itself loads. */
 function prefetchReport(id: string) {
@@ -332,9 +332,7 @@ function Report({ campaignId }: { campaignId: string }) {
             </tr>
           </tbody>
         </table>
-        <Suspense fallback={<div className="chart" />}>
-          <FunnelChart stages={chartStages} />
-        </Suspense>
+        <FunnelChart stages={chartStages} fallback={<div className="chart" />} />
       </div>
       <HourlyReport campaignId={campaignId} />
       {stats.by_variant.length > 0 && (

@@ -1,17 +1,19 @@
 // The report's time series: the campaign's figures hour by hour (GET /campaigns/:id/stats/hourly,
 // read from the statistics counters, never the records), drawn by the lazily loaded HourlyChart,
 // with the API's hours as a table beneath.
-import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useI18n } from '../i18n';
 import { api } from '../api/client';
 import type { HourlyStats } from '../api/types';
 import { formatCount } from '../format';
 import { take } from '../prefetch';
+import { lazyComponent } from '../lazyComponent';
 import { HOURLY_METRICS, hourLabel, hourlySeries, type HourlyMetric } from '../hourly';
 
 /** The chart's code (ECharts), loaded with the first report; the campaign page starts it early. */
-export const loadHourlyChart = () => import('./HourlyChart');
-const HourlyChart = lazy(loadHourlyChart);
+const chart = lazyComponent(() => import('./HourlyChart'));
+const HourlyChart = chart.Lazy;
+export const loadHourlyChart = chart.preload;
 
 export function HourlyReport({ campaignId }: { campaignId: string }) {
   const { t, lang } = useI18n();
@@ -48,9 +50,12 @@ export function HourlyReport({ campaignId }: { campaignId: string }) {
       {stats && stats.hours.length === 0 && <p className="muted">{t('report.hourly.empty')}</p>}
       {stats && stats.hours.length > 0 && (
         <>
-          <Suspense fallback={<div className="chart hourly-chart" />}>
-            <HourlyChart series={series} labels={labels} names={names} />
-          </Suspense>
+          <HourlyChart
+            series={series}
+            labels={labels}
+            names={names}
+            fallback={<div className="chart hourly-chart" />}
+          />
           <details className="hourly-table">
             <summary>{t('report.hourly.table', { count: stats.hours.length })}</summary>
             <table className="grid" data-testid="hourly-table">
