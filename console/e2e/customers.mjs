@@ -37,7 +37,11 @@ await run(async (browser, result) => {
   await page.fill('input[name=external_id]', target.external_id);
   await page.getByRole('button', { name: '查找' }).click();
   const rows = page.getByTestId('customers').locator('tbody tr');
-  await rows.filter({ hasText: target.external_id }).waitFor();
+  // The lookup's answer replaces the first listing: one row, theirs.
+  await page.waitForFunction((id) => {
+    const found = document.querySelectorAll('[data-testid=customers] tbody tr');
+    return found.length === 1 && found[0].textContent.includes(id);
+  }, target.external_id);
   check((await rows.count()) === 1, 'one customer found by external id');
   await shot(page, '64-customers-lookup');
   await rows.first().getByRole('link').click();

@@ -7,7 +7,8 @@
 // and checks that the live count equals `POST /segments/count` with the rule the page shows, and
 // what the seeded data implies (computed here); an API error (an event name over 100 characters)
 // is shown on the condition it names; the saved segment is listed with that count and reopens,
-// in English, as the same rule. e2e/customers.mjs continues with this run's customers.
+// in English, as the same rule; a stale save is refused. e2e/customers.mjs continues with this
+// run's customers.
 //
 // Prints `RESULT {json}` last (`run_tag` for customers.mjs); exits 1 on any failure. Started by
 // dispatch-worker/tests/delivery/console/segments.rs, which checks the result against the API
@@ -167,4 +168,20 @@ await run(async (browser, result) => {
     'the applied JSON round-trips through the builder',
   );
   result.vip_count = vips;
+
+  // A stale save is refused: the segment changed through the API after this page read it, and
+  // the page's save (with the version it read as If-Match) changes nothing.
+  const before = await api(`/segments/${result.segment_id}`);
+  await api(`/segments/${result.segment_id}`, {
+    method: 'PUT',
+    body: { name: before.name, description: 'changed elsewhere', rule: before.rule },
+  });
+  await page.getByRole('button', { name: 'Save segment' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Someone changed this segment' }).waitFor();
+  const after = await api(`/segments/${result.segment_id}`);
+  check(
+    after.description === 'changed elsewhere' && JSON.stringify(after.rule) === JSON.stringify(before.rule),
+    `the stale save changed nothing: ${JSON.stringify(after)}`,
+  );
+  result.stale_save_refused = true;
 });

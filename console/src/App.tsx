@@ -2,7 +2,8 @@ import { useEffect, useState, type ReactNode } from 'react';
 import { useI18n } from './i18n';
 import { clearToken, getToken } from './auth';
 import { setUnauthenticatedHandler } from './api/client';
-import { matchRoute, navigate, usePath } from './router';
+import { matchRoute, usePath } from './router';
+import { Link } from './Link';
 import { SignIn } from './pages/SignIn';
 import { CampaignList } from './pages/CampaignList';
 import { CampaignForm } from './pages/CampaignForm';
@@ -75,17 +76,9 @@ function Layout({
         <span className="brand">{t('app.title')}</span>
         <nav>
           {SECTIONS.map((s) => (
-            <a
-              key={s.prefix}
-              href={`/console${s.prefix}`}
-              className={s.prefix === section ? 'active' : undefined}
-              onClick={(e) => {
-                e.preventDefault();
-                navigate(s.prefix);
-              }}
-            >
+            <Link key={s.prefix} className={s.prefix === section ? 'active' : undefined} to={s.prefix}>
               {t(s.label)}
-            </a>
+            </Link>
           ))}
         </nav>
         <span className="spacer" />

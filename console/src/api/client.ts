@@ -234,10 +234,20 @@ export const api = {
   // Segments and customers (src/pages/segments.tsx, src/pages/customers.tsx).
   listSegments: async (page = 1) =>
     unwrap(await client.GET('/api/marketing/segments', { params: { query: { page, page_size: 100 } } })),
-  getSegment: async (id: string) => unwrap(await client.GET('/api/marketing/segments/{id}', path(id))),
+  /** A segment and its version (`ETag`, for `If-Match` when saving). */
+  getSegment: async (id: string) => {
+    const result = await client.GET('/api/marketing/segments/{id}', path(id));
+    return { segment: unwrap(result), etag: result.response.headers.get('ETag') };
+  },
   createSegment: async (body: SegmentBody) => unwrap(await client.POST('/api/marketing/segments', { body })),
-  updateSegment: async (id: string, body: SegmentBody) =>
-    unwrap(await client.PUT('/api/marketing/segments/{id}', { ...path(id), body })),
+  /** PUT with `If-Match`: 412 when someone changed it since `etag` was read. */
+  updateSegment: async (id: string, body: SegmentBody, etag: string | null) =>
+    unwrap(
+      await client.PUT('/api/marketing/segments/{id}', {
+        params: { path: { id }, header: { 'If-Match': etag } },
+        body,
+      }),
+    ),
   deleteSegment: async (id: string) => {
     const result = await client.DELETE('/api/marketing/segments/{id}', path(id));
     if (!result.response.ok) unwrap(result);

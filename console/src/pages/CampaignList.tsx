@@ -3,6 +3,7 @@ import { useI18n, type Key } from '../i18n';
 import { api, type CampaignFilter } from '../api/client';
 import type { Campaign, Pagination } from '../api/types';
 import { navigate } from '../router';
+import { Link } from '../Link';
 import { formatCount } from '../format';
 
 import type { CampaignStatus, Channel } from '../api/types';
@@ -108,15 +109,9 @@ export function CampaignList() {
             {data.campaigns.map((c) => (
               <tr key={c.id}>
                 <td>
-                  <a
-                    href={`/console/campaigns/${c.id}`}
-                    onClick={(e) => {
-                      e.preventDefault();
-                      navigate(`/campaigns/${c.id}`);
-                    }}
-                  >
+                  <Link to={`/campaigns/${c.id}`}>
                     {c.name}
-                  </a>
+                  </Link>
                 </td>
                 <td>{t(`channel.${c.type}` as Key)}</td>
                 <td>

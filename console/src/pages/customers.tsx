@@ -2,11 +2,12 @@
 // piece of name / e-mail / phone / external id, by external id or by tag (`GET /customers`,
 // paged by cursor); a customer's page with attributes, tags, each channel's address and opt-out,
 // their recent messages, an opt-out per channel or all, and erasure after a confirmation.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useI18n, type Key } from '../i18n';
 import { api, ApiFailure, type CustomerQuery } from '../api/client';
 import type { Customer, MessageRecord, OptOutScope } from '../api/types';
 import { matchRoute, navigate } from '../router';
+import { Link } from '../Link';
 import { channelLines, customerLabel, newestFirst } from '../customerView';
 
 export function CustomersSection({ path }: { path: string }) {
@@ -32,15 +33,19 @@ function CustomerLookup() {
     return n;
   });
 
+  // Only the latest search's answer is shown (the first listing may answer after a lookup).
+  const latest = useRef(0);
   async function search(q: CustomerQuery, more = false) {
     setError(null);
+    const mine = ++latest.current;
     try {
       const page = await api.listCustomers({ ...q, cursor: more ? next : undefined });
+      if (mine !== latest.current) return;
       setCustomers((prev) => (more && prev ? [...prev, ...page.customers] : page.customers));
       setNext(page.next ?? null);
       lastQuery = q;
     } catch (err) {
-      setError(message(err));
+      if (mine === latest.current) setError(message(err));
     }
   }
 
@@ -100,15 +105,9 @@ function CustomerLookup() {
             {customers.map((c) => (
               <tr key={c.id} data-id={c.id}>
                 <td>
-                  <a
-                    href={`/console/customers/${c.id}`}
-                    onClick={(e) => {
-                      e.preventDefault();
-                      navigate(`/customers/${c.id}`);
-                    }}
-                  >
+                  <Link to={`/customers/${c.id}`}>
                     {c.name || c.id}
-                  </a>
+                  </Link>
                 </td>
                 <td>{c.external_id}</td>
                 <td>{c.email}</td>
@@ -328,15 +327,9 @@ function CustomerPage({ id }: { id: string }) {
               {records.map(({ record, campaign }) => (
                 <tr key={record.id}>
                   <td>
-                    <a
-                      href={`/console/campaigns/${record.campaign_id}`}
-                      onClick={(e) => {
-                        e.preventDefault();
-                        navigate(`/campaigns/${record.campaign_id}`);
-                      }}
-                    >
+                    <Link to={`/campaigns/${record.campaign_id}`}>
                       {campaign}
-                    </a>
+                    </Link>
                   </td>
                   <td>{t(`cust.channel.${record.channel}` as Key)}</td>
                   <td>

@@ -1,10 +1,11 @@
 // The journeys section: every path under /journeys (see SECTIONS in src/App.tsx). The list is
 // here; a journey's page and the new-journey page (graph, editor) load with their first visit.
-import { lazy, Suspense, useEffect, useState, type FormEvent, type MouseEvent } from 'react';
+import { lazy, Suspense, useEffect, useState, type FormEvent } from 'react';
 import { useI18n, type Key } from '../i18n';
 import { api } from '../api/client';
 import type { Journey, JourneyStatus, Pagination } from '../api/types';
 import { matchRoute, navigate } from '../router';
+import { Link } from '../Link';
 import { formatCount } from '../format';
 
 const JourneyPage = lazy(() => import('./JourneyPage'));
@@ -58,10 +59,6 @@ function JourneyList() {
     setFilter({ status, page: 1 });
   };
   const total = data?.pagination.total ?? 0;
-  const open = (id: string) => (e: MouseEvent) => {
-    e.preventDefault();
-    navigate(`/journeys/${id}`);
-  };
   return (
     <section>
       <div className="row between">
@@ -103,9 +100,7 @@ function JourneyList() {
             {data.journeys.map((j) => (
               <tr key={j.id}>
                 <td>
-                  <a href={`/console/journeys/${j.id}`} onClick={open(j.id)}>
-                    {j.name}
-                  </a>
+                  <Link to={`/journeys/${j.id}`}>{j.name}</Link>
                 </td>
                 <td>
                   <span className={`badge ${j.status}`}>{t(`status.${j.status}` as Key)}</span>

@@ -6,6 +6,7 @@ import { useI18n, type Key } from '../i18n';
 import { api, ApiFailure } from '../api/client';
 import type { Segment } from '../api/types';
 import { matchRoute, navigate } from '../router';
+import { Link } from '../Link';
 import { formatCount } from '../format';
 import {
   fromJson,
@@ -105,15 +106,9 @@ function SegmentList() {
               return (
                 <tr key={s.id} data-id={s.id}>
                   <td>
-                    <a
-                      href={`/console/segments/${s.id}`}
-                      onClick={(e) => {
-                        e.preventDefault();
-                        navigate(`/segments/${s.id}`);
-                      }}
-                    >
+                    <Link to={`/segments/${s.id}`}>
                       {s.name}
-                    </a>
+                    </Link>
                   </td>
                   <td className="muted">{s.description}</td>
                   <td className="num" data-testid="segment-count">
@@ -181,6 +176,7 @@ function SegmentEditor({ id }: { id?: string }) {
   const [tree, setTree] = useState<RuleNode>(() => newGroup('and'));
   const [count, setCount] = useState<CountState>({ state: 'idle' });
   const [saveError, setSaveError] = useState<Failure | null>(null);
+  const [etag, setEtag] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
   const [campaigns, setCampaigns] = useState<{ id: string; name: string }[]>([]);
   const [jsonDraft, setJsonDraft] = useState<string | null>(null);
@@ -194,7 +190,8 @@ function SegmentEditor({ id }: { id?: string }) {
     if (!id) return;
     api
       .getSegment(id)
-      .then((s) => {
+      .then(({ segment: s, etag: version }) => {
+        setEtag(version);
         setName(s.name);
         setDescription(s.description);
         setTree(fromJson(s.rule as Json));
@@ -251,11 +248,13 @@ function SegmentEditor({ id }: { id?: string }) {
     setSaveError(null);
     try {
       const body = { name, description, rule: rule as Record<string, never> };
-      if (id) await api.updateSegment(id, body);
+      if (id) await api.updateSegment(id, body, etag);
       else await api.createSegment(body);
       navigate('/segments');
     } catch (err) {
-      setSaveError(failureOf(err));
+      // Someone saved it since this page read it: theirs stays; reload to see it.
+      if (err instanceof ApiFailure && err.status === 412) setSaveError({ field: null, message: t('seg.conflict') });
+      else setSaveError(failureOf(err));
     } finally {
       setSaving(false);
     }

@@ -5,6 +5,7 @@ import { useI18n, type Key } from '../i18n';
 import { api, type TemplateFilter } from '../api/client';
 import type { Channel, Template, Pagination } from '../api/types';
 import { matchRoute, navigate } from '../router';
+import { Link } from '../Link';
 import { formatCount } from '../format';
 import { CHANNELS } from './CampaignList';
 import { TemplateEditor } from './TemplateEditor';
@@ -88,15 +89,9 @@ function TemplateList() {
             {data.templates.map((tpl) => (
               <tr key={tpl.id}>
                 <td>
-                  <a
-                    href={`/console/templates/${tpl.id}`}
-                    onClick={(e) => {
-                      e.preventDefault();
-                      navigate(`/templates/${tpl.id}`);
-                    }}
-                  >
+                  <Link to={`/templates/${tpl.id}`}>
                     {tpl.name}
-                  </a>
+                  </Link>
                 </td>
                 <td>{t(`channel.${tpl.channel}` as Key)}</td>
                 <td className="mono">{tpl.variables.join(', ') || '—'}</td>

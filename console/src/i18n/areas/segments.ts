@@ -1,5 +1,6 @@
 // The segments pages' strings: zh (default) and en with the same keys (src/i18n/i18n.test.ts).
 export const zh = {
+  'seg.conflict': '该分群已被他人修改，你的修改未保存。请重新加载页面后再编辑。',
   'seg.new': '新建分群',
   'seg.edit': '编辑分群',
   'seg.none': '还没有分群。点击“新建分群”用规则圈选客户。',
@@ -103,6 +104,7 @@ export const zh = {
 } as const;
 
 export const en: Record<keyof typeof zh, string> = {
+  'seg.conflict': 'Someone changed this segment meanwhile; your changes were not saved. Reload the page and edit again.',
   'seg.new': 'New segment',
   'seg.edit': 'Edit segment',
   'seg.none': 'No segments yet. Click “New segment” to select customers by a rule.',

@@ -49,9 +49,12 @@ async fn a_segment_built_in_the_browser_counts_what_the_data_holds_and_customers
         .await;
     assert_eq!(seg["vip_count"], vips, "{seg}");
 
-    // The saved segment holds the rule built in the page, and the API counts it the same.
+    // The saved segment holds the rule built in the page (the page's later save, with a stale
+    // If-Match, was refused and changed nothing), and the API counts it the same.
     let (status, saved) = app.get(&format!("/api/marketing/segments/{segment}")).await;
     assert_eq!(status, 200, "{saved}");
+    assert_eq!(seg["stale_save_refused"], true, "{seg}");
+    assert_eq!(saved["description"], "changed elsewhere", "{saved}");
     assert_eq!(
         saved["rule"],
         json!({"and": [
