@@ -1,7 +1,7 @@
 // End-to-end: a marketer's first campaign in a real browser against a real campaign-svc and
-// dispatch-worker. Sign in → create a campaign → dry run (audience) → send after the
-// confirmation that states the audience → the progress bar reaches 100% → the report's numbers
-// equal the API's. Screenshots of each page go to SCREENSHOT_DIR.
+// dispatch-worker. Sign in → create a campaign, previewed for a customer → dry run (audience) →
+// send after the confirmation that states the audience → the progress bar reaches 100% → the
+// report's numbers equal the API's. Screenshots of each page go to SCREENSHOT_DIR.
 //
 // Environment (besides e2e/lib.mjs's): E2E_TAG (customers to target), E2E_AUDIENCE (how many
 // carry it). Prints `RESULT {json}` last; exits 1 on any failure.
@@ -37,6 +37,17 @@ await run(async (browser, result) => {
   await page.locator('label:has(input[name=name]) [role=alert]').waitFor();
   const name = `双11 会员关怀 ${Date.now()}`;
   await page.fill('input[name=name]', name);
+  // Preview: the message as one customer (found by phone) will read it, before anything is saved.
+  await page.fill('input[name=preview_customer]', '+8613800000007');
+  await page.getByTestId('customer-results').getByRole('button', { name: /^客户7 · cust-7/ }).click();
+  const preview = page.getByTestId('preview-body');
+  await preview.filter({ hasText: '专享双11好礼' }).waitFor({ timeout: 15_000 });
+  result.preview = (await preview.textContent()).trim();
+  // The SMS carries the unsubscribe line after the message.
+  check(
+    result.preview.split('\n')[0] === '亲爱的客户7，会员专享双11好礼！' && result.preview.includes('退订：'),
+    `the preview is 客户7's, rendered: ${JSON.stringify(result.preview)}`,
+  );
   await shot(page, '02-new-campaign');
   await page.getByRole('button', { name: '创建活动' }).click();
   await page.getByTestId('campaign-name').filter({ hasText: name }).waitFor();

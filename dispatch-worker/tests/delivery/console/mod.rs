@@ -82,7 +82,7 @@ pub async fn browser_script(app: &TestApp, script: &str, env: &[(&str, String)])
 async fn a_campaign_is_created_dry_run_sent_and_reported_in_the_browser() {
     let repo = repo();
     let app = app_with_console().await;
-    customers(&app, AUDIENCE).await;
+    let ids = customers(&app, AUDIENCE).await;
     // 500 SMS a second: the send takes about 4 s, so the bar is seen moving.
     let _worker = start_worker(
         &app,
@@ -99,6 +99,19 @@ async fn a_campaign_is_created_dry_run_sent_and_reported_in_the_browser() {
     )
     .await;
     let campaign = result["campaign_id"].as_str().expect("campaign id");
+    // The form's preview (before the campaign was saved) is what the saved campaign renders for
+    // that customer (the message; the unsubscribe link after it names the saved campaign).
+    let (status, preview) = app
+        .post(
+            &format!("/api/marketing/campaigns/{campaign}/preview"),
+            serde_json::json!({"customer_id": ids[7]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(
+        result["preview"], preview["previews"][0]["body"],
+        "{preview}"
+    );
     let (status, stats) = app
         .get(&format!("/api/marketing/campaigns/{campaign}/stats"))
         .await;
