@@ -1,8 +1,7 @@
 // What the customer page shows, worked out from the API's Customer: each channel's address and
 // whether the customer opted out of it (per channel, or `all`).
 import type { Channel, Customer } from './api/types';
-
-export const CHANNELS: Channel[] = ['sms', 'email', 'push_notification', 'wechat'];
+import { CHANNELS } from './channels';
 
 export interface ChannelLine {
   channel: Channel;

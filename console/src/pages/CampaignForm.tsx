@@ -8,7 +8,7 @@ import { useI18n, type Key } from '../i18n';
 import { api } from '../api/client';
 import type { Campaign, CampaignBody, Channel, Customer, Segment, Template } from '../api/types';
 import { navigate } from '../router';
-import { CHANNELS } from './CampaignList';
+import { ChannelOptions } from './ChannelOptions';
 import { ScheduleCard } from './CampaignSchedule';
 import {
   bodyFromForm,
@@ -225,11 +225,7 @@ export function CampaignForm({ id }: { id?: string } = {}) {
             <label>
               {t('form.type')}
               <select name="type" value={form.channel} onChange={(e) => update({ channel: e.target.value as Channel, templateId: '' })}>
-                {CHANNELS.map((c) => (
-                  <option key={c} value={c}>
-                    {t(`channel.${c}` as Key)}
-                  </option>
-                ))}
+                <ChannelOptions />
               </select>
               <ErrorText error={errorOf('type')} slot="type" />
             </label>

@@ -3,6 +3,7 @@ import { useI18n, type Key } from '../i18n';
 import { api, type CampaignFilter } from '../api/client';
 import type { Campaign, Pagination } from '../api/types';
 import { navigate } from '../router';
+import { ChannelOptions } from './ChannelOptions';
 import { Link } from '../Link';
 import { formatCount } from '../format';
 
@@ -10,7 +11,6 @@ import type { CampaignStatus, Channel } from '../api/types';
 
 // Typed by the API's enums: a value the API does not know fails to compile.
 const STATUSES: CampaignStatus[] = ['draft', 'scheduled', 'active', 'completed', 'archived'];
-export const CHANNELS: Channel[] = ['sms', 'email', 'push_notification', 'wechat'];
 const PAGE_SIZE = 20;
 
 export function CampaignList() {
@@ -73,12 +73,7 @@ export function CampaignList() {
             value={draft.type}
             onChange={(e) => setDraft({ ...draft, type: e.target.value as Channel | '' })}
           >
-            <option value="">{t('common.all')}</option>
-            {CHANNELS.map((c) => (
-              <option key={c} value={c}>
-                {t(`channel.${c}` as Key)}
-              </option>
-            ))}
+            <ChannelOptions all />
           </select>
         </label>
         <label>

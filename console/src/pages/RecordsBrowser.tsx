@@ -6,7 +6,7 @@ import { useI18n, type Key } from '../i18n';
 import { api, ApiFailure, type RecordFilter } from '../api/client';
 import type { Channel, MessageRecord, RecordStatus } from '../api/types';
 import { back, current, FIRST_PAGE, forward, pageNumber, type CursorTrail } from '../records';
-import { CHANNELS } from './CampaignList';
+import { ChannelOptions } from './ChannelOptions';
 
 // Typed by the API's enum: a status the API does not know fails to compile.
 const STATUSES: RecordStatus[] = ['pending', 'sending', 'sent', 'delivered', 'failed', 'opened', 'clicked'];
@@ -107,12 +107,7 @@ export function RecordsBrowser({ campaignId }: { campaignId: string }) {
             value={draft.channel}
             onChange={(e) => setDraft({ ...draft, channel: e.target.value as Channel | '' })}
           >
-            <option value="">{t('common.all')}</option>
-            {CHANNELS.map((c) => (
-              <option key={c} value={c}>
-                {t(`channel.${c}` as Key)}
-              </option>
-            ))}
+            <ChannelOptions all />
           </select>
           {fieldError('channel')}
         </label>

@@ -8,7 +8,7 @@ import { api, ApiFailure } from '../api/client';
 import type { Channel, Template, TemplateBody } from '../api/types';
 import { navigate } from '../router';
 import { fieldError, partsOf, type FieldError, type TemplatePart } from '../templateErrors';
-import { CHANNELS } from './CampaignList';
+import { ChannelOptions } from './ChannelOptions';
 import { CodeEditor, type CodeEditorHandle } from './CodeEditor';
 import { TemplatePreview } from './TemplatePreview';
 
@@ -167,11 +167,7 @@ export function TemplateEditor({ id }: { id?: string }) {
               title={id ? t('templates.channelFixed') : undefined}
               onChange={(e) => setChannel(e.target.value as Channel)}
             >
-              {CHANNELS.map((c) => (
-                <option key={c} value={c}>
-                  {t(`channel.${c}` as Key)}
-                </option>
-              ))}
+              <ChannelOptions />
             </select>
             {message('channel')}
           </label>

@@ -7,7 +7,7 @@ import type { Channel, Template, Pagination } from '../api/types';
 import { matchRoute, navigate } from '../router';
 import { Link } from '../Link';
 import { formatCount } from '../format';
-import { CHANNELS } from './CampaignList';
+import { ChannelOptions } from './ChannelOptions';
 import { TemplateEditor } from './TemplateEditor';
 
 export function TemplatesSection({ path }: { path: string }) {
@@ -59,12 +59,7 @@ function TemplateList() {
             value={draft.channel}
             onChange={(e) => setDraft({ ...draft, channel: e.target.value as Channel | '' })}
           >
-            <option value="">{t('common.all')}</option>
-            {CHANNELS.map((c) => (
-              <option key={c} value={c}>
-                {t(`channel.${c}` as Key)}
-              </option>
-            ))}
+            <ChannelOptions all />
           </select>
         </label>
         <label>
