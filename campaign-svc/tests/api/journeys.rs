@@ -801,13 +801,14 @@ async fn a_replica_killed_while_timers_are_due_loses_and_doubles_no_step() {
             .expect("a free port")
             .port()
     };
+    let replica_http = free_port();
     let mut replica = std::process::Command::new(env!("CARGO_BIN_EXE_campaign-svc"))
         .env("DATABASE_URL", &app.db.url)
         .env("DATABASE_POOL_SIZE", "4")
         .env("AMQP_URL", testkit::amqp_url())
         .env("QUEUE_PREFIX", &app.queues.prefix)
         .env("API_TOKENS", testkit::TOKEN)
-        .env("HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("HTTP_ADDR", format!("127.0.0.1:{replica_http}"))
         .env("GRPC_ADDR", format!("127.0.0.1:{}", free_port()))
         .env("TRACKING_SECRET", testkit::TRACKING_SECRET)
         .env("PUBLIC_BASE_URL", testkit::PUBLIC_BASE_URL)
@@ -817,6 +818,15 @@ async fn a_replica_killed_while_timers_are_due_loses_and_doubles_no_step() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("campaign-svc starts");
+    // The replica is up and taking steps before the timers start: on a loaded machine its
+    // start-up could outlast the whole journey, leaving it nothing to be killed in.
+    let ready = format!("http://127.0.0.1:{replica_http}/readyz");
+    wait_until(Duration::from_secs(60), "the replica ready", || async {
+        reqwest::get(&ready)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
     let journey = create(
         &app,
         json!({
